@@ -1,0 +1,43 @@
+# Recharge — the two commands a newcomer needs: `make run` and `make test`. See README.md.
+
+SHELL := /bin/bash
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# The server finds the built site here (pkg/, icons, manifest).
+export LEPTOS_SITE_ROOT := target/site
+
+.PHONY: run build tools test fmt-check clippy unit-tests e2e clean-data
+
+## Build everything (release) and serve on http://127.0.0.1:3000 with the database under ./data/.
+run: build
+	./target/release/recharge serve
+
+## Install the pinned tools that are missing.
+tools:
+	./scripts/install-tools
+
+## Release build of the server and the WebAssembly, precompressed.
+build: tools
+	cargo leptos build --release --precompress
+
+## Every check CI runs: formatting, lints, unit and integration tests, release build, browser tests.
+test:
+	./scripts/install-tools --browser
+	$(MAKE) fmt-check clippy unit-tests build e2e
+
+fmt-check:
+	cargo fmt --all -- --check
+
+# Server side (ssr) and browser side (hydrate) are linted separately: their features must not mix.
+clippy:
+	cargo clippy -p domain -p db -p server --all-targets -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+unit-tests:
+	cargo test -p domain -p db -p server
+
+e2e:
+	cd end2end && npx playwright test
+
+## Remove the local database (the demo accounts are created again on the next start).
+clean-data:
+	rm -rf data

@@ -1,0 +1,108 @@
+//! The frame around every page after login: who is logged in, the two main options, language, logout.
+
+use domain::{Account, Role};
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet};
+
+use crate::api::{current_account, save_locale};
+use crate::i18n::*;
+use crate::locale_from_code;
+
+#[component]
+pub fn Layout() -> impl IntoView {
+    let i18n = use_i18n();
+    let account = Resource::new(|| (), |_| current_account());
+    view! {
+        <a class="skip" href="#main">{t!(i18n, skip_to_content)}</a>
+        <header class="topbar">
+            <A href="/" attr:class="brand">
+                <img src="/icons/icon-192.png" alt="" width="28" height="28" />
+                <span>{t!(i18n, app_name)}</span>
+            </A>
+            <nav class="mainnav" aria-label=move || t_string!(i18n, nav_home)>
+                <A href="/recharge">{t!(i18n, nav_topup)}</A>
+                <A href="/transactions">{t!(i18n, nav_journal)}</A>
+            </nav>
+            <div class="who-slot">
+                <Transition>
+                    {move || account.get().map(|a| match a {
+                        Ok(a) => view! { <Who account=a /> }.into_any(),
+                        Err(_) => {
+                            expired();
+                            ().into_any()
+                        }
+                    })}
+                </Transition>
+            </div>
+            <div class="session">
+                <LanguageSwitch logged_in=true />
+                <form method="post" action="/logout" class="logout">
+                    <button type="submit" class="link">{t!(i18n, logout)}</button>
+                </form>
+            </div>
+        </header>
+        <main id="main" class="content">
+            <Outlet />
+        </main>
+    }
+}
+
+/// The person's e-mail and what they act as.
+#[component]
+fn Who(account: Account) -> impl IntoView {
+    let i18n = use_i18n();
+    let role = match account.role {
+        Role::Operator => t_string!(i18n, role_operator).to_string(),
+        Role::Admin => t_string!(i18n, role_admin).to_string(),
+    };
+    let scope = account.gerance.map(|g| format!(" · {}", g.name)).unwrap_or_default();
+    view! {
+        <span class="who" data-testid="who">
+            <span class="visually-hidden">{t!(i18n, logged_in_as)}" "</span>
+            <span class="email">{account.email.to_string()}</span>
+            " "
+            <span class="role">{role}{scope}</span>
+        </span>
+    }
+}
+
+/// The session ended while the page was open (expired, or logged out elsewhere): go to the login page.
+fn expired() {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = web_sys_window() {
+        let _ = w.location().set_href("/login?reason=expired");
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn web_sys_window() -> Option<leptos::web_sys::Window> {
+    leptos::web_sys::window()
+}
+
+/// A language menu; the choice is kept in a cookie and, once logged in, in the account.
+#[component]
+pub fn LanguageSwitch(logged_in: bool) -> impl IntoView {
+    let i18n = use_i18n();
+    let save = Action::new(|code: &String| save_locale(code.clone()));
+    let on_change = move |ev: leptos::ev::Event| {
+        let code = event_target_value(&ev);
+        if let Some(locale) = locale_from_code(&code) {
+            i18n.set_locale(locale);
+            if logged_in {
+                save.dispatch(code);
+            }
+        }
+    };
+    let selected = move |code: &'static str| move || i18n.get_locale().as_str() == code;
+    view! {
+        <label class="lang">
+            <span class="visually-hidden">{t!(i18n, language)}</span>
+            <select on:change=on_change data-testid="language">
+                <option value="fr" selected=selected("fr")>"Français"</option>
+                <option value="de" selected=selected("de")>"Deutsch"</option>
+                <option value="en" selected=selected("en")>"English"</option>
+                <option value="it" selected=selected("it")>"Italiano"</option>
+            </select>
+        </label>
+    }
+}

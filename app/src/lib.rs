@@ -1,0 +1,91 @@
+//! Recharge's user interface: the pages, the server functions they call and the types both sides share.
+//!
+//! The same code renders on the server (feature `ssr`) and hydrates in the browser (feature `hydrate`).
+//! Authentication itself (login, logout, sessions) is plain HTTP in the `server` crate, so that it works
+//! before any WebAssembly has loaded; this crate only reads the verified account.
+
+#![recursion_limit = "256"]
+
+/// The translations, generated at compile time from `app/locales/*.json` (a missing key fails the build).
+// `load_locales!` is deprecated in favour of a build script with `leptos_i18n_build`, whose ICU data
+// exporter would add minutes to every clean build for no gain here (no plurals or ICU formatting used).
+#[allow(deprecated)]
+mod translations {
+    leptos_i18n::load_locales!();
+}
+pub use translations::i18n;
+
+pub mod api;
+mod layout;
+mod pages;
+#[cfg(feature = "ssr")]
+pub mod security;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::i18n::*;
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    security::provide_nonce_and_policy();
+    view! {
+        <!DOCTYPE html>
+        <html>
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="theme-color" content="#0b5d4b" />
+                <meta name="color-scheme" content="light" />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <link rel="icon" type="image/png" sizes="192x192" href="/icons/icon-192.png" />
+                <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
+                <HydrationScripts options />
+                <script type="module" src="/pwa.js"></script>
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The application: language context, styles and routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/recharge.css" />
+        <I18nContextProvider>
+            <Title text="Recharge" />
+            <Router>
+                <Routes fallback=pages::NotFound>
+                    <Route path=path!("/login") view=pages::Login />
+                    <ParentRoute path=path!("") view=layout::Layout>
+                        <Route path=path!("/") view=pages::Home />
+                        <Route path=path!("/recharge") view=pages::TopUp />
+                        <Route path=path!("/transactions") view=pages::Journal />
+                    </ParentRoute>
+                </Routes>
+            </Router>
+        </I18nContextProvider>
+    }
+}
+
+/// The locales the UI speaks, by code.
+pub fn locale_from_code(code: &str) -> Option<Locale> {
+    match code {
+        "fr" => Some(Locale::fr),
+        "de" => Some(Locale::de),
+        "en" => Some(Locale::en),
+        "it" => Some(Locale::it),
+        _ => None,
+    }
+}
+
+/// The name of the cookie that carries the chosen language (leptos_i18n's default).
+pub const LOCALE_COOKIE: &str = "i18n_pref_locale";

@@ -1,0 +1,44 @@
+//! The home page with the original's two main options, and those options' pages.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::i18n::*;
+
+#[component]
+pub fn Home() -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <h1>{t!(i18n, home_title)}</h1>
+        <div class="tiles">
+            <A href="/recharge" attr:class="tile">
+                <span class="tile-icon" aria-hidden="true">"⚡"</span>
+                <strong>{t!(i18n, nav_topup)}</strong>
+                <span class="muted">{t!(i18n, home_topup_desc)}</span>
+            </A>
+            <A href="/transactions" attr:class="tile">
+                <span class="tile-icon" aria-hidden="true">"☰"</span>
+                <strong>{t!(i18n, nav_journal)}</strong>
+                <span class="muted">{t!(i18n, home_journal_desc)}</span>
+            </A>
+        </div>
+    }
+}
+
+#[component]
+pub fn TopUp() -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <h1>{t!(i18n, topup_title)}</h1>
+        <p class="empty">{t!(i18n, topup_empty)}</p>
+    }
+}
+
+#[component]
+pub fn Journal() -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <h1>{t!(i18n, journal_title)}</h1>
+        <p class="empty">{t!(i18n, journal_empty)}</p>
+    }
+}

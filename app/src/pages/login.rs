@@ -1,0 +1,106 @@
+//! The login page: a real POST form to the server's `/login`, so it works before the WebAssembly loads.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::i18n::*;
+use crate::layout::LanguageSwitch;
+
+/// What the server's login handler reports back, as the `error` or `reason` query parameter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Notice {
+    Credentials,
+    Throttled(u64),
+    Invalid,
+    Unavailable,
+    Expired,
+    LoggedOut,
+}
+
+impl Notice {
+    fn from_query(error: Option<&str>, reason: Option<&str>, retry: Option<&str>) -> Option<Self> {
+        match (error, reason) {
+            (Some("credentials"), _) => Some(Self::Credentials),
+            (Some("throttled"), _) => {
+                Some(Self::Throttled(retry.and_then(|r| r.parse().ok()).unwrap_or(60).clamp(1, 86_400)))
+            }
+            (Some("invalid"), _) => Some(Self::Invalid),
+            (Some("unavailable"), _) => Some(Self::Unavailable),
+            (_, Some("expired")) => Some(Self::Expired),
+            (_, Some("logged-out")) => Some(Self::LoggedOut),
+            _ => None,
+        }
+    }
+
+    fn is_error(self) -> bool {
+        !matches!(self, Self::Expired | Self::LoggedOut)
+    }
+}
+
+#[component]
+pub fn Login() -> impl IntoView {
+    let i18n = use_i18n();
+    let query = use_query_map();
+    let notice = move || {
+        query.with(|q| Notice::from_query(q.get_str("error"), q.get_str("reason"), q.get_str("retry")))
+    };
+    // Only a path on this site is carried over; the server checks it again.
+    let next = move || query.with(|q| q.get("next").filter(|n| n.starts_with('/')).unwrap_or_default());
+    let message = move || {
+        notice().map(|n| {
+            let class = if n.is_error() { "notice error" } else { "notice info" };
+            let text = match n {
+                Notice::Credentials => t!(i18n, login_error_credentials).into_any(),
+                Notice::Throttled(s) => t!(i18n, login_error_throttled, seconds = move || s).into_any(),
+                Notice::Invalid => t!(i18n, login_error_invalid).into_any(),
+                Notice::Unavailable => t!(i18n, login_error_unavailable).into_any(),
+                Notice::Expired => t!(i18n, login_expired).into_any(),
+                Notice::LoggedOut => t!(i18n, login_logged_out).into_any(),
+            };
+            view! { <p class=class role="alert" data-testid="login-notice">{text}</p> }
+        })
+    };
+    view! {
+        <main class="login" id="main">
+            <div class="login-card">
+                <div class="login-head">
+                    <img src="/icons/icon-192.png" alt="" width="56" height="56" />
+                    <div>
+                        <h1>{t!(i18n, app_name)}</h1>
+                        <p class="muted">{t!(i18n, login_intro)}</p>
+                    </div>
+                </div>
+                <h2>{t!(i18n, login_title)}</h2>
+                {message}
+                <form method="post" action="/login" class="stack">
+                    <input type="hidden" name="next" prop:value=next />
+                    <label for="email">{t!(i18n, login_email)}</label>
+                    <input
+                        id="email"
+                        name="email"
+                        type="email"
+                        autocomplete="username"
+                        inputmode="email"
+                        autocapitalize="none"
+                        spellcheck="false"
+                        required
+                        maxlength="254"
+                    />
+                    <label for="password">{t!(i18n, login_password)}</label>
+                    <input
+                        id="password"
+                        name="password"
+                        type="password"
+                        autocomplete="current-password"
+                        required
+                        maxlength="256"
+                    />
+                    <button type="submit" class="primary">{t!(i18n, login_submit)}</button>
+                </form>
+                <div class="login-foot">
+                    <LanguageSwitch logged_in=false />
+                </div>
+            </div>
+        </main>
+    }
+}

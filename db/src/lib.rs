@@ -1,0 +1,140 @@
+//! Recharge's database layer: the only place in the product that speaks SQL.
+//!
+//! Everything above it (HTTP handlers, server functions, the command line) calls the methods of [`Db`] with
+//! domain types and gets domain types back. The statements use `$n` placeholders, standard SQL and values
+//! computed in Rust (no `datetime('now')`), so that a PostgreSQL backend can run the same statements.
+
+mod accounts;
+mod sessions;
+mod throttle;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use accounts::{NewUser, UserAuth, UserSummary};
+pub use sessions::SessionRecord;
+pub use throttle::ThrottleRecord;
+
+/// What can go wrong in the database layer, in terms the callers can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A uniqueness rule was broken (an e-mail or a name already taken).
+    #[error("already exists")]
+    Conflict,
+    /// A referenced row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database file cannot be used: not a database, damaged, or from a newer version.
+    #[error("the database cannot be opened: {0}")]
+    Unusable(String),
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// The migrations in `migrations/`, compiled into the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A handle on the database: cheap to clone, shared by every request and task.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: SqlitePool,
+}
+
+impl Db {
+    /// Opens (creating it if missing) and migrates the database at `url`, such as `sqlite://data/recharge.db`.
+    ///
+    /// A file that is not a SQLite database, or was migrated by a newer version, is refused without being
+    /// modified.
+    pub async fn open(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| DbError::Unusable(format!("invalid database URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        // A first start creates the file's directory (`./data/`) too.
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::Unusable(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| DbError::Unusable(e.to_string()))?;
+        // Reading the schema is the first thing that touches the file's content: a damaged or foreign
+        // file fails here, before any write.
+        sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| DbError::Unusable(e.to_string()))?;
+        MIGRATOR.run(&pool).await.map_err(|e| DbError::Unusable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Closes every connection, waiting for them to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Maps a unique-constraint violation to [`DbError::Conflict`] and a foreign-key one to [`DbError::NotFound`].
+fn classify(e: sqlx::Error) -> DbError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return DbError::Conflict;
+        }
+        if db.is_foreign_key_violation() {
+            return DbError::NotFound;
+        }
+    }
+    DbError::Sqlx(e)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Db;
+
+    /// A fresh database in its own temporary directory, deleted with the returned guard.
+    pub async fn fresh() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        (Db::open(&url).await.unwrap(), dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("corrupt.db");
+        let garbage =
+            b"this is certainly not a SQLite database, it is a text file of some length.".repeat(20);
+        std::fs::write(&path, &garbage).unwrap();
+        let err = Db::open(&format!("sqlite://{}", path.display())).await.unwrap_err();
+        assert!(matches!(err, DbError::Unusable(_)), "{err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), garbage);
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_the_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let db = Db::open(&url).await.unwrap();
+        db.create_gerance(&domain::GeranceName::parse("Gérance test").unwrap(), domain::Timestamp(1))
+            .await
+            .unwrap();
+        db.close().await;
+        let db = Db::open(&url).await.unwrap();
+        assert_eq!(db.list_gerances().await.unwrap().len(), 1);
+    }
+}

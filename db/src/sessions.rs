@@ -1,0 +1,138 @@
+//! Login sessions, stored by the hash of their token.
+
+use domain::{Account, Timestamp};
+use sqlx::Row;
+
+use crate::accounts::account_from_row;
+use crate::{Db, Result};
+
+/// A session and the account it belongs to.
+#[derive(Debug)]
+pub struct SessionRecord {
+    pub account: Account,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl Db {
+    pub async fn create_session(
+        &self,
+        token_hash: &[u8],
+        user_id: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at)
+             VALUES ($1, $2, $3, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now.millis())
+        .bind(expires_at.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.role, u.locale, u.gerance_id, g.name AS gerance_name,
+                    s.created_at AS s_created, s.last_seen_at, s.expires_at
+             FROM sessions s
+             JOIN users u ON u.id = s.user_id
+             LEFT JOIN gerances g ON g.id = u.gerance_id
+             WHERE s.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(SessionRecord {
+                account: account_from_row(&r)?,
+                created_at: Timestamp(r.try_get("s_created")?),
+                last_seen_at: Timestamp(r.try_get("last_seen_at")?),
+                expires_at: Timestamp(r.try_get("expires_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn touch_session(&self, token_hash: &[u8], now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(now.millis())
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the sessions past their absolute expiry or idle since before `idle_cutoff`.
+    pub async fn delete_expired_sessions(&self, now: Timestamp, idle_cutoff: Timestamp) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+            .bind(now.millis())
+            .bind(idle_cutoff.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{Email, Role};
+
+    use crate::NewUser;
+    use crate::testing::fresh;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_are_found_by_hash_and_end_with_a_password_change() {
+        let (db, _dir) = fresh().await;
+        let e = Email::parse("op@x.ch").unwrap();
+        let id = db
+            .create_user(
+                NewUser { email: &e, password_hash: "h", role: Role::Operator, gerance_id: None },
+                Timestamp(0),
+            )
+            .await
+            .unwrap();
+        db.create_session(b"hash-1", id, Timestamp(10), Timestamp(1000)).await.unwrap();
+        db.create_session(b"hash-2", id, Timestamp(10), Timestamp(1000)).await.unwrap();
+        let s = db.session(b"hash-1").await.unwrap().unwrap();
+        assert_eq!((s.account.email, s.last_seen_at, s.expires_at), (e, Timestamp(10), Timestamp(1000)));
+        db.touch_session(b"hash-1", Timestamp(20)).await.unwrap();
+        assert_eq!(db.session(b"hash-1").await.unwrap().unwrap().last_seen_at, Timestamp(20));
+        db.set_password(id, "h2", Timestamp(30)).await.unwrap();
+        assert!(db.session(b"hash-1").await.unwrap().is_none());
+        assert!(db.session(b"hash-2").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn expired_and_idle_sessions_are_swept() {
+        let (db, _dir) = fresh().await;
+        let e = Email::parse("op@x.ch").unwrap();
+        let id = db
+            .create_user(
+                NewUser { email: &e, password_hash: "h", role: Role::Operator, gerance_id: None },
+                Timestamp(0),
+            )
+            .await
+            .unwrap();
+        db.create_session(b"old", id, Timestamp(0), Timestamp(50)).await.unwrap();
+        db.create_session(b"idle", id, Timestamp(10), Timestamp(1000)).await.unwrap();
+        db.create_session(b"live", id, Timestamp(90), Timestamp(1000)).await.unwrap();
+        assert_eq!(db.delete_expired_sessions(Timestamp(100), Timestamp(20)).await.unwrap(), 2);
+        assert!(db.session(b"live").await.unwrap().is_some());
+    }
+}

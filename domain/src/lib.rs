@@ -1,0 +1,32 @@
+//! Recharge's domain types.
+//!
+//! Every value that crosses a boundary (a form, the command line, the database, an SMS) is parsed into one
+//! of these types once, at the edge; past that point an invalid value cannot exist. Nothing here does I/O,
+//! so the same types compile for the server and for the browser.
+
+mod account;
+mod money;
+mod time;
+
+pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};
+pub use money::{Amount, KeyNumber};
+pub use time::Timestamp;
+
+/// Why a value given from outside was refused. The variants are stable so that the UI can translate them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum ParseError {
+    #[error("the e-mail address is not valid")]
+    InvalidEmail,
+    #[error("the role must be 'operator' or 'admin'")]
+    InvalidRole,
+    #[error("the password must have at least {min} characters", min = NewPassword::MIN_CHARS)]
+    PasswordTooShort,
+    #[error("the password must have at most {max} characters", max = NewPassword::MAX_CHARS)]
+    PasswordTooLong,
+    #[error("the name must have between 1 and {max} characters", max = GeranceName::MAX_CHARS)]
+    InvalidName,
+    #[error("the key number must be a whole number from 0 to 65535")]
+    InvalidKeyNumber,
+    #[error("the amount must be more than zero, in CHF with at most two decimals")]
+    InvalidAmount,
+}

@@ -1,0 +1,135 @@
+//! Keys and money: a key number is what the station reads from an iButton, an amount is whole Rappen.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ParseError;
+
+/// A tenant's key number, 0–65535, shown with five digits as the stations and the journal do (`02524`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KeyNumber(pub u16);
+
+impl KeyNumber {
+    /// Parses decimal digits; leading zeros are accepted, signs and anything else are not.
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseError::InvalidKeyNumber);
+        }
+        s.parse::<u16>().map(KeyNumber).map_err(|_| ParseError::InvalidKeyNumber)
+    }
+}
+
+impl fmt::Display for KeyNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:05}", self.0)
+    }
+}
+
+/// An amount of money in Rappen (1 CHF = 100 Rappen). Never a floating-point number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Amount(i64);
+
+impl Amount {
+    /// Larger amounts are refused at parse time: nobody tops up a laundry key with a million francs.
+    pub const MAX_RAPPEN: i64 = 100_000_000;
+
+    /// A positive amount of Rappen.
+    pub fn from_rappen(rappen: i64) -> Result<Self, ParseError> {
+        if rappen <= 0 || rappen > Self::MAX_RAPPEN {
+            Err(ParseError::InvalidAmount)
+        } else {
+            Ok(Self(rappen))
+        }
+    }
+
+    /// Parses francs as typed by a person: `10`, `10.5`, `10.50` or `10,50`; more than zero, at most two
+    /// decimals, no sign, no exponent, no thousands separator.
+    pub fn parse_chf(raw: &str) -> Result<Self, ParseError> {
+        let s = raw.trim();
+        let (francs, cents) = match s.find(['.', ',']) {
+            Some(i) => (&s[..i], &s[i + 1..]),
+            None => (s, ""),
+        };
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if francs.is_empty()
+            || francs.len() > 9
+            || !digits(francs)
+            || cents.len() > 2
+            || !digits(cents)
+            || (s.len() > francs.len() && cents.is_empty())
+        {
+            return Err(ParseError::InvalidAmount);
+        }
+        let francs: i64 = francs.parse().map_err(|_| ParseError::InvalidAmount)?;
+        let cents: i64 = match cents.len() {
+            0 => 0,
+            1 => cents.parse::<i64>().map_err(|_| ParseError::InvalidAmount)? * 10,
+            _ => cents.parse().map_err(|_| ParseError::InvalidAmount)?,
+        };
+        Self::from_rappen(francs * 100 + cents)
+    }
+
+    pub fn rappen(self) -> i64 {
+        self.0
+    }
+}
+
+/// Swiss notation: `5.00 CHF`, `1'250.00 CHF`.
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let francs = (self.0 / 100).to_string();
+        let mut grouped = String::with_capacity(francs.len() + francs.len() / 3);
+        for (i, c) in francs.chars().enumerate() {
+            if i > 0 && (francs.len() - i).is_multiple_of(3) {
+                grouped.push('\'');
+            }
+            grouped.push(c);
+        }
+        write!(f, "{grouped}.{:02} CHF", self.0 % 100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_numbers_show_five_digits_and_accept_leading_zeros() {
+        assert_eq!(KeyNumber::parse("2524").unwrap().to_string(), "02524");
+        assert_eq!(KeyNumber::parse("02524").unwrap(), KeyNumber(2524));
+        assert_eq!(KeyNumber::parse("0").unwrap().to_string(), "00000");
+        assert_eq!(KeyNumber::parse("65535").unwrap(), KeyNumber(65535));
+    }
+
+    #[test]
+    fn key_numbers_out_of_range_or_not_decimal_are_refused() {
+        for bad in ["65536", "-1", "abc", "", "+5", "1.0", "99999999999"] {
+            assert_eq!(KeyNumber::parse(bad), Err(ParseError::InvalidKeyNumber), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn amounts_parse_to_whole_rappen() {
+        assert_eq!(Amount::parse_chf("10.00").unwrap().rappen(), 1000);
+        assert_eq!(Amount::parse_chf("10").unwrap().rappen(), 1000);
+        assert_eq!(Amount::parse_chf("10.5").unwrap().rappen(), 1050);
+        assert_eq!(Amount::parse_chf("0,05").unwrap().rappen(), 5);
+    }
+
+    #[test]
+    fn bad_amounts_are_refused() {
+        for bad in ["0", "0.00", "-5", "10.001", "1e9", "abc", "", ".5", "10.", "1'000", "1000000000"] {
+            assert_eq!(Amount::parse_chf(bad), Err(ParseError::InvalidAmount), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn amounts_show_in_swiss_notation() {
+        assert_eq!(Amount::from_rappen(500).unwrap().to_string(), "5.00 CHF");
+        assert_eq!(Amount::from_rappen(7).unwrap().to_string(), "0.07 CHF");
+        assert_eq!(Amount::from_rappen(125_050).unwrap().to_string(), "1'250.50 CHF");
+        assert_eq!(Amount::from_rappen(100_000_000).unwrap().to_string(), "1'000'000.00 CHF");
+    }
+}

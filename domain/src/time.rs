@@ -1,0 +1,60 @@
+//! Time: stored as UTC milliseconds since the Unix epoch, shown in Europe/Zurich.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Zurich;
+use serde::{Deserialize, Serialize};
+
+/// An instant, in UTC milliseconds since 1970-01-01. Integers compare and index the same way in every
+/// database, which timestamp strings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(Utc::now().timestamp_millis())
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn plus_millis(self, ms: i64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+
+    /// Swiss notation in Zurich local time, daylight saving included: `24.01.2021 18:18:11`.
+    pub fn zurich(self) -> ZurichTime {
+        ZurichTime(self)
+    }
+}
+
+/// A [`Timestamp`] displayed in Europe/Zurich.
+pub struct ZurichTime(Timestamp);
+
+impl fmt::Display for ZurichTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match DateTime::<Utc>::from_timestamp_millis(self.0.0) {
+            Some(utc) => write!(f, "{}", utc.with_timezone(&Zurich).format("%d.%m.%Y %H:%M:%S")),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn winter_time_is_utc_plus_one() {
+        // 2021-01-24 17:18:11 UTC, the journal's first example row.
+        assert_eq!(Timestamp(1_611_508_691_000).zurich().to_string(), "24.01.2021 18:18:11");
+    }
+
+    #[test]
+    fn summer_time_is_utc_plus_two() {
+        // 2021-07-01 10:00:00 UTC
+        assert_eq!(Timestamp(1_625_133_600_000).zurich().to_string(), "01.07.2021 12:00:00");
+    }
+}

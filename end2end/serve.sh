@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Starts the release server for the end-to-end tests on a fresh database with known accounts.
+# Playwright runs this and stops it (by its process id) when the tests end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=./target/release/recharge
+DIR=$(mktemp -d)
+export RECHARGE_DATABASE_URL="sqlite://$DIR/e2e.db"
+export LEPTOS_SITE_ROOT=target/site
+export RUST_LOG=${RUST_LOG:-warn}
+$BIN gerance add "Gérance test" >/dev/null
+$BIN user add --email admin@gerance-test.ch --role admin --gerance "Gérance test" <<<"e2e admin password" >/dev/null
+$BIN user add --email operator@recharge.ch --role operator <<<"e2e operator password" >/dev/null
+exec $BIN serve --addr 127.0.0.1:${E2E_PORT:-3100} --no-demo

@@ -1,0 +1,27 @@
+import { expect, Page } from "@playwright/test";
+
+export const ADMIN = { email: "admin@gerance-test.ch", password: "e2e admin password" };
+export const OPERATOR = { email: "operator@recharge.ch", password: "e2e operator password" };
+
+/** Fails the test on any console error, such as a Content-Security-Policy violation or a hydration panic. */
+export function watchConsole(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(msg.text());
+  });
+  page.on("pageerror", (err) => errors.push(err.message));
+  return errors;
+}
+
+export async function login(page: Page, who = ADMIN) {
+  await page.goto("/login");
+  await page.getByLabel("Adresse e-mail").fill(who.email);
+  await page.getByLabel("Mot de passe").fill(who.password);
+  await page.getByRole("button", { name: "Connexion" }).click();
+  await expect(page).toHaveURL(/\/$/);
+}
+
+/** Waits until the WebAssembly has taken over the page (the language menu reacts only then). */
+export async function hydrated(page: Page) {
+  await page.waitForLoadState("networkidle");
+}

@@ -1,0 +1,72 @@
+//! Password hashing with Argon2id at OWASP's recommended parameters (m = 19 MiB, t = 2, p = 1).
+//!
+//! Hashing is deliberately slow, so it runs on the blocking thread pool, never on the async runtime.
+
+use std::sync::LazyLock;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+fn hasher() -> Argon2<'static> {
+    // The parameters are constants that `Params::new` accepts; a failure here is a programming error.
+    let params = Params::new(19_456, 2, 1, None).expect("valid Argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A hash of a password nobody knows, verified when the e-mail is unknown so that an unknown e-mail and a
+/// wrong password take the same time.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_blocking("no account has this password"));
+
+fn hash_blocking(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("Argon2 hashing with valid parameters")
+        .to_string()
+}
+
+/// Hashes a password for storage (PHC string format, parameters and salt included).
+pub async fn hash(password: String) -> anyhow::Result<String> {
+    Ok(tokio::task::spawn_blocking(move || hash_blocking(&password)).await?)
+}
+
+/// Checks a password against a stored hash, or against a dummy hash when there is no account, so that both
+/// cases cost the same. Returns `true` only for a stored hash that matches.
+pub async fn verify(password: String, stored: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| DUMMY_HASH.clone());
+        let ok = match PasswordHash::new(&hash) {
+            Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        };
+        ok && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Computes the dummy hash ahead of the first login, so the first unknown e-mail is not slower than the rest.
+pub fn warm_up() {
+    LazyLock::force(&DUMMY_HASH);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() {
+        let h = hash("correct horse battery".into()).await.unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(verify("correct horse battery".into(), Some(h.clone())).await);
+        assert!(!verify("Correct horse battery".into(), Some(h)).await);
+    }
+
+    #[tokio::test]
+    async fn no_account_never_verifies() {
+        assert!(!verify("no account has this password".into(), None).await);
+        assert!(!verify("x".into(), Some("not a hash".into())).await);
+    }
+}

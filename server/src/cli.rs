@@ -1,0 +1,152 @@
+//! The `recharge` subcommands. Each opens the database itself, so they work while the server runs.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, anyhow, bail};
+use db::{Db, DbError, NewUser};
+use domain::{Email, GeranceName, NewPassword, Role, Timestamp};
+
+use crate::auth::password;
+use crate::config::{Cli, Command, GeranceCommand, ServeArgs, UserCommand, normalize_database_url};
+use crate::startup::{Application, Settings};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let database_url = normalize_database_url(&cli.database_url);
+    match cli.command {
+        None => serve(ServeArgs::from_env()?, database_url).await,
+        Some(Command::Serve(args)) => serve(args, database_url).await,
+        Some(Command::Gerance(cmd)) => gerance(cmd, &open(&database_url).await?).await,
+        Some(Command::User(cmd)) => user(cmd, &open(&database_url).await?).await,
+    }
+}
+
+async fn open(url: &str) -> anyhow::Result<Db> {
+    Db::open(url).await.with_context(|| format!("cannot open the database {url}"))
+}
+
+async fn serve(args: ServeArgs, database_url: String) -> anyhow::Result<()> {
+    let settings = Settings::from_args(args, database_url.clone())?;
+    let app = Application::build(settings).await.map_err(|e| match e.downcast_ref::<DbError>() {
+        Some(_) => e.context(format!("cannot open the database {database_url}")),
+        None => e,
+    })?;
+    let addr = app.local_addr();
+    tracing::info!("serving on http://{addr}");
+    println!("Recharge is running on http://{addr}");
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn gerance(cmd: GeranceCommand, db: &Db) -> anyhow::Result<()> {
+    match cmd {
+        GeranceCommand::Add { name } => {
+            let name = GeranceName::parse(&name)?;
+            match db.create_gerance(&name, Timestamp::now()).await {
+                Ok(g) => println!("Created gérance {} \"{}\".", g.id, g.name),
+                Err(DbError::Conflict) => bail!("a gérance named \"{name}\" already exists"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        GeranceCommand::List => {
+            for g in db.list_gerances().await? {
+                println!("{:>5}  {}", g.id, g.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn user(cmd: UserCommand, db: &Db) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add { email, role, gerance } => {
+            let email = Email::parse(&email).map_err(|e| anyhow!("{email:?}: {e}"))?;
+            let role: Role = role.parse()?;
+            let gerance_id = match (role, gerance) {
+                (Role::Operator, None) => None,
+                (Role::Operator, Some(_)) => bail!("an operator sees every gérance: leave out --gerance"),
+                (Role::Admin, None) => bail!("an admin belongs to one gérance: give --gerance NAME"),
+                (Role::Admin, Some(name)) => {
+                    let name = GeranceName::parse(&name)?;
+                    let g = db.gerance_by_name(&name).await?.ok_or_else(|| {
+                        anyhow!(
+                            "there is no gérance named \"{name}\" (create it with: recharge gerance add NAME)"
+                        )
+                    })?;
+                    Some(g.id)
+                }
+            };
+            let password = read_new_password()?;
+            let hash = password::hash(password.expose().to_owned()).await?;
+            let new = NewUser { email: &email, password_hash: &hash, role, gerance_id };
+            match db.create_user(new, Timestamp::now()).await {
+                Ok(id) => println!("Created {role} account {id} for {email}."),
+                Err(DbError::Conflict) => bail!("an account with the e-mail {email} already exists"),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UserCommand::List => {
+            println!("{:<5} {:<32} {:<9} {:<24} CREATED (Europe/Zurich)", "ID", "E-MAIL", "ROLE", "GÉRANCE");
+            for u in db.list_users().await? {
+                let a = &u.account;
+                let gerance = a.gerance.as_ref().map(|g| g.name.to_string()).unwrap_or_else(|| "—".into());
+                println!(
+                    "{:<5} {:<32} {:<9} {:<24} {}",
+                    a.id,
+                    a.email,
+                    a.role,
+                    gerance,
+                    u.created_at.zurich()
+                );
+            }
+        }
+        UserCommand::Passwd { email } => {
+            let email = Email::parse(&email).map_err(|e| anyhow!("{email:?}: {e}"))?;
+            let account = db
+                .user_auth_by_email(&email)
+                .await?
+                .ok_or_else(|| anyhow!("there is no account with the e-mail {email}"))?
+                .account;
+            let password = read_new_password()?;
+            let hash = password::hash(password.expose().to_owned()).await?;
+            db.set_password(account.id, &hash, Timestamp::now()).await?;
+            println!("Changed the password of {email}; all of its sessions have ended.");
+        }
+    }
+    Ok(())
+}
+
+/// Reads a password from the terminal (asked twice, not echoed) or from the first line of standard input,
+/// never from the command line, where other users and the shell history would see it.
+fn read_new_password() -> anyhow::Result<NewPassword> {
+    let raw = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    Ok(NewPassword::parse(&raw)?)
+}

@@ -1,0 +1,127 @@
+//! The command line and its environment twins: one `clap` definition is the whole configuration surface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default database: a SQLite file under `./data/`, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/recharge.db";
+
+#[derive(Debug, Parser)]
+#[command(name = "recharge", version, about = "Remote top-up of prepaid iButton keys by SMS.")]
+pub struct Cli {
+    /// Database to use, e.g. sqlite://data/recharge.db (a file path is accepted too).
+    #[arg(long, global = true, env = "RECHARGE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web application (the default).
+    Serve(ServeArgs),
+    /// Manage property managers (gérances).
+    #[command(subcommand)]
+    Gerance(GeranceCommand),
+    /// Manage the accounts that log in.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "RECHARGE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Mark cookies `Secure` (and send HSTS): set this whenever the site is reached over HTTPS.
+    #[arg(long, env = "RECHARGE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// A session unused for this long ends (e.g. 30m, 1h).
+    #[arg(long, env = "RECHARGE_SESSION_IDLE", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub session_idle: Duration,
+
+    /// A session ends this long after login, whatever happens (e.g. 12h).
+    #[arg(long, env = "RECHARGE_SESSION_LIFETIME", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Duration,
+
+    /// Do not create the demo gérance and accounts in an empty database.
+    #[arg(long, env = "RECHARGE_NO_DEMO")]
+    pub no_demo: bool,
+
+    /// Directory of the built site (`pkg/`, icons, manifest); cargo-leptos writes it to target/site.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+impl ServeArgs {
+    /// The settings `recharge` uses when started without a subcommand (flags come from the environment).
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Only::try_parse_from(["recharge"]).map(|o| o.args)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GeranceCommand {
+    /// Create a gérance.
+    Add {
+        /// Its name as shown in the journal, e.g. "Gérance test".
+        name: String,
+    },
+    /// List the gérances.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input (or asked for on a terminal).
+    Add {
+        #[arg(long)]
+        email: String,
+        /// operator (sees everything) or admin (sees one gérance).
+        #[arg(long)]
+        role: String,
+        /// The gérance of an admin.
+        #[arg(long)]
+        gerance: Option<String>,
+    },
+    /// List the accounts.
+    List,
+    /// Set a new password (read like `user add`) and end all of the account's sessions.
+    Passwd {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+/// Accepts a bare file path where a URL is expected, as people type them.
+pub fn normalize_database_url(raw: &str) -> String {
+    if raw.contains("://") || raw.starts_with("sqlite:") { raw.to_owned() } else { format!("sqlite://{raw}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bare_paths_become_sqlite_urls() {
+        assert_eq!(normalize_database_url("data/x.db"), "sqlite://data/x.db");
+        assert_eq!(normalize_database_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,306 @@
+//! Login, logout and the session check in front of everything else.
+//!
+//! Login and logout are plain HTML form posts answered with redirects, so they work before (and without)
+//! the WebAssembly; the login page reads the outcome from the query string it is redirected to.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cookie::{Cookie, SameSite};
+use domain::{Account, Email, NewPassword, Timestamp};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::auth::session::{Verdict, new_token, token_hash};
+use crate::auth::{password, throttle::ThrottlePolicy};
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /login`: checks the throttle, then the password, then opens a session.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return to_login("error=invalid", "") };
+    let next = safe_next(&form.next);
+    let email = match Email::parse(&form.email) {
+        Ok(e) if !form.password.is_empty() && form.password.chars().count() <= NewPassword::MAX_CHARS => e,
+        _ => return to_login("error=invalid", next),
+    };
+    match attempt(&state, &email, form.password, peer).await {
+        Ok(Attempt::Accepted { account, token }) => {
+            tracing::info!(email = %email, client = %peer.ip(), "login");
+            let mut response = redirect(if next.is_empty() { "/" } else { next });
+            let cookies = response.headers_mut();
+            append_cookie(cookies, session_cookie(&state, token));
+            if let Some(locale) = account.locale.filter(|l| app::locale_from_code(l).is_some()) {
+                // The language chosen on another device follows the person.
+                let c = Cookie::build((app::LOCALE_COOKIE, locale)).path("/").same_site(SameSite::Lax);
+                append_cookie(cookies, c.build());
+            }
+            response
+        }
+        Ok(Attempt::Refused) => {
+            tracing::info!(email = %email, client = %peer.ip(), "login failed");
+            to_login("error=credentials", next)
+        }
+        Ok(Attempt::Throttled(wait)) => {
+            tracing::warn!(email = %email, client = %peer.ip(), "login refused: too many failures");
+            to_login(&format!("error=throttled&retry={}", wait.as_secs().max(1)), next)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "login failed on a server error");
+            to_login("error=unavailable", next)
+        }
+    }
+}
+
+enum Attempt {
+    Accepted { account: Account, token: String },
+    Refused,
+    Throttled(Duration),
+}
+
+async fn attempt(
+    state: &AppState,
+    email: &Email,
+    password: String,
+    peer: SocketAddr,
+) -> anyhow::Result<Attempt> {
+    let db = &state.db;
+    let settings = &state.settings;
+    let account_key = format!("email:{email}");
+    let client_key = format!("client:{}", peer.ip());
+    let now = Timestamp::now();
+    {
+        // The failure is recorded before the password is checked, so that guesses sent in parallel are all
+        // counted; a success clears it again.
+        let _guard = state.throttle_lock.lock().await;
+        let for_account = db.throttle(&account_key).await?;
+        let for_client = db.throttle(&client_key).await?;
+        let wait = [
+            settings.account_throttle.wait(for_account, now),
+            settings.client_throttle.wait(for_client, now),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        if let Some(wait) = wait {
+            return Ok(Attempt::Throttled(wait));
+        }
+        db.put_throttle(&account_key, settings.account_throttle.after_failure(for_account, now)).await?;
+    }
+    let user = db.user_auth_by_email(email).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    if !password::verify(password, stored).await {
+        record_failure(state, &client_key, settings.client_throttle).await?;
+        return Ok(Attempt::Refused);
+    }
+    let Some(user) = user else { return Ok(Attempt::Refused) };
+    db.clear_throttle(&account_key).await?;
+    let token = new_token();
+    let now = Timestamp::now();
+    db.create_session(&token_hash(&token), user.account.id, now, settings.sessions.expires_at(now)).await?;
+    Ok(Attempt::Accepted { account: user.account, token })
+}
+
+async fn record_failure(state: &AppState, key: &str, policy: ThrottlePolicy) -> anyhow::Result<()> {
+    let _guard = state.throttle_lock.lock().await;
+    let record = state.db.throttle(key).await?;
+    state.db.put_throttle(key, policy.after_failure(record, Timestamp::now())).await?;
+    Ok(())
+}
+
+/// `POST /logout`: ends the session on the server, not only in the browser.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = session_token(&headers, &state)
+        && let Err(e) = state.db.delete_session(&token_hash(&token)).await
+    {
+        tracing::error!(error = %e, "logout could not delete the session");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "Logout failed; please try again.\n").into_response();
+    }
+    let mut response = redirect("/login?reason=logged-out");
+    append_cookie(response.headers_mut(), removal_cookie(&state));
+    response
+}
+
+/// Addresses anyone may fetch: the login page and the static files the login page and the PWA need.
+fn is_public(path: &str) -> bool {
+    const FILES: [&str; 5] = ["/login", "/manifest.webmanifest", "/sw.js", "/pwa.js", "/favicon.ico"];
+    const DIRS: [&str; 2] = ["/pkg/", "/icons/"];
+    FILES.contains(&path) || DIRS.iter().any(|d| path.starts_with(d)) || path == "/offline.html"
+}
+
+/// Verifies the session cookie and attaches the [`Account`] to the request; without a valid session, pages
+/// redirect to the login and everything else answers 401.
+pub async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if path.starts_with("/pkg/") || path.starts_with("/icons/") {
+        return next.run(req).await;
+    }
+    let token = session_token(req.headers(), &state);
+    let account = match &token {
+        Some(t) => match current_account(&state, t).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, "session check failed");
+                return (StatusCode::SERVICE_UNAVAILABLE, "The service is unavailable; please retry.\n")
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    if let Some(account) = account {
+        if path == "/login" && req.method() == Method::GET {
+            return redirect("/");
+        }
+        req.extensions_mut().insert(account);
+        return next.run(req).await;
+    }
+    if is_public(&path) {
+        return next.run(req).await;
+    }
+    let mut response = if req.method() == Method::GET && !path.starts_with("/api/") {
+        let here = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let mut query = String::new();
+        if token.is_some() {
+            query.push_str("reason=expired");
+        }
+        to_login(&query, here)
+    } else {
+        (StatusCode::UNAUTHORIZED, "Not logged in, or the session has expired.\n").into_response()
+    };
+    if token.is_some() {
+        append_cookie(response.headers_mut(), removal_cookie(&state));
+    }
+    response
+}
+
+async fn current_account(state: &AppState, token: &str) -> anyhow::Result<Option<Account>> {
+    let hash = token_hash(token);
+    let Some(session) = state.db.session(&hash).await? else { return Ok(None) };
+    let now = Timestamp::now();
+    match state.settings.sessions.judge(session.last_seen_at, session.expires_at, now) {
+        Verdict::Expired => {
+            state.db.delete_session(&hash).await?;
+            Ok(None)
+        }
+        Verdict::Valid { touch } => {
+            if touch {
+                state.db.touch_session(&hash, now).await?;
+            }
+            Ok(Some(session.account))
+        }
+    }
+}
+
+fn cookie_name(state: &AppState) -> &'static str {
+    // The __Host- prefix makes the browser refuse the cookie unless it is Secure, host-only and for "/".
+    if state.settings.secure_cookies { "__Host-recharge_session" } else { "recharge_session" }
+}
+
+fn session_token(headers: &HeaderMap, state: &AppState) -> Option<String> {
+    let name = cookie_name(state);
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+}
+
+fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    let max_age = cookie::time::Duration::seconds(state.settings.sessions.lifetime.as_secs() as i64);
+    Cookie::build((cookie_name(state), token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.settings.secure_cookies)
+        .max_age(max_age)
+        .build()
+}
+
+fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    let mut c = session_cookie(state, String::new());
+    c.make_removal();
+    c
+}
+
+fn append_cookie(headers: &mut HeaderMap, c: Cookie<'_>) {
+    if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
+        headers.append(SET_COOKIE, v);
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    r
+}
+
+/// Back to the login page with a notice and, if any, the page to return to after login.
+fn to_login(query: &str, next: &str) -> Response {
+    let mut url = String::from("/login");
+    let mut params: Vec<String> = query.split('&').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    if !next.is_empty() && next != "/" {
+        params.push(format!("next={}", form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()));
+    }
+    if !params.is_empty() {
+        url.push('?');
+        url.push_str(&params.join("&"));
+    }
+    redirect(&url)
+}
+
+/// Only a path on this site may follow a login: never another site (`//evil.example`, `/\evil.example`).
+fn safe_next(next: &str) -> &str {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.starts_with("/login")
+        && next.len() <= 512
+        && !next.chars().any(|c| c.is_control());
+    if ok { next } else { "" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        assert_eq!(safe_next("/transactions?page=2"), "/transactions?page=2");
+        for bad in ["//evil.example", "/\\evil.example", "https://evil.example", "evil", "/login", "/a\r\nb"]
+        {
+            assert_eq!(safe_next(bad), "", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_login_redirect_carries_the_notice_and_the_page() {
+        let r = to_login("error=credentials", "/transactions?x=1&y=2");
+        assert_eq!(r.headers()[LOCATION], "/login?error=credentials&next=%2Ftransactions%3Fx%3D1%26y%3D2");
+        assert_eq!(to_login("", "/").headers()[LOCATION], "/login");
+    }
+}

@@ -1,0 +1,82 @@
+//! The HTTP surface: the rendered app and its server functions, login and logout, static files, and the
+//! layers every request passes through (security headers, cross-site checks, body limit, session check).
+
+mod auth;
+mod guard;
+
+use std::sync::Arc;
+
+use app::{App, shell};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use db::Db;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::sync::Mutex;
+
+use crate::startup::Settings;
+
+/// Request bodies larger than this are refused with 413: every legitimate form here is small.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub leptos: LeptosOptions,
+    /// Serialises the read-modify-write of login throttle records, so parallel guesses are all counted.
+    throttle_lock: Arc<Mutex<()>>,
+}
+
+impl AppState {
+    pub fn new(db: Db, settings: Arc<Settings>) -> Self {
+        let leptos = settings.leptos.clone();
+        Self { db, settings, leptos, throttle_lock: Arc::default() }
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let db = state.db.clone();
+    let leptos = state.leptos.clone();
+    Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(db.clone()),
+            move || shell(leptos.clone()),
+        )
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::cross_site))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
+        .with_state(state)
+}
+
+/// Unknown addresses: static files if they exist, else a 404 page (or plain text for the API).
+async fn fallback(State(state): State<AppState>, req: Request) -> Response {
+    if req.uri().path().starts_with("/api/") {
+        return (StatusCode::NOT_FOUND, "No such server function.\n").into_response();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return (StatusCode::METHOD_NOT_ALLOWED, "This address does not accept that method.\n")
+            .into_response();
+    }
+    let uri = req.uri().clone();
+    leptos_axum::file_and_error_handler::<AppState, _>(shell)(uri, State(state), req).await
+}

@@ -1,0 +1,145 @@
+//! Putting the server together: database, demo data, listener, router, background sweeps.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use db::Db;
+use domain::{Email, GeranceName, Role, Timestamp};
+use leptos::config::{Env, LeptosOptions};
+use tokio::net::TcpListener;
+
+use crate::auth::password;
+use crate::auth::session::SessionPolicy;
+use crate::auth::throttle::ThrottlePolicy;
+use crate::config::ServeArgs;
+use crate::http;
+
+/// The base name of the site's files: `pkg/recharge.js`, `.wasm`, `.css`.
+pub const OUTPUT_NAME: &str = "recharge";
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub secure_cookies: bool,
+    pub sessions: SessionPolicy,
+    pub account_throttle: ThrottlePolicy,
+    pub client_throttle: ThrottlePolicy,
+    pub demo: bool,
+    pub leptos: LeptosOptions,
+}
+
+impl Settings {
+    pub fn from_args(args: ServeArgs, database_url: String) -> anyhow::Result<Self> {
+        // The names match `[[workspace.metadata.leptos]]` in Cargo.toml; they are set here rather than read
+        // from cargo-leptos's environment so that the binary runs on its own.
+        let leptos = LeptosOptions::builder()
+            .output_name(OUTPUT_NAME)
+            .site_root(args.site_root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(args.addr)
+            .env(if cfg!(debug_assertions) { Env::DEV } else { Env::PROD })
+            .build();
+        Ok(Self {
+            addr: args.addr,
+            database_url,
+            secure_cookies: args.secure_cookies,
+            sessions: SessionPolicy { idle: args.session_idle, lifetime: args.session_lifetime },
+            account_throttle: ThrottlePolicy::PER_ACCOUNT,
+            client_throttle: ThrottlePolicy::PER_CLIENT,
+            demo: !args.no_demo,
+            leptos,
+        })
+    }
+}
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    db: Db,
+}
+
+impl Application {
+    /// Opens the database, creates the demo data if it is empty, and binds the port (0 picks a free one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::open(&settings.database_url).await?;
+        if settings.demo {
+            seed_demo(&db).await?;
+        }
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        password::warm_up();
+        let router = http::router(http::AppState::new(db.clone(), Arc::new(settings)));
+        Ok(Self { listener, router, db })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets running requests finish and closes the database.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let sweeper = tokio::spawn(sweep_forever(self.db.clone()));
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        sweeper.abort();
+        self.db.close().await;
+        served.context("serving HTTP")
+    }
+}
+
+/// Deletes expired sessions and stale throttle records every few minutes. Expiry is enforced on every
+/// request regardless; this only keeps the tables small.
+async fn sweep_forever(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let now = Timestamp::now();
+        if let Err(e) = db.delete_expired_sessions(now, now.plus_millis(-24 * 3600 * 1000)).await {
+            tracing::warn!(error = %e, "sweeping sessions failed");
+        }
+        if let Err(e) = db.sweep_throttle(now.plus_millis(-24 * 3600 * 1000)).await {
+            tracing::warn!(error = %e, "sweeping login throttle failed");
+        }
+    }
+}
+
+/// On a first start with an empty database, creates a demo gérance with an operator and an administrator,
+/// and prints their passwords once: they are stored only as hashes.
+async fn seed_demo(db: &Db) -> anyhow::Result<()> {
+    if db.count_users().await? > 0 {
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    let gerance = match db.gerance_by_name(&GeranceName::parse("Gérance test")?).await? {
+        Some(g) => g,
+        None => db.create_gerance(&GeranceName::parse("Gérance test")?, now).await?,
+    };
+    let accounts = [
+        ("operator@demo.recharge.ch", Role::Operator, None),
+        ("admin@demo.recharge.ch", Role::Admin, Some(gerance.id)),
+    ];
+    println!("Empty database: created the demo gérance \"{}\" and these accounts.", gerance.name);
+    println!("Write the passwords down now; they are not shown again.");
+    for (email, role, gerance_id) in accounts {
+        let password = random_password();
+        let hash = password::hash(password.clone()).await?;
+        let email = Email::parse(email)?;
+        db.create_user(db::NewUser { email: &email, password_hash: &hash, role, gerance_id }, now).await?;
+        println!("  {:<9} {:<28} {}", role.as_str(), email.as_str(), password);
+    }
+    Ok(())
+}
+
+/// 16 characters from an alphabet without look-alikes (no 0/O, 1/l/I): about 93 bits.
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}

@@ -1,0 +1,184 @@
+//! The `recharge` command line, run as a real process on a fresh database.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_recharge");
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("data/recharge.db").display())
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("RECHARGE_DATABASE_URL", self.db_url())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail, and returns its one-line error.
+    fn fails(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert_eq!(out.status.code(), Some(1), "{args:?} should fail");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "one line: {err}");
+        assert!(lines[0].starts_with("error: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        lines[0].to_owned()
+    }
+}
+
+#[test]
+fn gerances_and_accounts_are_created_listed_and_checked() {
+    let env = Env::new();
+    assert!(env.ok(&["gerance", "add", "Gérance test"], "").contains("Gérance test"));
+    assert!(env.dir.path().join("data/recharge.db").exists(), "the database and its directory are created");
+    assert!(env.fails(&["gerance", "add", "Gérance test"], "").contains("already exists"));
+
+    env.ok(
+        &["user", "add", "--email", "Admin@Test.ch", "--role", "admin", "--gerance", "Gérance test"],
+        "a long password\n",
+    );
+    env.ok(&["user", "add", "--email", "op@recharge.ch", "--role", "operator"], "another long password\n");
+    let list = env.ok(&["user", "list"], "");
+    assert!(list.contains("admin@test.ch") && list.contains("Gérance test"), "{list}");
+    assert!(list.contains("op@recharge.ch") && list.contains("operator"), "{list}");
+    assert!(!list.contains("argon2") && !list.contains("long password"), "no secret in listings: {list}");
+
+    let e =
+        env.fails(&["user", "add", "--email", "ADMIN@test.ch", "--role", "operator"], "a long password\n");
+    assert!(e.contains("already exists"), "{e}");
+    let e = env.fails(&["user", "add", "--email", "x@test.ch", "--role", "admin"], "a long password\n");
+    assert!(e.contains("--gerance"), "{e}");
+    let e = env.fails(
+        &["user", "add", "--email", "x@test.ch", "--role", "admin", "--gerance", "Nope"],
+        "a long password\n",
+    );
+    assert!(e.contains("no gérance named"), "{e}");
+    let e = env.fails(&["user", "add", "--email", "x@test.ch", "--role", "root"], "a long password\n");
+    assert!(e.contains("operator"), "{e}");
+    let e = env.fails(&["user", "add", "--email", "x@test.ch", "--role", "operator"], "short\n");
+    assert!(e.contains("at least 10"), "{e}");
+    let e =
+        env.fails(&["user", "add", "--email", "not-an-address", "--role", "operator"], "a long password\n");
+    assert!(e.contains("e-mail"), "{e}");
+
+    assert!(
+        env.ok(&["user", "passwd", "--email", "op@recharge.ch"], "a brand new password\n")
+            .contains("sessions")
+    );
+    assert!(
+        env.fails(&["user", "passwd", "--email", "nobody@recharge.ch"], "a brand new password\n")
+            .contains("no account")
+    );
+}
+
+#[test]
+fn a_corrupt_database_is_refused_in_one_line_and_left_untouched() {
+    let env = Env::new();
+    let path = env.dir.path().join("data/recharge.db");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let garbage = b"definitely not sqlite, but some bytes someone might care about\n".repeat(100);
+    std::fs::write(&path, &garbage).unwrap();
+    let e = env.fails(&["user", "list"], "");
+    assert!(e.contains("cannot open the database"), "{e}");
+    let e = env.fails(&["serve", "--addr", "127.0.0.1:0"], "");
+    assert!(e.contains("cannot open the database"), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error() {
+    let env = Env::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let e = env.fails(&["serve", "--addr", &addr, "--no-demo"], "");
+    assert!(e.contains(&format!("cannot listen on {addr}")), "{e}");
+}
+
+#[test]
+fn the_first_start_creates_demo_accounts_that_can_log_in() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", &addr])
+        .env("RECHARGE_DATABASE_URL", env.db_url())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut accounts = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.starts_with("Recharge is running") {
+            break;
+        }
+        let words: Vec<_> = line.split_whitespace().collect();
+        if words.len() == 3 && words[1].contains('@') {
+            accounts.push((words[1].to_owned(), words[2].to_owned()));
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (email, password) in &accounts {
+        let r = runtime
+            .block_on(
+                client
+                    .post(format!("http://{addr}/login"))
+                    .form(&[("email", email), ("password", password)])
+                    .send(),
+            )
+            .unwrap();
+        assert_eq!(r.headers()["location"], "/", "{email} logs in with the printed password");
+    }
+    // Stop the server by its process id, as an operator would, and check that it shuts down cleanly.
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = wait_timeout(&mut child, Duration::from_secs(10));
+    assert_eq!(accounts.len(), 2, "an operator and an admin: {accounts:?}");
+    assert!(status.is_some_and(|s| s.success()), "clean shutdown on SIGTERM: {status:?}");
+
+    // The passwords are shown once only.
+    let again =
+        Command::new(BIN).args(["user", "list"]).env("RECHARGE_DATABASE_URL", env.db_url()).output().unwrap();
+    let out = String::from_utf8(again.stdout).unwrap();
+    assert!(accounts.iter().all(|(e, p)| out.contains(e.as_str()) && !out.contains(p.as_str())), "{out}");
+}
+
+fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}

@@ -1,0 +1,144 @@
+//! Starting the real server on port 0 with a fresh database, and talking to it over HTTP.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use db::{Db, NewUser};
+use domain::{Email, GeranceName, Role, Timestamp};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use server::auth::password;
+use server::auth::session::SessionPolicy;
+use server::auth::throttle::ThrottlePolicy;
+use server::startup::{Application, Settings};
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: Db,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Settings a test may change before the server starts.
+pub fn settings(dir: &tempfile::TempDir) -> Settings {
+    // The static files as cargo-leptos copies them into the site: the repository's `public/`.
+    let leptos = leptos::config::LeptosOptions::builder()
+        .output_name("recharge")
+        .site_root(concat!(env!("CARGO_MANIFEST_DIR"), "/../public"))
+        .build();
+    Settings {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: format!("sqlite://{}", dir.path().join("recharge.db").display()),
+        secure_cookies: false,
+        sessions: SessionPolicy { idle: Duration::from_secs(3600), lifetime: Duration::from_secs(12 * 3600) },
+        account_throttle: ThrottlePolicy::PER_ACCOUNT,
+        client_throttle: ThrottlePolicy::PER_CLIENT,
+        demo: false,
+        leptos,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&dir);
+    change(&mut s);
+    let app = Application::build(s.clone()).await.expect("server starts");
+    let addr = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let db = Db::open(&s.database_url).await.unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { addr, db, client, stop: Some(stop), _dir: dir }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn add_gerance(&self, name: &str) -> i64 {
+        self.db.create_gerance(&GeranceName::parse(name).unwrap(), Timestamp::now()).await.unwrap().id
+    }
+
+    pub async fn add_user(&self, email: &str, role: Role, gerance_id: Option<i64>) -> i64 {
+        let hash = password::hash(PASSWORD.into()).await.unwrap();
+        let email = Email::parse(email).unwrap();
+        let new = NewUser { email: &email, password_hash: &hash, role, gerance_id };
+        self.db.create_user(new, Timestamp::now()).await.unwrap()
+    }
+
+    pub async fn post_login(&self, email: &str, password: &str) -> Response {
+        self.client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", password), ("next", "")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs in and returns the `Cookie` header value that carries the session.
+    pub async fn login(&self, email: &str) -> String {
+        let r = self.post_login(email, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&r), "/");
+        session_cookie(&r).expect("a session cookie")
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn post_api(&self, path: &str, cookie: Option<&str>, body: &str) -> Response {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+/// The `name=value` of the session cookie set by a response, if any (and not a removal).
+pub fn session_cookie(r: &Response) -> Option<String> {
+    r.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("recharge_session=") && !c.starts_with("recharge_session=;"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+pub fn set_cookies(r: &Response) -> Vec<String> {
+    r.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+}

@@ -1,0 +1,134 @@
+//! What every response carries, and how bad requests are answered.
+
+mod common;
+
+use common::*;
+use domain::Role;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn pages_carry_a_nonce_policy_that_their_own_scripts_satisfy() {
+    let app = spawn_app().await;
+    let r = app.get("/login", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert_eq!(h["cache-control"], "no-store");
+    let csp = h["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    // Every inline script with content carries this response's nonce.
+    for script in html.split("<script").skip(1) {
+        let (attrs, rest) = script.split_once('>').unwrap();
+        let body = rest.split("</script>").next().unwrap();
+        if !attrs.contains("src=") && !body.trim().is_empty() {
+            assert!(attrs.contains(&format!("nonce=\"{nonce}\"")), "script without nonce: <script{attrs}>");
+        }
+    }
+    assert!(!html.contains(" style=\""), "inline styles would break style-src 'self'");
+    // A new response gets a new nonce.
+    let again = app.get("/login", None).await;
+    assert_ne!(again.headers()["content-security-policy"].to_str().unwrap(), csp);
+}
+
+#[tokio::test]
+async fn the_login_page_is_a_real_form_and_french_by_default() {
+    let app = spawn_app().await;
+    let html = app.get("/login", None).await.text().await.unwrap();
+    assert!(html.contains(r#"<form method="post" action="/login""#), "{html}");
+    assert!(html.contains("Adresse e-mail") && html.contains("Mot de passe"), "{html}");
+    assert!(html.contains(r#"lang="fr""#), "{html}");
+    let de =
+        app.client.get(app.url("/login")).header("accept-language", "de-CH,de;q=0.9").send().await.unwrap();
+    let html = de.text().await.unwrap();
+    assert!(html.contains("Passwort"), "{html}");
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = spawn_app().await;
+    app.add_user("op@recharge.ch", Role::Operator, None).await;
+    let cookie = app.login("op@recharge.ch").await;
+    let r = app
+        .client
+        .post(app.url("/logout"))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .client
+        .post(app.url("/api/locale"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("locale", "de")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("email", "op@recharge.ch"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no login CSRF either");
+    // The session survived the forged logout.
+    assert_eq!(app.post_api("/api/account", Some(&cookie), "").await.status(), StatusCode::OK);
+    // The same request from the app's own origin works.
+    let r = app
+        .client
+        .post(app.url("/logout"))
+        .header("cookie", &cookie)
+        .header("origin", format!("http://{}", app.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn oversized_requests_get_413_with_a_readable_body() {
+    let app = spawn_app().await;
+    let big = format!("email=a%40b.ch&password={}", "x".repeat(100_000));
+    let r = app.post_api("/login", None, &big).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!r.text().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_addresses_get_404_once_logged_in() {
+    let app = spawn_app().await;
+    app.add_user("op@recharge.ch", Role::Operator, None).await;
+    let cookie = app.login("op@recharge.ch").await;
+    let r = app.get("/no/such/page", Some(&cookie)).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("Page introuvable"));
+    let r = app.post_api("/api/no_such_function", Some(&cookie), "").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("No such server function"));
+}
+
+#[tokio::test]
+async fn the_pwa_files_are_public() {
+    let app = spawn_app().await;
+    let manifest = app.get("/manifest.webmanifest", None).await;
+    assert_eq!(manifest.status(), StatusCode::OK);
+    let m: serde_json::Value = serde_json::from_str(&manifest.text().await.unwrap()).unwrap();
+    assert_eq!(m["start_url"], "/");
+    assert_eq!(m["display"], "standalone");
+    let sizes: Vec<_> = m["icons"].as_array().unwrap().iter().map(|i| i["sizes"].as_str().unwrap()).collect();
+    assert!(sizes.contains(&"192x192") && sizes.contains(&"512x512"));
+    assert!(m["icons"].as_array().unwrap().iter().any(|i| i["purpose"] == "maskable"));
+    for path in ["/sw.js", "/pwa.js", "/icons/icon-192.png", "/icons/icon-512.png", "/offline.html"] {
+        assert_eq!(app.get(path, None).await.status(), StatusCode::OK, "{path}");
+    }
+}
