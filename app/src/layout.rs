@@ -57,12 +57,12 @@ fn Who(account: Account) -> impl IntoView {
     };
     let scope = account.gerance.map(|g| format!(" · {}", g.name)).unwrap_or_default();
     view! {
-        <span class="who" data-testid="who">
+        <A href="/account" attr:class="who" attr:data-testid="who" attr:title=move || t_string!(i18n, nav_account)>
             <span class="visually-hidden">{t!(i18n, logged_in_as)}" "</span>
             <span class="email">{account.email.to_string()}</span>
             " "
             <span class="role">{role}{scope}</span>
-        </span>
+        </A>
     }
 }
 

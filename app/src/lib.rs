@@ -69,6 +69,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=pages::Home />
                         <Route path=path!("/recharge") view=pages::TopUp />
                         <Route path=path!("/transactions") view=pages::Journal />
+                        <Route path=path!("/account") view=pages::Account />
                     </ParentRoute>
                 </Routes>
             </Router>

@@ -62,6 +62,11 @@ test.describe("on a phone", () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(overflow).toBeLessThanOrEqual(360);
 
+    await page.getByTestId("who").tap();
+    await expect(page).toHaveURL(/\/account$/);
+    await expect(page.getByRole("heading", { level: 1 })).toHaveText("Mon compte");
+    await expect(page.getByLabel("Mot de passe actuel")).toBeVisible();
+
     await page.getByRole("navigation").getByRole("link", { name: "Transactions" }).tap();
     await expect(page).toHaveURL(/\/transactions$/);
     await expect(page.getByRole("heading", { level: 1 })).toHaveText("Transactions");

@@ -61,21 +61,23 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     db: Db,
+    sessions: SessionPolicy,
 }
 
 impl Application {
     /// Opens the database, creates the demo data if it is empty, and binds the port (0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = Db::open(&settings.database_url).await?;
-        if settings.demo {
-            seed_demo(&db).await?;
-        }
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        if settings.demo {
+            seed_demo(&db).await?;
+        }
         password::warm_up();
+        let sessions = settings.sessions;
         let router = http::router(http::AppState::new(db.clone(), Arc::new(settings)));
-        Ok(Self { listener, router, db })
+        Ok(Self { listener, router, db, sessions })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -84,7 +86,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets running requests finish and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let sweeper = tokio::spawn(sweep_forever(self.db.clone()));
+        let sweeper = tokio::spawn(sweep_forever(self.db.clone(), self.sessions));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
@@ -95,12 +97,12 @@ impl Application {
 
 /// Deletes expired sessions and stale throttle records every few minutes. Expiry is enforced on every
 /// request regardless; this only keeps the tables small.
-async fn sweep_forever(db: Db) {
+async fn sweep_forever(db: Db, sessions: SessionPolicy) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
         tick.tick().await;
         let now = Timestamp::now();
-        if let Err(e) = db.delete_expired_sessions(now, now.plus_millis(-24 * 3600 * 1000)).await {
+        if let Err(e) = db.delete_expired_sessions(now, sessions.idle_cutoff(now)).await {
             tracing::warn!(error = %e, "sweeping sessions failed");
         }
         if let Err(e) = db.sweep_throttle(now.plus_millis(-24 * 3600 * 1000)).await {

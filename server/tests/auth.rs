@@ -249,3 +249,72 @@ async fn the_chosen_language_is_remembered_for_the_account() {
     let html = app.get("/", Some(&cookie)).await.text().await.unwrap();
     assert!(html.contains("Schlüssel aufladen"), "{html}");
 }
+
+async fn post_password(
+    app: &TestApp,
+    cookie: &str,
+    current: &str,
+    new: &str,
+    confirm: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/account/password"))
+        .header("cookie", cookie)
+        .form(&[("current", current), ("new", new), ("confirm", confirm)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions_and_keeps_this_one() {
+    let app = spawn_app().await;
+    app.add_user("op@recharge.ch", Role::Operator, None).await;
+    let stolen = app.login("op@recharge.ch").await;
+    let here = app.login("op@recharge.ch").await;
+
+    let r = post_password(&app, &here, "wrong", "a new long password", "a new long password").await;
+    assert_eq!(location(&r), "/account?error=current");
+    let r = post_password(&app, &here, PASSWORD, "a new long password", "another one entirely").await;
+    assert_eq!(location(&r), "/account?error=mismatch");
+    let r = post_password(&app, &here, PASSWORD, "short", "short").await;
+    assert_eq!(location(&r), "/account?error=short");
+    let page = app.get("/account?error=short", Some(&here)).await.text().await.unwrap();
+    assert!(page.contains("au moins 10 caractères"), "{page}");
+
+    let r = post_password(&app, &here, PASSWORD, "a new long password", "a new long password").await;
+    assert_eq!(location(&r), "/account?password=changed");
+    let fresh = session_cookie(&r).expect("this browser gets a new session");
+    assert_eq!(app.post_api("/api/account", Some(&fresh), "").await.status(), StatusCode::OK);
+    for old in [&stolen, &here] {
+        assert_eq!(app.post_api("/api/account", Some(old), "").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(location(&app.post_login("op@recharge.ch", PASSWORD).await), "/login?error=credentials");
+    assert_eq!(location(&app.post_login("op@recharge.ch", "a new long password").await), "/");
+}
+
+#[tokio::test]
+async fn a_form_posted_after_the_session_ended_leads_to_the_login() {
+    let app = spawn_app().await;
+    let r =
+        post_password(&app, "recharge_session=gone", PASSWORD, "a new long password", "a new long password")
+            .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/login?reason=expired");
+}
+
+#[tokio::test]
+async fn behind_https_cookies_are_secure_and_host_bound() {
+    let app = spawn_with(|s| s.secure_cookies = true).await;
+    app.add_user("op@recharge.ch", Role::Operator, None).await;
+    let r = app.post_login("op@recharge.ch", PASSWORD).await;
+    let set = set_cookies(&r).into_iter().find(|c| c.starts_with("__Host-recharge_session=")).unwrap();
+    assert!(set.contains("Secure") && set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(r.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    // The plain name is not accepted in this mode.
+    let value = set.split(';').next().unwrap().trim_start_matches("__Host-recharge_session=");
+    let plain = format!("recharge_session={value}");
+    assert_eq!(app.post_api("/api/account", Some(&plain), "").await.status(), StatusCode::UNAUTHORIZED);
+    let host = format!("__Host-recharge_session={value}");
+    assert_eq!(app.post_api("/api/account", Some(&host), "").await.status(), StatusCode::OK);
+}

@@ -102,6 +102,12 @@ async fn oversized_requests_get_413_with_a_readable_body() {
     let r = app.post_api("/login", None, &big).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(!r.text().await.unwrap().is_empty());
+    // Server functions read their bodies themselves: the limit holds there too.
+    app.add_user("op@recharge.ch", Role::Operator, None).await;
+    let cookie = app.login("op@recharge.ch").await;
+    let big = format!("locale={}", "x".repeat(100_000));
+    let r = app.post_api("/api/locale", Some(&cookie), &big).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 #[tokio::test]

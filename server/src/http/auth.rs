@@ -6,13 +6,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
 use cookie::{Cookie, SameSite};
 use domain::{Account, Email, NewPassword, Timestamp};
 use serde::Deserialize;
@@ -37,7 +37,13 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else { return to_login("error=invalid", "") };
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejected) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return rejected.into_response();
+        }
+        Err(_) => return to_login("error=invalid", ""),
+    };
     let next = safe_next(&form.next);
     let email = match Email::parse(&form.email) {
         Ok(e) if !form.password.is_empty() && form.password.chars().count() <= NewPassword::MAX_CHARS => e,
@@ -83,6 +89,31 @@ async fn attempt(
     password: String,
     peer: SocketAddr,
 ) -> anyhow::Result<Attempt> {
+    Ok(match check_password(state, email, password, peer).await? {
+        Check::Correct(account) => {
+            let token = open_session(state, account.id).await?;
+            Attempt::Accepted { account, token }
+        }
+        Check::Wrong => Attempt::Refused,
+        Check::Throttled(wait) => Attempt::Throttled(wait),
+    })
+}
+
+/// The outcome of checking a password under the throttle.
+enum Check {
+    Correct(Account),
+    Wrong,
+    Throttled(Duration),
+}
+
+/// Checks an e-mail and password, counting failures per account and per client and refusing to check at
+/// all while either must wait.
+async fn check_password(
+    state: &AppState,
+    email: &Email,
+    password: String,
+    peer: SocketAddr,
+) -> anyhow::Result<Check> {
     let db = &state.db;
     let settings = &state.settings;
     let account_key = format!("email:{email}");
@@ -102,22 +133,103 @@ async fn attempt(
         .flatten()
         .max();
         if let Some(wait) = wait {
-            return Ok(Attempt::Throttled(wait));
+            return Ok(Check::Throttled(wait));
         }
         db.put_throttle(&account_key, settings.account_throttle.after_failure(for_account, now)).await?;
     }
     let user = db.user_auth_by_email(email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    if !password::verify(password, stored).await {
-        record_failure(state, &client_key, settings.client_throttle).await?;
-        return Ok(Attempt::Refused);
+    // Verified even without an account (against a dummy hash), so both cases take the same time.
+    let correct = password::verify(password, stored).await;
+    match user {
+        Some(user) if correct => {
+            db.clear_throttle(&account_key).await?;
+            Ok(Check::Correct(user.account))
+        }
+        _ => {
+            record_failure(state, &client_key, settings.client_throttle).await?;
+            Ok(Check::Wrong)
+        }
     }
-    let Some(user) = user else { return Ok(Attempt::Refused) };
-    db.clear_throttle(&account_key).await?;
+}
+
+/// Creates a session for the account and returns the token for its cookie.
+async fn open_session(state: &AppState, user_id: i64) -> anyhow::Result<String> {
     let token = new_token();
     let now = Timestamp::now();
-    db.create_session(&token_hash(&token), user.account.id, now, settings.sessions.expires_at(now)).await?;
-    Ok(Attempt::Accepted { account: user.account, token })
+    state
+        .db
+        .create_session(&token_hash(&token), user_id, now, state.settings.sessions.expires_at(now))
+        .await?;
+    Ok(token)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /account/password`: the logged-in person changes their password. Every session of the account
+/// ends (a thief's too); this browser gets a fresh one so the person stays logged in here.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(account): Extension<Account>,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Response {
+    let back = |query: &str| redirect(&format!("/account?{query}"));
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejected) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return rejected.into_response();
+        }
+        Err(_) => return back("error=invalid"),
+    };
+    if form.new != form.confirm {
+        return back("error=mismatch");
+    }
+    let new = match NewPassword::parse(&form.new) {
+        Ok(p) => p,
+        Err(domain::ParseError::PasswordTooLong) => return back("error=long"),
+        Err(_) => return back("error=short"),
+    };
+    if form.current.chars().count() > NewPassword::MAX_CHARS {
+        return back("error=current");
+    }
+    let outcome = async {
+        match check_password(&state, &account.email, form.current, peer).await? {
+            Check::Correct(_) => {}
+            Check::Wrong => return Ok(Err("error=current".to_owned())),
+            Check::Throttled(wait) => {
+                return Ok(Err(format!("error=throttled&retry={}", wait.as_secs().max(1))));
+            }
+        }
+        let hash = password::hash(new.expose().to_owned()).await?;
+        state.db.set_password(account.id, &hash, Timestamp::now()).await?;
+        anyhow::Ok(Ok(open_session(&state, account.id).await?))
+    }
+    .await;
+    match outcome {
+        Ok(Ok(token)) => {
+            tracing::info!(email = %account.email, client = %peer.ip(), "password changed");
+            let mut response = back("password=changed");
+            append_cookie(response.headers_mut(), session_cookie(&state, token));
+            response
+        }
+        Ok(Err(query)) => {
+            tracing::info!(email = %account.email, client = %peer.ip(), "password change refused");
+            back(&query)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "password change failed on a server error");
+            back("error=unavailable")
+        }
+    }
 }
 
 async fn record_failure(state: &AppState, key: &str, policy: ThrottlePolicy) -> anyhow::Result<()> {
@@ -176,8 +288,13 @@ pub async fn require_session(State(state): State<AppState>, mut req: Request, ne
     if is_public(&path) {
         return next.run(req).await;
     }
-    let mut response = if req.method() == Method::GET && !path.starts_with("/api/") {
-        let here = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut response = if !path.starts_with("/api/") {
+        // A page, or a form posted after the session ended: back to the login, then to the page.
+        let here = if req.method() == Method::GET {
+            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        } else {
+            ""
+        };
         let mut query = String::new();
         if token.is_some() {
             query.push_str("reason=expired");

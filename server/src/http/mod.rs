@@ -18,6 +18,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::sync::Mutex;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::startup::Settings;
 
@@ -60,9 +61,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/account/password", post(auth::change_password))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
+        // Both: axum's extractors answer with a readable message, and the tower layer also bounds the
+        // bodies that server functions read themselves.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), guard::cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
         .with_state(state)
