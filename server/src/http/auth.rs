@@ -49,54 +49,36 @@ pub async fn login(
         Ok(e) if !form.password.is_empty() && form.password.chars().count() <= NewPassword::MAX_CHARS => e,
         _ => return to_login("error=invalid", next),
     };
-    match attempt(&state, &email, form.password, peer).await {
-        Ok(Attempt::Accepted { account, token }) => {
-            tracing::info!(email = %email, client = %peer.ip(), "login");
-            let mut response = redirect(if next.is_empty() { "/" } else { next });
-            let cookies = response.headers_mut();
-            append_cookie(cookies, session_cookie(&state, token));
-            if let Some(locale) = account.locale.filter(|l| app::locale_from_code(l).is_some()) {
-                // The language chosen on another device follows the person.
-                let c = Cookie::build((app::LOCALE_COOKIE, locale)).path("/").same_site(SameSite::Lax);
-                append_cookie(cookies, c.build());
-            }
-            response
-        }
-        Ok(Attempt::Refused) => {
-            tracing::info!(email = %email, client = %peer.ip(), "login failed");
-            to_login("error=credentials", next)
-        }
-        Ok(Attempt::Throttled(wait)) => {
+    let unavailable = |e: anyhow::Error| {
+        tracing::error!(error = %e, "login failed on a server error");
+        to_login("error=unavailable", next)
+    };
+    let account = match check_password(&state, &email, form.password, peer).await {
+        Ok(Check::Correct(account)) => account,
+        Ok(Check::Throttled(wait)) => {
             tracing::warn!(email = %email, client = %peer.ip(), "login refused: too many failures");
-            to_login(&format!("error=throttled&retry={}", wait.as_secs().max(1)), next)
+            return to_login(&format!("error=throttled&retry={}", wait.as_secs().max(1)), next);
         }
-        Err(e) => {
-            tracing::error!(error = %e, "login failed on a server error");
-            to_login("error=unavailable", next)
+        Ok(Check::Wrong) => {
+            tracing::info!(email = %email, client = %peer.ip(), "login failed");
+            return to_login("error=credentials", next);
         }
+        Err(e) => return unavailable(e),
+    };
+    let token = match open_session(&state, account.id).await {
+        Ok(token) => token,
+        Err(e) => return unavailable(e),
+    };
+    tracing::info!(email = %email, client = %peer.ip(), "login");
+    let mut response = redirect(if next.is_empty() { "/" } else { next });
+    let cookies = response.headers_mut();
+    append_cookie(cookies, session_cookie(&state, token));
+    if let Some(locale) = account.locale.filter(|l| app::locale_from_code(l).is_some()) {
+        // The language chosen on another device follows the person.
+        let c = Cookie::build((app::LOCALE_COOKIE, locale)).path("/").same_site(SameSite::Lax);
+        append_cookie(cookies, c.build());
     }
-}
-
-enum Attempt {
-    Accepted { account: Account, token: String },
-    Refused,
-    Throttled(Duration),
-}
-
-async fn attempt(
-    state: &AppState,
-    email: &Email,
-    password: String,
-    peer: SocketAddr,
-) -> anyhow::Result<Attempt> {
-    Ok(match check_password(state, email, password, peer).await? {
-        Check::Correct(account) => {
-            let token = open_session(state, account.id).await?;
-            Attempt::Accepted { account, token }
-        }
-        Check::Wrong => Attempt::Refused,
-        Check::Throttled(wait) => Attempt::Throttled(wait),
-    })
+    response
 }
 
 /// The outcome of checking a password under the throttle.
@@ -153,6 +135,13 @@ async fn check_password(
     }
 }
 
+async fn record_failure(state: &AppState, key: &str, policy: ThrottlePolicy) -> anyhow::Result<()> {
+    let _guard = state.throttle_lock.lock().await;
+    let record = state.db.throttle(key).await?;
+    state.db.put_throttle(key, policy.after_failure(record, Timestamp::now())).await?;
+    Ok(())
+}
+
 /// Creates a session for the account and returns the token for its cookie.
 async fn open_session(state: &AppState, user_id: i64) -> anyhow::Result<String> {
     let token = new_token();
@@ -201,42 +190,35 @@ pub async fn change_password(
     if form.current.chars().count() > NewPassword::MAX_CHARS {
         return back("error=current");
     }
-    let outcome = async {
-        match check_password(&state, &account.email, form.current, peer).await? {
-            Check::Correct(_) => {}
-            Check::Wrong => return Ok(Err("error=current".to_owned())),
-            Check::Throttled(wait) => {
-                return Ok(Err(format!("error=throttled&retry={}", wait.as_secs().max(1))));
-            }
+    let failed = |e: anyhow::Error| {
+        tracing::error!(error = %e, "password change failed on a server error");
+        back("error=unavailable")
+    };
+    match check_password(&state, &account.email, form.current, peer).await {
+        Ok(Check::Correct(_)) => {}
+        Ok(Check::Wrong) => {
+            tracing::info!(email = %account.email, client = %peer.ip(), "password change refused");
+            return back("error=current");
         }
+        Ok(Check::Throttled(wait)) => {
+            return back(&format!("error=throttled&retry={}", wait.as_secs().max(1)));
+        }
+        Err(e) => return failed(e),
+    }
+    let replaced = async {
         let hash = password::hash(new.expose().to_owned()).await?;
         state.db.set_password(account.id, &hash, Timestamp::now()).await?;
-        anyhow::Ok(Ok(open_session(&state, account.id).await?))
-    }
-    .await;
-    match outcome {
-        Ok(Ok(token)) => {
+        open_session(&state, account.id).await
+    };
+    match replaced.await {
+        Ok(token) => {
             tracing::info!(email = %account.email, client = %peer.ip(), "password changed");
             let mut response = back("password=changed");
             append_cookie(response.headers_mut(), session_cookie(&state, token));
             response
         }
-        Ok(Err(query)) => {
-            tracing::info!(email = %account.email, client = %peer.ip(), "password change refused");
-            back(&query)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "password change failed on a server error");
-            back("error=unavailable")
-        }
+        Err(e) => failed(e),
     }
-}
-
-async fn record_failure(state: &AppState, key: &str, policy: ThrottlePolicy) -> anyhow::Result<()> {
-    let _guard = state.throttle_lock.lock().await;
-    let record = state.db.throttle(key).await?;
-    state.db.put_throttle(key, policy.after_failure(record, Timestamp::now())).await?;
-    Ok(())
 }
 
 /// `POST /logout`: ends the session on the server, not only in the browser.
