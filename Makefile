@@ -29,11 +29,11 @@ fmt-check:
 
 # Server side (ssr) and browser side (hydrate) are linted separately: their features must not mix.
 clippy:
-	cargo clippy -p domain -p db -p server -p sms --all-targets -- -D warnings
+	cargo clippy -p domain -p db -p server -p sms -p station --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 unit-tests:
-	cargo test -p domain -p db -p server -p sms
+	cargo test -p domain -p db -p server -p sms -p station
 
 e2e:
 	cd end2end && npx playwright test
