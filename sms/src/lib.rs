@@ -4,4 +4,8 @@
 //! alphabets): what a GSM modem takes with `AT+CMGS` and gives with `AT+CMGR`. It is pure: bytes in,
 //! values out, errors for anything malformed, never a panic.
 
+pub mod at;
+pub mod emulator;
+pub mod link;
+pub mod modem;
 pub mod pdu;

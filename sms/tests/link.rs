@@ -1,0 +1,263 @@
+//! The driver and the link against the emulator, through real pseudo-terminals opened with tokio-serial,
+//! with the fault knobs on: slow sends, loss, duplication, credit running out, a PIN, a modem that hangs,
+//! a device unplugged and plugged back.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sms::emulator::{Knobs, Network, pty::Port};
+use sms::link::{self, Event, LinkConfig, ReportMatcher, SendError, SerialDevice};
+use sms::modem::{Modem, Timeouts};
+use sms::pdu::{Address, Incoming, Submit, UserData, decode_incoming};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const SERVER: &str = "+41790000001";
+const STATION: &str = "+41790000002";
+
+fn submit(to: &str, text: &str) -> Submit {
+    Submit {
+        reference: 0,
+        destination: Address::parse(to).unwrap(),
+        reject_duplicates: false,
+        status_report_request: true,
+        validity: None,
+        user_data: UserData::text(text),
+    }
+}
+
+fn quick() -> LinkConfig {
+    LinkConfig {
+        health_every: Duration::from_secs(3600),
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(400),
+        timeouts: Timeouts {
+            command: Duration::from_secs(2),
+            prompt: Duration::from_secs(2),
+            send: Duration::from_secs(10),
+            ussd: Duration::from_secs(2),
+        },
+        ..LinkConfig::default()
+    }
+}
+
+fn device(path: &Path) -> SerialDevice {
+    SerialDevice { path: path.to_owned(), baud: 115_200 }
+}
+
+async fn next(events: &mut mpsc::Receiver<Event>) -> Event {
+    timeout(Duration::from_secs(15), events.recv()).await.expect("an event in time").expect("link running")
+}
+
+async fn until_up(events: &mut mpsc::Receiver<Event>) {
+    loop {
+        if let Event::Up(_) = next(events).await {
+            return;
+        }
+    }
+}
+
+/// The next incoming message or report, decoded, with its SIM index.
+async fn incoming(events: &mut mpsc::Receiver<Event>) -> (Option<u32>, Incoming) {
+    loop {
+        if let Event::Incoming { index, pdu } = next(events).await {
+            return (index, decode_incoming(&pdu).unwrap().message);
+        }
+    }
+}
+
+fn text(message: &Incoming) -> &str {
+    match message {
+        Incoming::Deliver(d) => &d.user_data.text,
+        Incoming::StatusReport(_) => panic!("a report, not a message"),
+    }
+}
+
+/// A station-side modem driven by our own driver over an in-memory pipe.
+async fn station_modem(network: &Network) -> Modem<tokio::io::DuplexStream> {
+    let emulated = network.add_modem(STATION, None);
+    let (ours, theirs) = tokio::io::duplex(4096);
+    tokio::spawn(async move { emulated.serve(theirs).await });
+    let mut modem = Modem::new(ours, quick().timeouts);
+    modem.init(None).await.unwrap();
+    modem
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_both_ways_with_reports_and_deletion_only_when_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::new(7);
+    network.set_knobs(Knobs { send_time: Duration::from_millis(1500), ..Knobs::default() });
+    let port = Port::plug(network.add_modem(SERVER, Some(1_000)), dir.path().join("ttyUSB0")).unwrap();
+    let mut station = station_modem(&network).await;
+    let (handle, mut events, _task) = link::spawn(device(port.path()), quick());
+    until_up(&mut events).await;
+
+    // Server to station, slow like a real AT+CMGS, with a status report matched to it.
+    let mut matcher = ReportMatcher::new(Duration::from_secs(3600));
+    let reference =
+        handle.send(&submit(STATION, "RC1 TOPUP s=1 n=1 tx=226 key=34586 amt=1000")).await.unwrap();
+    matcher.sent(reference, STATION, 226u64);
+    let urc = timeout(Duration::from_secs(5), station.next_urc()).await.unwrap().unwrap();
+    let sms::at::Urc::NewMessage { index, .. } = urc else { panic!("{urc:?}") };
+    let stored = station.read(index).await.unwrap().unwrap();
+    assert_eq!(
+        text(&decode_incoming(&stored.pdu).unwrap().message),
+        "RC1 TOPUP s=1 n=1 tx=226 key=34586 amt=1000"
+    );
+    let (report_index, report) = incoming(&mut events).await;
+    assert_eq!(report_index, None, "routed directly with +CDS");
+    let Incoming::StatusReport(report) = report else { panic!("{report:?}") };
+    assert!(report.delivered());
+    assert_eq!(matcher.matched(&report), Some(226));
+
+    // Station to server: offered with its index, still on the SIM until the consumer deletes it.
+    let (pdu, len) = submit(SERVER, "RC1 RECEIVED s=1 n=1 tx=226").encode().unwrap();
+    station.send_pdu(&pdu, len).await.unwrap();
+    let (index, message) = incoming(&mut events).await;
+    assert_eq!(text(&message), "RC1 RECEIVED s=1 n=1 tx=226");
+    assert_eq!(port.modem().stored(), 1);
+    handle.delete(index.unwrap()).await.unwrap();
+    assert_eq!(port.modem().stored(), 0);
+    assert_eq!(port.modem().credit(), Some(990));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_arrived_while_away_is_offered_at_start_and_again_until_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::new(1);
+    let port = Port::plug(network.add_modem(SERVER, None), dir.path().join("ttyUSB0")).unwrap();
+    network.inject(STATION, SERVER, "first").unwrap();
+    network.inject(STATION, SERVER, "second").unwrap();
+
+    let (handle, mut events, task) = link::spawn(device(port.path()), quick());
+    until_up(&mut events).await;
+    assert_eq!(text(&incoming(&mut events).await.1), "first");
+    let (index, second) = incoming(&mut events).await;
+    assert_eq!(text(&second), "second");
+    handle.delete(index.unwrap()).await.unwrap();
+    drop(handle);
+    timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+
+    // The server restarts: "first" was never confirmed stored, so it is offered again.
+    let (_handle, mut events, _task) = link::spawn(device(port.path()), quick());
+    until_up(&mut events).await;
+    assert_eq!(text(&incoming(&mut events).await.1), "first");
+    assert_eq!(port.modem().stored(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplugged_modem_is_reopened_with_backoff_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::new(3);
+    let mut port = Port::plug(network.add_modem(SERVER, None), dir.path().join("ttyUSB0")).unwrap();
+    let mut station = station_modem(&network).await;
+    let (handle, mut events, _task) = link::spawn(device(port.path()), quick());
+    until_up(&mut events).await;
+
+    port.unplug();
+    // Health is hourly here: the next send notices the device is gone (or the read fails first).
+    let result = handle.send(&submit(STATION, "lost?")).await;
+    assert!(matches!(result, Err(SendError::Unavailable(_))), "{result:?}");
+    loop {
+        if let Event::Down { .. } = next(&mut events).await {
+            break;
+        }
+    }
+    assert!(matches!(handle.send(&submit(STATION, "later")).await, Err(SendError::Unavailable(_))));
+    // A reply arrives while the server's modem is unplugged: it waits on the SIM.
+    let (pdu, len) = submit(SERVER, "sent while unplugged").encode().unwrap();
+    station.send_pdu(&pdu, len).await.unwrap();
+
+    port.replug().unwrap();
+    until_up(&mut events).await;
+    assert_eq!(text(&incoming(&mut events).await.1), "sent while unplugged");
+    handle.send(&submit(STATION, "after replug")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_modem_times_out_and_answers_again_after_a_power_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::new(4);
+    let mut port = Port::plug(network.add_modem(SERVER, None), dir.path().join("ttyUSB0")).unwrap();
+    let (handle, mut events, _task) = link::spawn(device(port.path()), quick());
+    until_up(&mut events).await;
+
+    port.modem().set_hung(true);
+    let result = handle.send(&submit(STATION, "into the void")).await;
+    assert!(matches!(result, Err(SendError::Unavailable(ref e)) if e.contains("in time")), "{result:?}");
+    port.replug().unwrap();
+    until_up(&mut events).await;
+    handle.send(&submit(STATION, "answered")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepaid_credit_runs_out_and_the_balance_is_read_by_ussd() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::new(5);
+    let port = Port::plug(network.add_modem(SERVER, Some(20)), dir.path().join("ttyUSB0")).unwrap();
+    network.add_modem(STATION, None);
+    let config = LinkConfig { ussd_balance_code: Some("*130#".into()), ..quick() };
+    let (handle, mut events, _task) = link::spawn(device(port.path()), config);
+    until_up(&mut events).await;
+
+    handle.send(&submit(STATION, "one")).await.unwrap();
+    handle.send(&submit(STATION, "two")).await.unwrap();
+    let refused = handle.send(&submit(STATION, "three")).await;
+    assert!(matches!(refused, Err(SendError::Refused(ref e)) if e.contains("+CMS ERROR: 8")), "{refused:?}");
+    assert_eq!(handle.ussd("*130#").await.unwrap(), "Votre credit est de CHF 0.00");
+    port.modem().set_credit(Some(500));
+    handle.send(&submit(STATION, "three, after topping up the SIM")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_pin_is_entered_and_a_missing_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::new(6);
+    let modem = network.add_modem(SERVER, None);
+    modem.set_pin(Some("4321"));
+    let port = Port::plug(modem, dir.path().join("ttyUSB0")).unwrap();
+
+    let (_handle, mut events, task) = link::spawn(device(port.path()), quick());
+    let Event::Down { error, .. } = next(&mut events).await else { panic!("up without a PIN") };
+    assert!(error.contains("PIN"), "{error}");
+    task.abort();
+
+    let config = LinkConfig { pin: Some("4321".into()), ..quick() };
+    let (_handle, mut events, _task) = link::spawn(device(port.path()), config);
+    until_up(&mut events).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_messages_vanish_and_duplicated_ones_arrive_twice() {
+    let network = Network::new(8);
+    let mut server = station_modem_with(&network, SERVER).await;
+    let mut station = station_modem(&network).await;
+
+    network.set_knobs(Knobs { loss: 1.0, ..Knobs::default() });
+    let (pdu, len) = submit(STATION, "lost").encode().unwrap();
+    server.send_pdu(&pdu, len).await.unwrap();
+    assert!(
+        timeout(Duration::from_millis(500), station.next_urc()).await.is_err(),
+        "nothing arrives, no report"
+    );
+
+    network.set_knobs(Knobs { duplication: 1.0, ..Knobs::default() });
+    let (pdu, len) = submit(STATION, "twice").encode().unwrap();
+    server.send_pdu(&pdu, len).await.unwrap();
+    for _ in 0..2 {
+        let urc = timeout(Duration::from_secs(2), station.next_urc()).await.unwrap().unwrap();
+        assert!(matches!(urc, sms::at::Urc::NewMessage { .. }), "{urc:?}");
+    }
+    assert_eq!(network.stats().lost, 1);
+    assert_eq!(network.stats().duplicated, 1);
+}
+
+async fn station_modem_with(network: &Network, number: &str) -> Modem<tokio::io::DuplexStream> {
+    let emulated = network.add_modem(number, None);
+    let (ours, theirs) = tokio::io::duplex(4096);
+    tokio::spawn(async move { emulated.serve(theirs).await });
+    let mut modem = Modem::new(ours, quick().timeouts);
+    modem.init(None).await.unwrap();
+    modem
+}
