@@ -7,10 +7,13 @@
 //! - [`logger`]: the 8 KB (DS1996-sized) data logger.
 //! - [`lcd`]: the four 16-character lines of the display.
 //!
-//! Nothing here does I/O: the simulator (`station-sim`, in the `sms` crate's emulator) and a real board
-//! feed inputs in and carry outputs out.
+//! - [`sim`]: the I/O shell around the core for a simulated station on the `sms` crate's GSM network
+//!   emulator; the `station-sim` command runs a network of them.
+//!
+//! Only [`sim`] does I/O: the core modules could run unchanged on the station's board.
 
 pub mod lcd;
 pub mod logger;
 pub mod machine;
 pub mod protocol;
+pub mod sim;

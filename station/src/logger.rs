@@ -67,6 +67,25 @@ impl std::fmt::Debug for DataLogger {
     }
 }
 
+impl serde::Serialize for DataLogger {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DataLogger {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hex = String::deserialize(deserializer)?;
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect();
+        bytes
+            .and_then(|b| Self::from_bytes(&b))
+            .ok_or_else(|| serde::de::Error::custom("not a data logger image"))
+    }
+}
+
 impl DataLogger {
     /// Appends a record, overwriting the oldest when full. Amount and balance must be at most
     /// [`MAX_VALUE`]; the station refuses larger top-ups before they get here.

@@ -39,14 +39,14 @@ pub struct Config {
 
 /// The memory of a key (iButton) as far as the station is concerned: its balance and the stamp of the
 /// last write, written together in one operation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyMemory {
     pub balance: u32,
     pub stamp: u64,
 }
 
 /// A verified top-up waiting for its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     pub key: u16,
     pub amount: u32,
@@ -54,7 +54,7 @@ pub struct Pending {
 }
 
 /// How a transaction ended at this station.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     Loaded { key: u16, amount: u32, balance: u32 },
     Cancelled,
@@ -62,7 +62,7 @@ pub enum Outcome {
 }
 
 /// A load whose key write may or may not have happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Load {
     pub stamp: u64,
     /// Transactions, amounts, and the balance after each, in order.
@@ -71,7 +71,7 @@ pub struct Load {
 }
 
 /// Everything that must survive a power cut.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Nv {
     /// Counter of the last message the station sent.
     pub sent: u32,

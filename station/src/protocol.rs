@@ -72,7 +72,7 @@ impl Direction {
 }
 
 /// Why a station refuses a top-up or a cancellation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Reason {
     /// The amount is above the station's maximum.
     Limit,
@@ -368,7 +368,7 @@ fn tag(secret: &Secret, direction: Direction, signed_text: &str) -> [u8; TAG_BYT
 
 /// The counters a receiver has accepted from one sender: the highest, and which of the 64 below it.
 /// Accepts each counter at most once, in any order, as long as it is within the window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplayWindow {
     pub highest: u32,
     /// Bit `i` set: counter `highest - i` was accepted.
