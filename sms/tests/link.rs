@@ -261,3 +261,45 @@ async fn station_modem_with(network: &Network, number: &str) -> Modem<tokio::io:
     modem.init(None).await.unwrap();
     modem
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jitter_reorders_messages_and_stored_reports_come_as_cdsi() {
+    let network = Network::new(9);
+    let mut server = station_modem_with(&network, SERVER).await;
+    let mut station = station_modem(&network).await;
+    // Reports stored on the SIM and announced with +CDSI, as modems without +CDS routing do.
+    server.command("AT+CNMI=2,1,0,2,0").await.unwrap();
+    network.set_knobs(Knobs {
+        latency: Duration::from_millis(10),
+        jitter: Duration::from_millis(400),
+        ..Knobs::default()
+    });
+    for i in 0..8 {
+        let (pdu, len) = submit(STATION, &format!("message {i}")).encode().unwrap();
+        server.send_pdu(&pdu, len).await.unwrap();
+    }
+    let mut order = Vec::new();
+    while order.len() < 8 {
+        let urc = timeout(Duration::from_secs(3), station.next_urc()).await.unwrap().unwrap();
+        let sms::at::Urc::NewMessage { index, .. } = urc else { continue };
+        let stored = station.read(index).await.unwrap().unwrap();
+        order.push(text(&decode_incoming(&stored.pdu).unwrap().message).to_owned());
+    }
+    let sent: Vec<String> = (0..8).map(|i| format!("message {i}")).collect();
+    assert_ne!(order, sent, "with this seed the jitter reorders them");
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(sorted, sent, "each exactly once");
+
+    let mut reports = 0;
+    while reports < 8 {
+        let urc = timeout(Duration::from_secs(3), server.next_urc()).await.unwrap().unwrap();
+        let sms::at::Urc::NewReport { index, .. } = urc else { continue };
+        let stored = server.read(index).await.unwrap().unwrap();
+        assert!(
+            matches!(decode_incoming(&stored.pdu).unwrap().message, Incoming::StatusReport(ref r) if r.delivered())
+        );
+        server.delete(index).await.unwrap();
+        reports += 1;
+    }
+}
