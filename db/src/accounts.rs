@@ -133,7 +133,7 @@ impl Db {
     /// Replaces an account's password hash and ends all of its sessions, in one transaction: after a
     /// password change, a stolen session is worth nothing.
     pub async fn set_password(&self, user_id: i64, password_hash: &str, now: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_txn().await?;
         let updated =
             sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                 .bind(password_hash)

@@ -5,7 +5,9 @@
 //! computed in Rust (no `datetime('now')`), so that a PostgreSQL backend can run the same statements.
 
 mod accounts;
+mod journal;
 mod sessions;
+mod stations;
 mod throttle;
 
 use std::str::FromStr;
@@ -15,7 +17,9 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::{NewUser, UserAuth, UserSummary};
+pub use journal::{DueTx, NewTopUp, OutMessage, Scheduled, StationEffect, TopUpError, TxRecord};
 pub use sessions::SessionRecord;
+pub use stations::{NewStation, Scope, StationLink, StationRecord};
 pub use throttle::ThrottleRecord;
 
 /// What can go wrong in the database layer, in terms the callers can act on.
@@ -76,6 +80,13 @@ impl Db {
             .map_err(|e| DbError::Unusable(e.to_string()))?;
         MIGRATOR.run(&pool).await.map_err(|e| DbError::Unusable(e.to_string()))?;
         Ok(Self { pool })
+    }
+
+    /// A transaction that will write: it takes SQLite's write lock at once (waiting for it under the busy
+    /// timeout), so two writers never deadlock upgrading from a read. The one SQLite-specific statement of
+    /// the layer; PostgreSQL's plain `BEGIN` does the same job there.
+    pub(crate) async fn write_txn(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Closes every connection, waiting for them to be returned.

@@ -57,6 +57,36 @@ pub struct ServeArgs {
     /// Directory of the built site (`pkg/`, icons, manifest); cargo-leptos writes it to target/site.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+
+    /// The GSM modem's serial device, e.g. /dev/ttyUSB0. Without it, the server runs the GSM network
+    /// emulator with simulated stations (the demo).
+    #[arg(long, env = "RECHARGE_MODEM")]
+    pub modem: Option<PathBuf>,
+
+    /// The modem's speed in baud.
+    #[arg(long, env = "RECHARGE_MODEM_BAUD", default_value_t = 115_200)]
+    pub modem_baud: u32,
+
+    /// The SIM's PIN, if it asks for one (prefer the environment variable: arguments are visible to
+    /// other users of the machine).
+    #[arg(long, env = "RECHARGE_MODEM_PIN", hide_env_values = true)]
+    pub modem_pin: Option<String>,
+
+    /// USSD code that answers the prepaid SIM's balance, e.g. *130# (asked every health check).
+    #[arg(long, env = "RECHARGE_USSD_BALANCE_CODE")]
+    pub ussd_balance_code: Option<String>,
+
+    /// Where the simulated stations keep their memory and the keys their balances (demo only).
+    #[arg(long, env = "RECHARGE_DEMO_DIR", default_value = "data/demo")]
+    pub demo_dir: PathBuf,
+
+    /// Wait this long for a station's answer after the first send; doubled after each further send.
+    #[arg(long, env = "RECHARGE_RETRY_AFTER", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub retry_after: Duration,
+
+    /// Sends of a top-up without an answer before it fails.
+    #[arg(long, env = "RECHARGE_MAX_ATTEMPTS", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_attempts: u32,
 }
 
 impl ServeArgs {

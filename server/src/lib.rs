@@ -5,4 +5,5 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod sms;
 pub mod startup;

@@ -15,6 +15,11 @@ use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::ThrottlePolicy;
 use crate::config::ServeArgs;
 use crate::http;
+use crate::sms::{self, Journal, demo::Demo};
+use ::sms::link::{LinkConfig, SerialDevice};
+use domain::journal::RetryPolicy;
+use std::path::PathBuf;
+use tokio::task::JoinHandle;
 
 /// The base name of the site's files: `pkg/recharge.js`, `.wasm`, `.css`.
 pub const OUTPUT_NAME: &str = "recharge";
@@ -30,6 +35,28 @@ pub struct Settings {
     pub client_throttle: ThrottlePolicy,
     pub demo: bool,
     pub leptos: LeptosOptions,
+    pub modem: Option<ModemSettings>,
+    pub demo_dir: PathBuf,
+    pub retry: RetryPolicy,
+}
+
+/// A real modem on a serial port.
+#[derive(Clone)]
+pub struct ModemSettings {
+    pub device: PathBuf,
+    pub baud: u32,
+    pub pin: Option<String>,
+    pub ussd_balance_code: Option<String>,
+}
+
+impl std::fmt::Debug for ModemSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the PIN.
+        f.debug_struct("ModemSettings")
+            .field("device", &self.device)
+            .field("baud", &self.baud)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {
@@ -52,6 +79,19 @@ impl Settings {
             client_throttle: ThrottlePolicy::PER_CLIENT,
             demo: !args.no_demo,
             leptos,
+            modem: args.modem.map(|device| ModemSettings {
+                device,
+                baud: args.modem_baud,
+                pin: args.modem_pin,
+                ussd_balance_code: args.ussd_balance_code,
+            }),
+            demo_dir: args.demo_dir,
+            retry: RetryPolicy {
+                first_delay_ms: args.retry_after.as_millis() as i64,
+                max_delay_ms: RetryPolicy::default().max_delay_ms.max(args.retry_after.as_millis() as i64),
+                max_attempts: args.max_attempts,
+                ..RetryPolicy::default()
+            },
         })
     }
 }
@@ -62,6 +102,9 @@ pub struct Application {
     router: axum::Router,
     db: Db,
     sessions: SessionPolicy,
+    tasks: Vec<JoinHandle<()>>,
+    demo: Option<Arc<Demo>>,
+    journal: Journal,
 }
 
 impl Application {
@@ -75,9 +118,41 @@ impl Application {
             seed_demo(&db).await?;
         }
         password::warm_up();
+        let journal = Journal::default();
+        let (demo, (link_task, modem_task)) = match &settings.modem {
+            Some(modem) => {
+                let device = SerialDevice { path: modem.device.clone(), baud: modem.baud };
+                let config = LinkConfig {
+                    pin: modem.pin.clone(),
+                    ussd_balance_code: modem.ussd_balance_code.clone(),
+                    ..LinkConfig::default()
+                };
+                (None, sms::start(device, config, db.clone(), journal.clone(), settings.retry))
+            }
+            None => {
+                let (demo, modem) = Demo::start(&db, settings.demo_dir.clone())
+                    .await
+                    .context("starting the simulated stations")?;
+                (
+                    Some(Arc::new(demo)),
+                    sms::start(modem, LinkConfig::default(), db.clone(), journal.clone(), settings.retry),
+                )
+            }
+        };
         let sessions = settings.sessions;
-        let router = http::router(http::AppState::new(db.clone(), Arc::new(settings)));
-        Ok(Self { listener, router, db, sessions })
+        let state = http::AppState::new(db.clone(), Arc::new(settings), journal.clone(), demo.clone());
+        let router = http::router(state);
+        Ok(Self { listener, router, db, sessions, tasks: vec![link_task, modem_task], demo, journal })
+    }
+
+    /// Wakes the modem task; publishes journal changes.
+    pub fn journal(&self) -> Journal {
+        self.journal.clone()
+    }
+
+    /// The simulated stations, when running without a modem.
+    pub fn demo(&self) -> Option<Arc<Demo>> {
+        self.demo.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -90,6 +165,9 @@ impl Application {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         self.db.close().await;
         served.context("serving HTTP")
     }
@@ -135,6 +213,28 @@ async fn seed_demo(db: &Db) -> anyhow::Result<()> {
         db.create_user(db::NewUser { email: &email, password_hash: &hash, role, gerance_id }, now).await?;
         println!("  {:<9} {:<28} {}", role.as_str(), email.as_str(), password);
     }
+    let stations = [
+        ("Station Hérémence", "Hérémence", "+41790000101"),
+        ("Station Sion", "Sion", "+41790000102"),
+        ("Station Martigny", "Martigny", "+41790000103"),
+    ];
+    for (name, place, phone) in stations {
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let new = db::NewStation {
+            gerance_id: gerance.id,
+            name,
+            place,
+            phone,
+            secret: &secret,
+            max_amount_rappen: 50_000,
+        };
+        match db.create_station(new, now).await {
+            Ok(_) | Err(db::DbError::Conflict) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    println!("  and the simulated stations {}.", stations.map(|s| s.0).join(", "));
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod guard;
 
 use std::sync::Arc;
 
+use crate::sms::{Journal, demo::Demo};
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
@@ -33,12 +34,16 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Serialises the read-modify-write of login throttle records, so parallel guesses are all counted.
     throttle_lock: Arc<Mutex<()>>,
+    /// Wakes the modem task; publishes journal changes.
+    pub journal: Journal,
+    /// The simulated stations, when running without a modem.
+    pub demo: Option<Arc<Demo>>,
 }
 
 impl AppState {
-    pub fn new(db: Db, settings: Arc<Settings>) -> Self {
+    pub fn new(db: Db, settings: Arc<Settings>, journal: Journal, demo: Option<Arc<Demo>>) -> Self {
         let leptos = settings.leptos.clone();
-        Self { db, settings, leptos, throttle_lock: Arc::default() }
+        Self { db, settings, leptos, throttle_lock: Arc::default(), journal, demo }
     }
 }
 

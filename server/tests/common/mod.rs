@@ -6,13 +6,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use db::{Db, NewUser};
+use domain::journal::RetryPolicy;
 use domain::{Email, GeranceName, Role, Timestamp};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use server::auth::password;
 use server::auth::session::SessionPolicy;
 use server::auth::throttle::ThrottlePolicy;
+use server::sms::{Journal, demo::Demo};
 use server::startup::{Application, Settings};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -20,8 +23,12 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
+    pub journal: Journal,
+    pub demo: Option<Arc<Demo>>,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    settings: Settings,
     _dir: tempfile::TempDir,
 }
 
@@ -49,6 +56,14 @@ pub fn settings(dir: &tempfile::TempDir) -> Settings {
         client_throttle: ThrottlePolicy::PER_CLIENT,
         demo: false,
         leptos,
+        modem: None,
+        demo_dir: dir.path().join("demo"),
+        retry: RetryPolicy {
+            first_delay_ms: 300,
+            max_delay_ms: 1_000,
+            max_attempts: 12,
+            confirmed_recheck_ms: 2_000,
+        },
     }
 }
 
@@ -60,18 +75,49 @@ pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(&dir);
     change(&mut s);
+    start(s, dir).await
+}
+
+async fn start(s: Settings, dir: tempfile::TempDir) -> TestApp {
     let app = Application::build(s.clone()).await.expect("server starts");
     let addr = app.local_addr();
+    let (journal, demo) = (app.journal(), app.demo());
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async {
+    let running = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
     let db = Db::open(&s.database_url).await.unwrap();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { addr, db, client, stop: Some(stop), _dir: dir }
+    TestApp {
+        addr,
+        db,
+        journal,
+        demo,
+        client,
+        stop: Some(stop),
+        running: Some(running),
+        settings: s,
+        _dir: dir,
+    }
 }
 
 impl TestApp {
+    /// Stops the server (its tasks are aborted wherever they are, as in a crash) and starts a new one on
+    /// the same database and demo directory.
+    pub async fn restart(mut self) -> TestApp {
+        self.demo = None;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(running) = self.running.take() {
+            running.await.unwrap().unwrap();
+        }
+        self.db.close().await;
+        let dir = tempfile::tempdir().unwrap();
+        let old = std::mem::replace(&mut self._dir, dir);
+        start(self.settings.clone(), old).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -377,3 +377,17 @@ impl EmulatedModem {
         }
     }
 }
+
+/// The link can run on an emulated modem in the same process: each connection is a fresh in-memory pipe.
+impl crate::link::Connector for EmulatedModem {
+    type Io = tokio::io::DuplexStream;
+
+    async fn connect(&mut self) -> std::io::Result<Self::Io> {
+        let (ours, theirs) = tokio::io::duplex(8192);
+        let modem = self.clone();
+        tokio::spawn(async move {
+            let _ = modem.serve(theirs).await;
+        });
+        Ok(ours)
+    }
+}

@@ -1,0 +1,198 @@
+//! Recharge stations: what they are, whose they are, and what we last heard from them.
+
+use domain::{Account, Gerance, GeranceName, Role, Timestamp};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::{Db, DbError, Result, classify};
+
+/// Whose data a query may see: an operator sees everything, an administrator only its gérance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Gerance(i64),
+}
+
+impl Scope {
+    pub fn of(account: &Account) -> Self {
+        match (account.role, &account.gerance) {
+            (Role::Operator, _) => Scope::All,
+            (Role::Admin, Some(g)) => Scope::Gerance(g.id),
+            // An admin without a gérance cannot exist (a CHECK forbids it); see nothing if it did.
+            (Role::Admin, None) => Scope::Gerance(-1),
+        }
+    }
+
+    /// `(all, gerance_id)` for the `($n = 1 OR gerance_id = $m)` filter every scoped query uses.
+    pub(crate) fn binds(self) -> (bool, i64) {
+        match self {
+            Scope::All => (true, 0),
+            Scope::Gerance(id) => (false, id),
+        }
+    }
+}
+
+pub struct NewStation<'a> {
+    pub gerance_id: i64,
+    pub name: &'a str,
+    pub place: &'a str,
+    pub phone: &'a str,
+    pub secret: &'a [u8; 32],
+    pub max_amount_rappen: i64,
+}
+
+/// A station as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationRecord {
+    pub id: i64,
+    pub gerance: Gerance,
+    pub name: String,
+    pub place: String,
+    pub phone: String,
+    pub max_amount_rappen: i64,
+    pub last_heard_at: Option<Timestamp>,
+    pub pending: Option<i64>,
+    pub signal_dbm: Option<i64>,
+    pub sim_credit_rappen: Option<i64>,
+    pub firmware: Option<String>,
+    pub rejected: i64,
+}
+
+/// What the modem task needs to talk to a station.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StationLink {
+    pub id: i64,
+    pub phone: String,
+    pub secret: [u8; 32],
+    pub max_amount_rappen: i64,
+    pub sent_counter: i64,
+    pub heard_highest: i64,
+    /// The replay window's bitmap, as stored (the bits of a `u64`).
+    pub heard_window: i64,
+}
+
+impl std::fmt::Debug for StationLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StationLink")
+            .field("id", &self.id)
+            .field("phone", &self.phone)
+            .finish_non_exhaustive()
+    }
+}
+
+const STATION_COLUMNS: &str = "s.id, s.gerance_id, g.name AS gerance_name, s.name, s.place, s.phone, \
+     s.max_amount_rappen, s.last_heard_at, s.pending, s.signal_dbm, s.sim_credit_rappen, s.firmware, s.rejected";
+
+fn station_from_row(row: &SqliteRow) -> Result<StationRecord> {
+    let gerance_name: String = row.try_get("gerance_name")?;
+    Ok(StationRecord {
+        id: row.try_get("id")?,
+        gerance: Gerance {
+            id: row.try_get("gerance_id")?,
+            name: GeranceName::parse(&gerance_name)
+                .map_err(|_| DbError::Unusable("invalid gérance name".into()))?,
+        },
+        name: row.try_get("name")?,
+        place: row.try_get("place")?,
+        phone: row.try_get("phone")?,
+        max_amount_rappen: row.try_get("max_amount_rappen")?,
+        last_heard_at: row.try_get::<Option<i64>, _>("last_heard_at")?.map(Timestamp),
+        pending: row.try_get("pending")?,
+        signal_dbm: row.try_get("signal_dbm")?,
+        sim_credit_rappen: row.try_get("sim_credit_rappen")?,
+        firmware: row.try_get("firmware")?,
+        rejected: row.try_get("rejected")?,
+    })
+}
+
+pub(crate) fn link_from_row(row: &SqliteRow) -> Result<StationLink> {
+    let secret: Vec<u8> = row.try_get("secret")?;
+    Ok(StationLink {
+        id: row.try_get("id")?,
+        phone: row.try_get("phone")?,
+        secret: secret
+            .try_into()
+            .map_err(|_| DbError::Unusable("a station secret is not 32 bytes".into()))?,
+        max_amount_rappen: row.try_get("max_amount_rappen")?,
+        sent_counter: row.try_get("sent_counter")?,
+        heard_highest: row.try_get("heard_highest")?,
+        heard_window: row.try_get("heard_window")?,
+    })
+}
+
+pub(crate) const LINK_COLUMNS: &str =
+    "id, phone, secret, max_amount_rappen, sent_counter, heard_highest, heard_window";
+
+impl Db {
+    /// Creates a station; [`DbError::Conflict`] if its name (in the gérance) or phone number is taken.
+    pub async fn create_station(&self, new: NewStation<'_>, now: Timestamp) -> Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO stations (gerance_id, name, place, phone, secret, max_amount_rappen, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(new.gerance_id)
+        .bind(new.name)
+        .bind(new.place)
+        .bind(new.phone)
+        .bind(&new.secret[..])
+        .bind(new.max_amount_rappen)
+        .bind(now.millis())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)
+    }
+
+    /// The stations `scope` may see, by gérance and name.
+    pub async fn list_stations(&self, scope: Scope) -> Result<Vec<StationRecord>> {
+        let (all, gerance) = scope.binds();
+        let rows = sqlx::query(&format!(
+            "SELECT {STATION_COLUMNS} FROM stations s JOIN gerances g ON g.id = s.gerance_id
+             WHERE ($1 OR s.gerance_id = $2) ORDER BY g.name, s.name"
+        ))
+        .bind(all)
+        .bind(gerance)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(station_from_row).collect()
+    }
+
+    /// One station, if `scope` may see it.
+    pub async fn station(&self, scope: Scope, id: i64) -> Result<Option<StationRecord>> {
+        let (all, gerance) = scope.binds();
+        let row = sqlx::query(&format!(
+            "SELECT {STATION_COLUMNS} FROM stations s JOIN gerances g ON g.id = s.gerance_id
+             WHERE s.id = $1 AND ($2 OR s.gerance_id = $3)"
+        ))
+        .bind(id)
+        .bind(all)
+        .bind(gerance)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(station_from_row).transpose()
+    }
+
+    /// Every station's protocol state, for the modem task.
+    pub async fn station_links(&self) -> Result<Vec<StationLink>> {
+        let rows = sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM stations ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(link_from_row).collect()
+    }
+
+    pub async fn station_link(&self, id: i64) -> Result<Option<StationLink>> {
+        let row = sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM stations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(link_from_row).transpose()
+    }
+
+    /// Counts a message that claimed to come from this station and failed verification.
+    pub async fn count_rejected(&self, station_id: i64) -> Result<()> {
+        sqlx::query("UPDATE stations SET rejected = rejected + 1 WHERE id = $1")
+            .bind(station_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,181 @@
+//! A top-up's life: its statuses, what a station's answer does to it, and when it is sent again. Pure.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a transaction stands. The journal shows Sent → Confirmed → Reloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum TxStatus {
+    /// Accepted, waiting for the modem.
+    Queued,
+    /// The SMS left the modem; no answer from the station yet.
+    Sent,
+    /// The station stored it (it answered `RECEIVED`).
+    Confirmed,
+    /// Written onto the key.
+    Reloaded,
+    /// Will not be loaded: refused by the station, or no answer after every attempt.
+    Failed,
+    /// An administrator asked to cancel; the station has not agreed yet.
+    Cancelling,
+    /// The station agreed: it will never load it.
+    Cancelled,
+}
+
+impl TxStatus {
+    pub const ALL: [TxStatus; 7] = [
+        TxStatus::Queued,
+        TxStatus::Sent,
+        TxStatus::Confirmed,
+        TxStatus::Reloaded,
+        TxStatus::Failed,
+        TxStatus::Cancelling,
+        TxStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxStatus::Queued => "queued",
+            TxStatus::Sent => "sent",
+            TxStatus::Confirmed => "confirmed",
+            TxStatus::Reloaded => "reloaded",
+            TxStatus::Failed => "failed",
+            TxStatus::Cancelling => "cancelling",
+            TxStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether an administrator may still cancel it.
+    pub fn cancellable(self) -> bool {
+        matches!(self, TxStatus::Queued | TxStatus::Sent | TxStatus::Confirmed)
+    }
+}
+
+impl fmt::Display for TxStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TxStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or(())
+    }
+}
+
+/// What a station said about a transaction (already verified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Received,
+    Reloaded {
+        key: u16,
+        amount: i64,
+        balance: i64,
+    },
+    /// Refused for good (`limit`, `amount`, `expired`), or `cancelled` before it arrived.
+    Refused {
+        cancelled: bool,
+        retry_later: bool,
+    },
+    Cancelled,
+}
+
+/// The status a transaction moves to when its station answers, if any.
+pub fn after_answer(status: TxStatus, answer: Answer) -> Option<TxStatus> {
+    use TxStatus::*;
+    let next = match answer {
+        Answer::Received => match status {
+            Queued | Sent | Failed => Confirmed,
+            _ => return None,
+        },
+        // The truth from the key wins over everything we believed, even a failure.
+        Answer::Reloaded { .. } => Reloaded,
+        Answer::Refused { retry_later: true, .. } => return None,
+        // A failed top-up is cancelled at the station too: that keeps it failed (and now surely unloaded).
+        Answer::Refused { cancelled: true, .. } | Answer::Cancelled if status == Failed => return None,
+        Answer::Refused { cancelled: true, .. } | Answer::Cancelled => Cancelled,
+        Answer::Refused { .. } => Failed,
+    };
+    (next != status && status != Reloaded).then_some(next)
+}
+
+/// When to send a top-up or a cancellation again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Delay after the first attempt, in ms; doubled after each one…
+    pub first_delay_ms: i64,
+    /// …up to this.
+    pub max_delay_ms: i64,
+    /// Attempts before an unconfirmed top-up fails.
+    pub max_attempts: u32,
+    /// A confirmed top-up is asked about again this often (a lost `RELOADED` is answered again).
+    pub confirmed_recheck_ms: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first_delay_ms: 60_000,
+            max_delay_ms: 30 * 60_000,
+            max_attempts: 6,
+            confirmed_recheck_ms: 24 * 3600 * 1000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait for an answer after attempt number `attempts` (1 = the first send).
+    pub fn delay_after(&self, attempts: u32) -> i64 {
+        self.first_delay_ms.saturating_mul(1 << attempts.saturating_sub(1).min(20)).min(self.max_delay_ms)
+    }
+
+    /// Whether a top-up sent `attempts` times without an answer has failed.
+    pub fn exhausted(&self, attempts: u32) -> bool {
+        attempts >= self.max_attempts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TxStatus::*;
+
+    #[test]
+    fn the_happy_path_and_late_or_repeated_answers() {
+        assert_eq!(after_answer(Sent, Answer::Received), Some(Confirmed));
+        assert_eq!(after_answer(Queued, Answer::Received), Some(Confirmed), "answer before our Sent");
+        assert_eq!(after_answer(Confirmed, Answer::Received), None, "a repeated confirmation");
+        let reloaded = Answer::Reloaded { key: 1, amount: 100, balance: 100 };
+        assert_eq!(after_answer(Confirmed, reloaded), Some(Reloaded));
+        assert_eq!(after_answer(Reloaded, reloaded), None);
+        assert_eq!(after_answer(Reloaded, Answer::Received), None, "late confirmation after the load");
+        assert_eq!(after_answer(Failed, reloaded), Some(Reloaded), "the key's truth wins");
+        assert_eq!(after_answer(Cancelling, reloaded), Some(Reloaded), "too late to cancel");
+    }
+
+    #[test]
+    fn refusals_and_cancellations() {
+        let refused = Answer::Refused { cancelled: false, retry_later: false };
+        assert_eq!(after_answer(Sent, refused), Some(Failed));
+        assert_eq!(after_answer(Sent, Answer::Refused { cancelled: false, retry_later: true }), None);
+        assert_eq!(after_answer(Cancelling, Answer::Cancelled), Some(Cancelled));
+        assert_eq!(after_answer(Reloaded, Answer::Cancelled), None);
+        assert_eq!(after_answer(Failed, Answer::Cancelled), None, "stays failed");
+        assert!(Confirmed.cancellable() && !Reloaded.cancellable() && !Cancelling.cancellable());
+        assert!(TxStatus::ALL.iter().all(|s| s.as_str().parse::<TxStatus>() == Ok(*s)));
+    }
+
+    #[test]
+    fn retries_grow_then_stop() {
+        let p = RetryPolicy {
+            first_delay_ms: 1000,
+            max_delay_ms: 5000,
+            max_attempts: 4,
+            confirmed_recheck_ms: 0,
+        };
+        let delays: Vec<_> = (1..=4).map(|a| p.delay_after(a)).collect();
+        assert_eq!(delays, vec![1000, 2000, 4000, 5000]);
+        assert!(!p.exhausted(3) && p.exhausted(4));
+    }
+}

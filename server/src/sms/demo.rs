@@ -1,0 +1,92 @@
+//! Everything on one machine: with no modem configured, the server's modem is an emulated one on an
+//! in-process GSM network, and every station in the database is simulated on it, so that a top-up goes
+//! all the way to Reloaded without hardware. Only in this mode can a person "present a key" from the UI.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use db::Db;
+use sms::emulator::{EmulatedModem, Network};
+use station::lcd::Screen;
+use station::machine::Config;
+use station::protocol::{Provisioning, Secret};
+use station::sim::{Keys, SimulatedStation, StationSpec};
+use tokio::sync::Mutex;
+
+/// The emulated server modem's number.
+pub const SERVER_NUMBER: &str = "+41790000001";
+
+pub struct Demo {
+    network: Network,
+    dir: PathBuf,
+    keys: Keys,
+    stations: Mutex<HashMap<i64, SimulatedStation>>,
+}
+
+impl Demo {
+    /// The network, its server modem, and a simulated station for every station in the database. Their
+    /// memory and the keys' balances are kept in `dir`.
+    pub async fn start(db: &Db, dir: PathBuf) -> anyhow::Result<(Self, EmulatedModem)> {
+        std::fs::create_dir_all(&dir)?;
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let network = Network::new(seed);
+        let modem = network.add_modem(SERVER_NUMBER, None);
+        let keys = Keys::in_file(dir.join("keys.json"))?;
+        let demo = Self { network, dir, keys, stations: Mutex::new(HashMap::new()) };
+        demo.sync(db).await?;
+        Ok((demo, modem))
+    }
+
+    /// Simulates the stations of the database that are not simulated yet (after one is created).
+    pub async fn sync(&self, db: &Db) -> anyhow::Result<()> {
+        let mut stations = self.stations.lock().await;
+        for link in db.station_links().await? {
+            if stations.contains_key(&link.id) {
+                continue;
+            }
+            let spec = StationSpec {
+                config: Config {
+                    provisioning: Provisioning {
+                        station: u32::try_from(link.id)?,
+                        server_number: SERVER_NUMBER.into(),
+                        secret: Secret::from_bytes(link.secret),
+                    },
+                    max_amount: u32::try_from(link.max_amount_rappen).unwrap_or(u32::MAX),
+                    firmware: format!("sim-{}", env!("CARGO_PKG_VERSION")),
+                },
+                number: link.phone.clone(),
+                nv_file: Some(self.dir.join(format!("station-{}.json", link.id))),
+            };
+            stations.insert(link.id, SimulatedStation::start(&self.network, spec, self.keys.clone()).await?);
+        }
+        Ok(())
+    }
+
+    /// The display of station `id`, if it is simulated.
+    pub async fn screen(&self, id: i64) -> Option<Screen> {
+        self.stations.lock().await.get(&id).map(SimulatedStation::screen)
+    }
+
+    /// A person presents `key` at station `id`; the display after it.
+    pub async fn present_key(&self, id: i64, key: u16) -> Option<Screen> {
+        let stations = self.stations.lock().await;
+        let station = stations.get(&id)?;
+        station.present_key(key).await;
+        Some(station.screen())
+    }
+
+    /// The records in station `id`'s data logger.
+    pub async fn logger(&self, id: i64) -> Option<Vec<station::logger::Record>> {
+        self.stations.lock().await.get(&id).map(|s| s.nv().logger.records())
+    }
+
+    /// The balance on a key.
+    pub fn balance(&self, key: u16) -> u32 {
+        self.keys.read(key).balance
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+}

@@ -1,0 +1,334 @@
+//! The modem task: the one owner of the modem link. Each turn it (1) turns due transactions into signed
+//! messages in the outbox, (2) hands the outbox to the modem in order, (3) stores, verifies and applies
+//! what stations answer. Every decision is committed to the database before it is acted on, so a server
+//! killed at any point resumes here on restart: nothing lost, nothing loaded twice (stations apply a
+//! transaction once, whatever arrives twice).
+
+use std::time::Duration;
+
+use db::{Db, DueTx, OutMessage, Scheduled, StationEffect, StationLink};
+use domain::Timestamp;
+use domain::journal::{Answer, RetryPolicy, TxStatus};
+use sms::link::{Event, Handle, SendError};
+use sms::pdu::{self, Address, Incoming, Submit, UserData, ValidityPeriod, decode_incoming};
+use station::protocol::{self, Body, Direction, Message, Reason, ReplayWindow, Secret};
+use tokio::sync::mpsc;
+
+use super::Journal;
+
+pub struct TaskState {
+    pub db: Db,
+    pub link: Handle,
+    pub journal: Journal,
+    pub policy: RetryPolicy,
+}
+
+/// While the modem is away, look again this often.
+const UNAVAILABLE_RETRY: Duration = Duration::from_secs(2);
+
+pub(super) async fn run(state: TaskState, mut events: mpsc::Receiver<Event>) {
+    // What was received but not processed before a crash.
+    match state.db.unprocessed_incoming().await {
+        Ok(rows) => {
+            for (id, hex) in rows {
+                apply_incoming(&state, id, &hex).await;
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the inbox"),
+    }
+    loop {
+        let mut wait = Duration::from_secs(60);
+        if let Err(e) = schedule_due(&state).await {
+            tracing::error!(error = %e, "scheduling top-ups failed");
+            wait = UNAVAILABLE_RETRY;
+        }
+        match send_pending(&state, &mut events).await {
+            Ok(true) => {}
+            Ok(false) => wait = UNAVAILABLE_RETRY,
+            Err(Stop) => return,
+        }
+        if let Ok(Some(next)) = state.db.next_attempt_at().await {
+            let until_next = (next.millis() - Timestamp::now().millis()).max(0) as u64;
+            wait = wait.min(Duration::from_millis(until_next));
+        }
+        tokio::select! {
+            _ = state.journal.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            event = events.recv() => match event {
+                None => return,
+                Some(event) => on_event(&state, event).await,
+            },
+        }
+    }
+}
+
+/// The link is gone for good (the server is stopping).
+struct Stop;
+
+/// Queues the next message of every due transaction, with its new schedule, in one commit each.
+async fn schedule_due(state: &TaskState) -> db::Result<()> {
+    let now = Timestamp::now();
+    for due in state.db.due_transactions(now, 100).await? {
+        let attempts = due.attempts as u32;
+        let policy = state.policy;
+        let (body, schedule) = match due.status {
+            TxStatus::Queued | TxStatus::Sent if policy.exhausted(attempts) => (
+                // No answer after every attempt: failed. The station is told to drop it, in case the
+                // top-up reaches it later.
+                Body::Cancel { tx: due.id as u64 },
+                Scheduled { next_attempt_at: None, count_attempt: false, fail: Some("no_answer") },
+            ),
+            TxStatus::Queued | TxStatus::Sent => (
+                top_up(&due),
+                Scheduled {
+                    next_attempt_at: Some(now.plus_millis(policy.delay_after(attempts + 1))),
+                    count_attempt: true,
+                    fail: None,
+                },
+            ),
+            // Confirmed long ago and never reported loaded: ask again (a lost report is answered again).
+            TxStatus::Confirmed => (
+                top_up(&due),
+                Scheduled {
+                    next_attempt_at: Some(now.plus_millis(policy.confirmed_recheck_ms)),
+                    count_attempt: false,
+                    fail: None,
+                },
+            ),
+            TxStatus::Cancelling => (
+                Body::Cancel { tx: due.id as u64 },
+                Scheduled {
+                    next_attempt_at: Some(
+                        now.plus_millis(policy.delay_after((attempts + 1).min(policy.max_attempts))),
+                    ),
+                    count_attempt: true,
+                    fail: None,
+                },
+            ),
+            // Nothing to send for the others; they should not be due.
+            TxStatus::Reloaded | TxStatus::Failed | TxStatus::Cancelled => continue,
+        };
+        let (_, version) = state
+            .db
+            .queue_message(due.station_id, Some(due.id), schedule, now, |counter, link| {
+                sign(link, counter, body)
+            })
+            .await?;
+        if let Some(v) = version {
+            state.journal.changed(v);
+        }
+    }
+    Ok(())
+}
+
+fn top_up(due: &DueTx) -> Body {
+    Body::TopUp { tx: due.id as u64, key: due.key, amount: due.amount_rappen as u32 }
+}
+
+fn sign(link: &StationLink, counter: u32, body: Body) -> String {
+    Message { station: link.id as u32, counter, body }.encode(&Secret::from_bytes(link.secret))
+}
+
+/// Hands the outbox to the modem, oldest first. `Ok(false)` when the modem is unavailable (try later).
+async fn send_pending(state: &TaskState, events: &mut mpsc::Receiver<Event>) -> Result<bool, Stop> {
+    let pending = match state.db.pending_messages(50).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the outbox");
+            return Ok(false);
+        }
+    };
+    for message in pending {
+        let Some(submit) = submit(&message) else {
+            record(
+                state,
+                state.db.message_refused(message.id, "invalid phone number", "invalid_phone").await,
+            );
+            continue;
+        };
+        // While the modem works, keep taking what it reports (it must never wait for us).
+        let send = state.link.send(&submit);
+        tokio::pin!(send);
+        let result = loop {
+            tokio::select! {
+                result = &mut send => break result,
+                event = events.recv() => match event {
+                    None => return Err(Stop),
+                    Some(event) => on_event(state, event).await,
+                },
+            }
+        };
+        let now = Timestamp::now();
+        match result {
+            Ok(reference) => record(state, state.db.message_sent(message.id, reference, now).await),
+            Err(SendError::Refused(error)) => {
+                // +CMS ERROR 8 (operator determined barring) is what a prepaid SIM without credit gets.
+                let reason = if error.contains("ERROR: 8") { "sim_credit" } else { "modem_refused" };
+                tracing::warn!(error, "the network refused an SMS");
+                record(state, state.db.message_refused(message.id, &error, reason).await);
+            }
+            Err(SendError::Unavailable(error)) => {
+                tracing::warn!(error, "modem unavailable; the outbox waits");
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn submit(message: &OutMessage) -> Option<Submit> {
+    Some(Submit {
+        reference: 0,
+        destination: Address::parse(&message.phone).ok()?,
+        reject_duplicates: false,
+        status_report_request: true,
+        validity: Some(ValidityPeriod::at_most_minutes(24 * 60)),
+        user_data: UserData::text(&message.text),
+    })
+}
+
+fn record(state: &TaskState, result: db::Result<Option<i64>>) {
+    match result {
+        Ok(Some(version)) => state.journal.changed(version),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "recording a send failed"),
+    }
+}
+
+async fn on_event(state: &TaskState, event: Event) {
+    match event {
+        Event::Up(info) => tracing::info!(model = info.model, "modem up"),
+        Event::Down { error, retry_in } => tracing::warn!(error, ?retry_in, "modem down"),
+        Event::Health(health) => tracing::debug!(?health, "modem health"),
+        Event::Credit(text) => tracing::info!(text, "SIM credit"),
+        Event::Incoming { index, pdu } => {
+            // Stored raw first; only then may it leave the SIM.
+            let hex = pdu::to_hex(&pdu);
+            let id = match state.db.store_incoming(&hex, Timestamp::now()).await {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store a received SMS; it stays on the SIM");
+                    return;
+                }
+            };
+            if let Some(index) = index
+                && let Err(e) = state.link.delete(index).await
+            {
+                tracing::warn!(error = %e, "could not delete a stored SMS from the SIM; it will be offered again");
+            }
+            apply_incoming(state, id, &hex).await;
+        }
+    }
+}
+
+/// Verifies and applies a stored incoming message, recording the verdict.
+pub async fn apply_incoming(state: &TaskState, id: i64, hex: &str) {
+    if let Err(e) = try_apply(state, id, hex).await {
+        tracing::error!(error = %e, id, "processing a received SMS failed; retried at the next start");
+    }
+}
+
+async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
+    let db = &state.db;
+    let decoded = pdu::from_hex(hex).ok().and_then(|bytes| decode_incoming(&bytes).ok());
+    let deliver = match decoded.map(|p| p.message) {
+        None => return db.incoming_verdict(id, "undecodable", None, None, None).await,
+        Some(Incoming::StatusReport(report)) => {
+            let phone = format!("+{}", report.recipient.value);
+            db.message_reported(report.reference, &phone, report.status, Timestamp::now()).await?;
+            return db.incoming_verdict(id, "report", None, None, None).await;
+        }
+        Some(Incoming::Deliver(deliver)) => deliver,
+    };
+    let sender = match deliver.originator.kind {
+        pdu::AddressKind::International => format!("+{}", deliver.originator.value),
+        _ => deliver.originator.value.clone(),
+    };
+    let text = deliver.user_data.text;
+    let reject = |verdict: String, station: Option<i64>| reject(db, id, &sender, &text, verdict, station);
+    let unverified = match protocol::parse(&text) {
+        Ok(u) => u,
+        Err(e) => return reject(e.to_string(), None).await,
+    };
+    let Some(link) = db.station_link(i64::from(unverified.station)).await? else {
+        return reject("unknown station".into(), None).await;
+    };
+    let message = match unverified.verify(&Secret::from_bytes(link.secret), Direction::ToServer) {
+        Ok(m) => m,
+        Err(e) => return reject(e.to_string(), Some(link.id)).await,
+    };
+    let before = ReplayWindow { highest: link.heard_highest as u32, seen: link.heard_window as u64 };
+    let mut after = before;
+    if let Err(e) = after.accept(message.counter) {
+        return reject(e.to_string(), Some(link.id)).await;
+    }
+    let effect = match message.body {
+        Body::Received { tx } => answer(tx, Answer::Received, None),
+        Body::Reloaded { tx, key, amount, balance } => {
+            answer(tx, Answer::Reloaded { key, amount: i64::from(amount), balance: i64::from(balance) }, None)
+        }
+        Body::Refused { tx, reason } => answer(
+            tx,
+            Answer::Refused { cancelled: reason == Reason::Cancelled, retry_later: reason == Reason::Full },
+            Some(refusal(reason)),
+        ),
+        Body::Cancelled { tx } => answer(tx, Answer::Cancelled, None),
+        Body::Heartbeat { pending, signal, credit, firmware } => StationEffect::Heartbeat {
+            pending: i64::from(pending),
+            signal_dbm: signal.map(i64::from),
+            sim_credit_rappen: credit.map(i64::from),
+            firmware,
+        },
+        Body::TopUp { .. } | Body::Cancel { .. } | Body::Status => {
+            unreachable!("verify checks the direction")
+        }
+    };
+    let now = Timestamp::now();
+    let version = db
+        .apply_station_message(
+            id,
+            link.id,
+            (i64::from(before.highest), before.seen as i64),
+            (i64::from(after.highest), after.seen as i64),
+            &sender,
+            &text,
+            &effect,
+            now,
+            now.plus_millis(state.policy.confirmed_recheck_ms),
+        )
+        .await?;
+    if let Some(v) = version {
+        state.journal.changed(v);
+    }
+    Ok(())
+}
+
+/// A message that does not verify changes nothing and gets no answer: counted, logged, kept for audit.
+async fn reject(
+    db: &Db,
+    id: i64,
+    sender: &str,
+    text: &str,
+    verdict: String,
+    station: Option<i64>,
+) -> db::Result<()> {
+    tracing::warn!(sender, station, verdict, "ignored an SMS that does not verify");
+    if let Some(station) = station {
+        db.count_rejected(station).await?;
+    }
+    db.incoming_verdict(id, &format!("rejected: {verdict}"), Some(sender), Some(text), station).await
+}
+
+fn answer(tx: u64, answer: Answer, reason: Option<&'static str>) -> StationEffect {
+    StationEffect::Answer { tx: tx as i64, answer, reason }
+}
+
+fn refusal(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Limit => "station_limit",
+        Reason::Amount => "station_amount",
+        Reason::Full => "station_full",
+        Reason::Cancelled => "cancelled",
+        Reason::Expired => "station_expired",
+    }
+}
