@@ -11,4 +11,9 @@ export RUST_LOG=${RUST_LOG:-warn}
 $BIN gerance add "Gérance test" >/dev/null
 $BIN user add --email admin@gerance-test.ch --role admin --gerance "Gérance test" <<<"e2e admin password" >/dev/null
 $BIN user add --email operator@recharge.ch --role operator <<<"e2e operator password" >/dev/null
-exec $BIN serve --addr 127.0.0.1:${E2E_PORT:-3100} --no-demo
+$BIN station add --gerance "Gérance test" --name "Station Hérémence" --place Hérémence --phone "+41 79 000 01 01" >/dev/null
+$BIN gerance add "Gérance voisine" >/dev/null
+$BIN user add --email admin@voisine.ch --role admin --gerance "Gérance voisine" <<<"e2e other admin password" >/dev/null
+$BIN station add --gerance "Gérance voisine" --name "Station Sion" --place Sion --phone "+41 79 000 01 02" >/dev/null
+# No modem: the GSM network emulator with both stations simulated.
+exec $BIN serve --addr 127.0.0.1:${E2E_PORT:-3100} --no-demo --demo-dir "$DIR/demo" --retry-after 3s

@@ -4,7 +4,49 @@
 //! and reads the verified [`Account`] from the request; nothing the browser sends is taken as identity.
 
 use domain::Account;
+use domain::journal::TxView;
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A station one may top up at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationChoice {
+    pub id: i64,
+    /// `Station Hérémence, Gérance test, Hérémence`.
+    pub label: String,
+    pub max_rappen: i64,
+}
+
+/// What the top-up form needs: the stations, and a one-time token that makes sending it twice harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUpForm {
+    pub stations: Vec<StationChoice>,
+    pub token: String,
+}
+
+/// A field's problem, as a code the page translates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Problem {
+    NoStation,
+    Key,
+    Amount,
+    AboveMaximum(i64),
+    AlreadySent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TopUpResult {
+    Created(TxView),
+    Invalid(Vec<Problem>),
+}
+
+/// A simulated station's display (demo only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationScreen {
+    pub id: i64,
+    pub label: String,
+    pub lines: [String; 4],
+}
 
 /// The logged-in account, for the header.
 #[server(endpoint = "account")]
@@ -21,6 +63,112 @@ pub async fn save_locale(locale: String) -> Result<(), ServerFnError> {
     }
     ssr::db()?.set_locale(account.id, &locale).await.map_err(ssr::internal)?;
     Ok(())
+}
+
+#[server(endpoint = "topup_form")]
+pub async fn topup_form() -> Result<TopUpForm, ServerFnError> {
+    let account = ssr::account().await?;
+    let stations = ssr::db()?.list_stations(db::Scope::of(&account)).await.map_err(ssr::internal)?;
+    let stations = stations
+        .into_iter()
+        .map(|s| StationChoice {
+            id: s.id,
+            label: format!("{}, {}, {}", s.name, s.gerance.name, s.place),
+            max_rappen: s.max_amount_rappen,
+        })
+        .collect();
+    Ok(TopUpForm { stations, token: ssr::token() })
+}
+
+/// Records a top-up after checking everything again (the form's checks are only a convenience).
+#[server(endpoint = "topup")]
+pub async fn top_up(
+    station: String,
+    key: String,
+    amount: String,
+    token: String,
+) -> Result<TopUpResult, ServerFnError> {
+    use domain::{Amount, KeyNumber, Timestamp};
+    let account = ssr::account().await?;
+    let mut problems = Vec::new();
+    let station = station.trim().parse::<i64>().ok();
+    if station.is_none() {
+        problems.push(Problem::NoStation);
+    }
+    let key = KeyNumber::parse(&key).map_err(|_| problems.push(Problem::Key)).ok();
+    let amount = Amount::parse_chf(&amount).map_err(|_| problems.push(Problem::Amount)).ok();
+    let token = token.trim();
+    if token.len() < 16 || token.len() > 64 {
+        return Err(ServerFnError::new("invalid form token"));
+    }
+    let (Some(station), Some(key), Some(amount)) = (station, key, amount) else {
+        return Ok(TopUpResult::Invalid(problems));
+    };
+    let new = db::NewTopUp {
+        station_id: station,
+        key: key.0,
+        amount_rappen: amount.rappen(),
+        user_id: Some(account.id),
+        request_token: token,
+    };
+    let db = ssr::db()?;
+    let created =
+        db.create_top_up(db::Scope::of(&account), new, Timestamp::now()).await.map_err(ssr::internal)?;
+    Ok(match created {
+        Ok(tx) => {
+            ssr::host()?.0.wake_modem();
+            TopUpResult::Created(tx.view())
+        }
+        Err(db::TopUpError::UnknownStation) => TopUpResult::Invalid(vec![Problem::NoStation]),
+        Err(db::TopUpError::AboveMaximum(max)) => TopUpResult::Invalid(vec![Problem::AboveMaximum(max)]),
+        Err(db::TopUpError::AlreadySent(_)) => TopUpResult::Invalid(vec![Problem::AlreadySent]),
+    })
+}
+
+/// One transaction, if it is one's own.
+#[server(endpoint = "transaction")]
+pub async fn transaction(id: i64) -> Result<Option<TxView>, ServerFnError> {
+    let account = ssr::account().await?;
+    let tx = ssr::db()?.transaction(db::Scope::of(&account), id).await.map_err(ssr::internal)?;
+    Ok(tx.map(|t| t.view()))
+}
+
+/// The displays of one's simulated stations; `None` when the server drives a real modem.
+#[server(endpoint = "station_screens")]
+pub async fn station_screens() -> Result<Option<Vec<StationScreen>>, ServerFnError> {
+    let account = ssr::account().await?;
+    let host = ssr::host()?;
+    if !host.0.is_demo() {
+        return Ok(None);
+    }
+    let stations = ssr::db()?.list_stations(db::Scope::of(&account)).await.map_err(ssr::internal)?;
+    let mut screens = Vec::new();
+    for s in stations {
+        if let Some(lines) = host.0.screen(s.id).await {
+            screens.push(StationScreen {
+                id: s.id,
+                label: format!("{}, {}, {}", s.name, s.gerance.name, s.place),
+                lines,
+            });
+        }
+    }
+    Ok(Some(screens))
+}
+
+/// A person presents a key at one of one's simulated stations (demo only).
+#[server(endpoint = "present_key")]
+pub async fn present_key(station: i64, key: String) -> Result<[String; 4], ServerFnError> {
+    let account = ssr::account().await?;
+    let key = domain::KeyNumber::parse(&key).map_err(|_| ServerFnError::new("key"))?;
+    let visible = ssr::db()?.station(db::Scope::of(&account), station).await.map_err(ssr::internal)?;
+    if visible.is_none() {
+        return Err(ServerFnError::new("no such station"));
+    }
+    ssr::host()?
+        .0
+        .present_key(station, key.0)
+        .await
+        .ok_or_else(|| ServerFnError::new("not a simulated station"))
 }
 
 #[cfg(feature = "ssr")]
@@ -48,6 +196,36 @@ pub mod ssr {
 
     pub fn db() -> Result<db::Db, ServerFnError> {
         use_context::<db::Db>().ok_or_else(|| ServerFnError::new("the database is not available"))
+    }
+
+    /// A future the host returns.
+    pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+    /// What the host (the server binary) does for server functions besides the database.
+    pub trait Host: Send + Sync + 'static {
+        /// Something was queued: the modem task should look now.
+        fn wake_modem(&self);
+        /// Whether stations are simulated (no real modem).
+        fn is_demo(&self) -> bool;
+        /// A simulated station's display.
+        fn screen(&self, station: i64) -> BoxFuture<'_, Option<[String; 4]>>;
+        /// Presents a key at a simulated station; its display afterwards.
+        fn present_key(&self, station: i64, key: u16) -> BoxFuture<'_, Option<[String; 4]>>;
+    }
+
+    #[derive(Clone)]
+    pub struct HostHandle(pub std::sync::Arc<dyn Host>);
+
+    pub fn host() -> Result<HostHandle, ServerFnError> {
+        use_context::<HostHandle>().ok_or_else(|| ServerFnError::new("the host is not available"))
+    }
+
+    /// 128 random bits in hex: a form's one-time token.
+    pub fn token() -> String {
+        use rand::RngCore;
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Logs the details of an internal error and tells the browser only that something failed.

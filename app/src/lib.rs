@@ -17,6 +17,7 @@ pub use translations::i18n;
 
 pub mod api;
 mod layout;
+mod live;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod security;
@@ -69,6 +70,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=pages::Home />
                         <Route path=path!("/recharge") view=pages::TopUp />
                         <Route path=path!("/transactions") view=pages::Journal />
+                        <Route path=path!("/station") view=pages::Station />
                         <Route path=path!("/account") view=pages::Account />
                     </ParentRoute>
                 </Routes>

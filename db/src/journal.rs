@@ -68,6 +68,28 @@ fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
     })
 }
 
+impl TxRecord {
+    /// The row as the browser sees it.
+    pub fn view(&self) -> domain::journal::TxView {
+        domain::journal::TxView {
+            id: self.id,
+            station_id: self.station_id,
+            station: format!("{}, {}, {}", self.station_name, self.gerance_name, self.station_place),
+            key: self.key,
+            amount_rappen: self.amount_rappen,
+            status: self.status,
+            created_at: self.created_at.millis(),
+            sent_at: self.sent_at.map(|t| t.millis()),
+            confirmed_at: self.confirmed_at.map(|t| t.millis()),
+            reloaded_at: self.reloaded_at.map(|t| t.millis()),
+            ended_at: self.ended_at.map(|t| t.millis()),
+            balance_rappen: self.balance_rappen,
+            reason: self.reason.clone(),
+            version: self.version,
+        }
+    }
+}
+
 /// A top-up to record.
 pub struct NewTopUp<'a> {
     pub station_id: i64,

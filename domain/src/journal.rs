@@ -64,6 +64,29 @@ impl FromStr for TxStatus {
     }
 }
 
+/// A journal row as the browser gets it (pages, progress, the event stream, exports). Times are UTC ms.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxView {
+    pub id: i64,
+    pub station_id: i64,
+    /// As the original shows it: `Station Hérémence, Gérance test, Hérémence`.
+    pub station: String,
+    pub key: u16,
+    pub amount_rappen: i64,
+    pub status: TxStatus,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+    pub confirmed_at: Option<i64>,
+    pub reloaded_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// The key's balance after the load.
+    pub balance_rappen: Option<i64>,
+    /// Why it failed, or what went wrong last (a code the UI translates).
+    pub reason: Option<String>,
+    /// The journal version of its last change (the event stream's id).
+    pub version: i64,
+}
+
 /// What a station said about a transaction (already verified).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {

@@ -7,10 +7,12 @@
 mod account;
 pub mod journal;
 mod money;
+mod phone;
 mod time;
 
 pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};
 pub use money::{Amount, KeyNumber};
+pub use phone::PhoneNumber;
 pub use time::Timestamp;
 
 /// Why a value given from outside was refused. The variants are stable so that the UI can translate them.
@@ -30,4 +32,6 @@ pub enum ParseError {
     InvalidKeyNumber,
     #[error("the amount must be more than zero, in CHF with at most two decimals")]
     InvalidAmount,
+    #[error("the phone number must be international, like +41 79 123 45 67")]
+    InvalidPhone,
 }

@@ -2,6 +2,7 @@ import { expect, Page } from "@playwright/test";
 
 export const ADMIN = { email: "admin@gerance-test.ch", password: "e2e admin password" };
 export const OPERATOR = { email: "operator@recharge.ch", password: "e2e operator password" };
+export const OTHER_ADMIN = { email: "admin@voisine.ch", password: "e2e other admin password" };
 
 /** Fails the test on any console error, such as a Content-Security-Policy violation or a hydration panic. */
 export function watchConsole(page: Page): string[] {

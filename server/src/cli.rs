@@ -7,7 +7,9 @@ use db::{Db, DbError, NewUser};
 use domain::{Email, GeranceName, NewPassword, Role, Timestamp};
 
 use crate::auth::password;
-use crate::config::{Cli, Command, GeranceCommand, ServeArgs, UserCommand, normalize_database_url};
+use crate::config::{
+    Cli, Command, GeranceCommand, ServeArgs, StationCommand, UserCommand, normalize_database_url,
+};
 use crate::startup::{Application, Settings};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -17,7 +19,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(args, database_url).await,
         Some(Command::Gerance(cmd)) => gerance(cmd, &open(&database_url).await?).await,
         Some(Command::User(cmd)) => user(cmd, &open(&database_url).await?).await,
+        Some(Command::Station(cmd)) => station(cmd, &open(&database_url).await?).await,
     }
+}
+
+async fn station(cmd: StationCommand, db: &Db) -> anyhow::Result<()> {
+    match cmd {
+        StationCommand::Add { gerance, name, place, phone, max, server_number } => {
+            let gerance_name = GeranceName::parse(&gerance)?;
+            let g = db
+                .gerance_by_name(&gerance_name)
+                .await?
+                .ok_or_else(|| anyhow!("no gérance named \"{gerance}\""))?;
+            let phone = domain::PhoneNumber::parse(&phone).map_err(|e| anyhow!("{phone:?}: {e}"))?;
+            let max = domain::Amount::parse_chf(&max).map_err(|e| anyhow!("--max {max:?}: {e}"))?;
+            let (name, place) = (name.trim(), place.trim());
+            if name.is_empty() || name.chars().count() > 80 || place.is_empty() || place.chars().count() > 80
+            {
+                bail!("a station's name and place have 1 to 80 characters");
+            }
+            let secret = crate::sms::new_station_secret();
+            let new = db::NewStation {
+                gerance_id: g.id,
+                name,
+                place,
+                phone: phone.as_str(),
+                secret: &secret,
+                max_amount_rappen: max.rappen(),
+            };
+            let id = match db.create_station(new, Timestamp::now()).await {
+                Ok(id) => id,
+                Err(DbError::Conflict) => bail!("a station with this name or phone number already exists"),
+                Err(e) => return Err(e.into()),
+            };
+            println!("Created station {id} \"{name}\" ({}, {place}, {phone}).", g.name);
+            let provisioning = station::protocol::Provisioning {
+                station: u32::try_from(id)?,
+                server_number: server_number
+                    .as_ref()
+                    .map_or_else(|| "+SERVERNUMBER".into(), |n| n.to_string()),
+                secret: station::protocol::Secret::from_bytes(secret),
+            };
+            println!("Provisioning string for the station (it holds the secret and is not shown again):");
+            println!("  {}", provisioning.encode());
+            if server_number.is_none() {
+                println!("  (replace +SERVERNUMBER with the server modem's number, or give --server-number)");
+            }
+        }
+        StationCommand::List => {
+            for s in db.list_stations(db::Scope::All).await? {
+                println!(
+                    "{:>5}  {:<24} {:<20} {:<14} {}  max {}",
+                    s.id,
+                    s.name,
+                    s.place,
+                    s.phone,
+                    s.gerance.name,
+                    domain::Amount::from_rappen(s.max_amount_rappen)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn open(url: &str) -> anyhow::Result<Db> {

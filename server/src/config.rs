@@ -30,6 +30,36 @@ pub enum Command {
     /// Manage the accounts that log in.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the recharge stations.
+    #[command(subcommand)]
+    Station(StationCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StationCommand {
+    /// Register a station; prints its provisioning string (with its secret) once.
+    Add {
+        /// The gérance it belongs to.
+        #[arg(long)]
+        gerance: String,
+        /// Its name, e.g. "Station Hérémence".
+        #[arg(long)]
+        name: String,
+        /// Where it is, e.g. "Hérémence".
+        #[arg(long)]
+        place: String,
+        /// Its SIM's phone number, international: +41 79 123 45 67.
+        #[arg(long)]
+        phone: String,
+        /// The largest single top-up, in CHF.
+        #[arg(long, default_value = "500.00")]
+        max: String,
+        /// The server modem's number, for the provisioning string.
+        #[arg(long, value_parser = |s: &str| domain::PhoneNumber::parse(s).map_err(|e| e.to_string()))]
+        server_number: Option<domain::PhoneNumber>,
+    },
+    /// List the stations.
+    List,
 }
 
 #[derive(Debug, Clone, Args)]

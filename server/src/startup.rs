@@ -219,8 +219,7 @@ async fn seed_demo(db: &Db) -> anyhow::Result<()> {
         ("Station Martigny", "Martigny", "+41790000103"),
     ];
     for (name, place, phone) in stations {
-        let mut secret = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let secret = sms::new_station_secret();
         let new = db::NewStation {
             gerance_id: gerance.id,
             name,

@@ -182,3 +182,53 @@ fn wait_timeout(child: &mut std::process::Child, limit: Duration) -> Option<std:
     let _ = child.kill();
     None
 }
+
+#[test]
+fn stations_are_registered_with_a_provisioning_string_shown_once() {
+    let env = Env::new();
+    env.ok(&["gerance", "add", "Gérance test"], "");
+    let add = |phone: &str, max: &str| {
+        vec![
+            "station",
+            "add",
+            "--gerance",
+            "Gérance test",
+            "--name",
+            "Station Hérémence",
+            "--place",
+            "Hérémence",
+            "--phone",
+            phone,
+            "--max",
+            max,
+            "--server-number",
+            "+41 79 000 00 01",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    let args = add("079 000 01 01", "250.00");
+    let out = env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), "");
+    let provisioning = out.lines().find_map(|l| l.trim().strip_prefix("RC1-PROV:")).expect(&out);
+    let parsed = station::protocol::Provisioning::parse(&format!("RC1-PROV:{provisioning}")).unwrap();
+    assert_eq!((parsed.station, parsed.server_number.as_str()), (1, "+41790000001"));
+
+    let listed = env.ok(&["station", "list"], "");
+    assert!(
+        listed.contains("Station Hérémence")
+            && listed.contains("+41790000101")
+            && listed.contains("250.00 CHF"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&parsed.secret.to_hex()), "the secret is not listed");
+
+    let again = add("+41790000101", "10");
+    assert!(env.fails(&again.iter().map(String::as_str).collect::<Vec<_>>(), "").contains("already exists"));
+    let bad_phone = add("12345", "10");
+    assert!(
+        env.fails(&bad_phone.iter().map(String::as_str).collect::<Vec<_>>(), "").contains("international")
+    );
+    let bad_max = add("+41790000102", "0");
+    assert!(env.fails(&bad_max.iter().map(String::as_str).collect::<Vec<_>>(), "").contains("--max"));
+}

@@ -21,16 +21,12 @@ pub fn Home() -> impl IntoView {
                 <strong>{t!(i18n, nav_journal)}</strong>
                 <span class="muted">{t!(i18n, home_journal_desc)}</span>
             </A>
+            <A href="/station" attr:class="tile">
+                <span class="tile-icon" aria-hidden="true">"▤"</span>
+                <strong>{t!(i18n, nav_station)}</strong>
+                <span class="muted">{t!(i18n, home_station_desc)}</span>
+            </A>
         </div>
-    }
-}
-
-#[component]
-pub fn TopUp() -> impl IntoView {
-    let i18n = use_i18n();
-    view! {
-        <h1>{t!(i18n, topup_title)}</h1>
-        <p class="empty">{t!(i18n, topup_empty)}</p>
     }
 }
 

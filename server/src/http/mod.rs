@@ -2,18 +2,20 @@
 //! layers every request passes through (security headers, cross-site checks, body limit, session check).
 
 mod auth;
+mod events;
 mod guard;
 
 use std::sync::Arc;
 
 use crate::sms::{Journal, demo::Demo};
+use app::api::ssr::{BoxFuture, Host, HostHandle};
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use db::Db;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -57,16 +59,21 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let db = state.db.clone();
     let leptos = state.leptos.clone();
+    let host = HostHandle(Arc::new(ServerHost { journal: state.journal.clone(), demo: state.demo.clone() }));
     Router::new()
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(db.clone()),
+            move || {
+                provide_context(db.clone());
+                provide_context(host.clone());
+            },
             move || shell(leptos.clone()),
         )
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/account/password", post(auth::change_password))
+        .route("/api/events", get(events::events))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
         // Both: axum's extractors answer with a readable message, and the tower layer also bounds the
@@ -89,4 +96,30 @@ async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     }
     let uri = req.uri().clone();
     leptos_axum::file_and_error_handler::<AppState, _>(shell)(uri, State(state), req).await
+}
+
+/// What server functions ask of the server besides the database.
+struct ServerHost {
+    journal: Journal,
+    demo: Option<Arc<Demo>>,
+}
+
+impl Host for ServerHost {
+    fn wake_modem(&self) {
+        self.journal.wake();
+    }
+
+    fn is_demo(&self) -> bool {
+        self.demo.is_some()
+    }
+
+    fn screen(&self, station: i64) -> BoxFuture<'_, Option<[String; 4]>> {
+        Box::pin(async move { self.demo.as_ref()?.screen(station).await.map(|s| s.lines().clone()) })
+    }
+
+    fn present_key(&self, station: i64, key: u16) -> BoxFuture<'_, Option<[String; 4]>> {
+        Box::pin(
+            async move { self.demo.as_ref()?.present_key(station, key).await.map(|s| s.lines().clone()) },
+        )
+    }
 }

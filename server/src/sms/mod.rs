@@ -14,6 +14,13 @@ use tokio::task::JoinHandle;
 
 pub use task::{TaskState, apply_incoming};
 
+/// A new station's protocol secret: 32 bytes from the operating system's random source.
+pub fn new_station_secret() -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    secret
+}
+
 /// Wakes the modem task and tells everyone which journal versions changed.
 #[derive(Clone)]
 pub struct Journal {

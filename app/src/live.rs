@@ -1,0 +1,32 @@
+//! The journal's live updates in the browser: an `EventSource` on `/api/events`, which the server feeds
+//! with every change of a transaction one may see. The browser reconnects by itself and the server
+//! resumes after the last event it got (`Last-Event-ID`).
+
+use domain::journal::TxView;
+
+/// Calls `on_tx` with every transaction change after journal version `since`, for as long as the
+/// calling component lives. Does nothing on the server.
+pub fn subscribe(since: i64, on_tx: impl Fn(TxView) + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        use futures::StreamExt;
+        use gloo_net::eventsource::futures::EventSource;
+        use leptos::prelude::on_cleanup;
+
+        let Ok(mut source) = EventSource::new(&format!("/api/events?since={since}")) else { return };
+        let Ok(mut stream) = source.subscribe("tx") else { return };
+        leptos::task::spawn_local(async move {
+            while let Some(Ok((_, message))) = stream.next().await {
+                if let Some(tx) =
+                    message.data().as_string().and_then(|d| serde_json::from_str::<TxView>(&d).ok())
+                {
+                    on_tx(tx);
+                }
+            }
+        });
+        let source = send_wrapper::SendWrapper::new(source);
+        on_cleanup(move || source.take().close());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (since, on_tx);
+}

@@ -1,0 +1,63 @@
+//! Phone numbers of station SIMs, stored in international (E.164) form.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ParseError;
+
+/// `+41791234567`: a `+`, then 8 to 15 digits, the first not 0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Accepts what people type: `+41 79 123 45 67`, `0041 79 123 45 67`, or a Swiss national number
+    /// `079 123 45 67` (taken as +41). Spaces, dots, dashes and slashes are ignored.
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let compact: String = raw.chars().filter(|c| !matches!(c, ' ' | '.' | '-' | '/')).collect();
+        let digits = if let Some(rest) = compact.strip_prefix('+') {
+            rest.to_owned()
+        } else if let Some(rest) = compact.strip_prefix("00") {
+            rest.to_owned()
+        } else if let Some(rest) = compact.strip_prefix('0') {
+            format!("41{rest}")
+        } else {
+            return Err(ParseError::InvalidPhone);
+        };
+        let valid = (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0');
+        if valid { Ok(Self(format!("+{digits}"))) } else { Err(ParseError::InvalidPhone) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_as_people_type_them() {
+        for (raw, e164) in [
+            ("+41 79 123 45 67", "+41791234567"),
+            ("0041 79 123 45 67", "+41791234567"),
+            ("079/123.45.67", "+41791234567"),
+            ("+49 170 1234567", "+491701234567"),
+        ] {
+            assert_eq!(PhoneNumber::parse(raw).unwrap().as_str(), e164);
+        }
+        for bad in ["", "+", "79 123 45 67", "+41 79 abc", "+0 123 456 789", "+1234567", "+1234567890123456"]
+        {
+            assert_eq!(PhoneNumber::parse(bad), Err(ParseError::InvalidPhone), "{bad:?}");
+        }
+    }
+}

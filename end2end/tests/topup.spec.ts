@@ -1,0 +1,80 @@
+import { expect, test } from "@playwright/test";
+import { ADMIN, OTHER_ADMIN, hydrated, login, watchConsole } from "./helpers";
+
+// A property manager on a phone.
+test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+
+test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at the station", async ({ page, browser }) => {
+  test.setTimeout(90_000);
+  const errors = watchConsole(page);
+  await login(page);
+  await page.goto("/recharge");
+  await hydrated(page);
+  await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
+  await page.getByLabel("Numéro de clé (0 à 65535)").fill("34586");
+  await page.getByLabel("Montant (CHF)").fill("10.00");
+  await page.getByRole("button", { name: "Envoyer" }).click();
+
+  const progress = page.getByTestId("progress");
+  await expect(progress).toContainText("Transaction N°");
+  await expect(progress).toContainText("Station Hérémence, Gérance test, Hérémence · 34586 · 10.00 CHF");
+  // Live, without reloading: the modem sends it, the simulated station confirms it.
+  await expect(page.getByTestId("step-sent")).toHaveClass(/done/, { timeout: 20_000 });
+  await expect(page.getByTestId("step-confirmed")).toHaveClass(/done/, { timeout: 20_000 });
+
+  // At the station (another device): the tenant presents the key.
+  const station = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await login(station);
+  await station.goto("/station");
+  await hydrated(station);
+  const card = station.locator("section.station", { hasText: "Station Hérémence" });
+  await card.getByLabel("Numéro de clé").fill("34586");
+  await card.getByRole("button", { name: "Présenter la clé" }).click();
+  const lcd = card.getByTestId("lcd");
+  await expect(lcd).toContainText("N° de clé 34586");
+  await expect(lcd).toContainText("** Fr. 10.00 **", { timeout: 20_000 });
+  await expect(lcd).toHaveText(["ORION SYSTEM", "N° de clé 34586", "SOLDE SUR LA CLE", "** Fr. 10.00 **"].join("\n"));
+
+  // Back on the phone: Reloaded arrived by itself, with the balance now on the key.
+  await expect(page.getByTestId("step-reloaded")).toHaveClass(/done/, { timeout: 20_000 });
+  await expect(page.getByTestId("balance")).toHaveText("Solde sur la clé : 10.00 CHF");
+  expect(errors).toEqual([]);
+});
+
+test("bad input is explained next to the field and nothing is recorded", async ({ page }) => {
+  await login(page);
+  await page.goto("/recharge");
+  await hydrated(page);
+  // The server checks again what the browser checks: switch the browser's checks off.
+  await page.getByTestId("topup-form").evaluate((f: HTMLFormElement) => (f.noValidate = true));
+  const key = page.getByLabel("Numéro de clé (0 à 65535)");
+  const amount = page.getByLabel("Montant (CHF)");
+  const send = page.getByRole("button", { name: "Envoyer" });
+  for (const [k, a, where, message] of [
+    ["65536", "10.00", "#key-error", "Le numéro de clé est un nombre entier de 0 à 65535."],
+    ["abc", "10.00", "#key-error", "Le numéro de clé est un nombre entier de 0 à 65535."],
+    ["34586", "10.001", "#amount-error", "Le montant doit être supérieur à zéro"],
+    ["34586", "0", "#amount-error", "Le montant doit être supérieur à zéro"],
+    ["34586", "-5", "#amount-error", "Le montant doit être supérieur à zéro"],
+    ["34586", "1e9", "#amount-error", "Le montant doit être supérieur à zéro"],
+    ["34586", "900.00", "#amount-error", "Le montant dépasse le maximum de cette station (500.00 CHF)."],
+  ]) {
+    await key.fill(k);
+    await amount.fill(a);
+    await send.click();
+    await expect(page.locator(where)).toContainText(message);
+    await expect(page.getByTestId("progress")).toHaveCount(0);
+  }
+});
+
+test("an admin of another gérance sees neither the station nor its top-ups", async ({ page }) => {
+  await login(page, OTHER_ADMIN);
+  await page.goto("/recharge");
+  await hydrated(page);
+  const options = await page.getByLabel("Station").locator("option").allTextContents();
+  expect(options).toEqual(["Station Sion, Gérance voisine, Sion"]);
+  // Asking for the other gérance's transaction 1 by its number gets nothing.
+  const answer = await page.request.post("/api/transaction", { form: { id: "1" } });
+  expect(answer.status()).toBe(200);
+  expect(await answer.json()).toBeNull();
+});

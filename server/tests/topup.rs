@@ -1,0 +1,142 @@
+//! Top-ups through the server functions and the live event stream, as a browser uses them: validation
+//! on the server, one transaction per form, and no gérance seeing another's stations, transactions or
+//! events.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, spawn_with};
+use db::NewStation;
+use domain::{Role, Timestamp};
+use reqwest::StatusCode;
+use reqwest::header::COOKIE;
+use serde_json::{Value, json};
+
+async fn gerance_with_admin(app: &TestApp, name: &str, email: &str, phone: &str) -> (String, i64) {
+    let gerance = app.add_gerance(name).await;
+    app.add_user(email, Role::Admin, Some(gerance)).await;
+    let new = NewStation {
+        gerance_id: gerance,
+        name: "Station",
+        place: "Sion",
+        phone,
+        secret: &[3; 32],
+        max_amount_rappen: 50_000,
+    };
+    let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
+    app.demo.as_ref().unwrap().sync(&app.db).await.unwrap();
+    (app.login(email).await, station)
+}
+
+async fn top_up(app: &TestApp, cookie: &str, station: i64, key: &str, amount: &str, token: &str) -> Value {
+    let body = format!("station={station}&key={key}&amount={amount}&token={token}");
+    let r = app.post_api("/api/topup", Some(cookie), &body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+/// Reads server-sent events until `count` `tx` events arrived or `wait` passed.
+async fn read_events(response: &mut reqwest::Response, count: usize, wait: Duration) -> Vec<(i64, Value)> {
+    let mut events = Vec::new();
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while events.len() < count {
+        let Ok(chunk) = tokio::time::timeout_at(deadline, response.chunk()).await else { break };
+        let Some(chunk) = chunk.unwrap() else { break };
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+            if field("event:") == Some("tx") {
+                let id = field("id:").unwrap().parse().unwrap();
+                events.push((id, serde_json::from_str(field("data:").unwrap()).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+async fn open_events(app: &TestApp, cookie: &str, last_event_id: Option<i64>) -> reqwest::Response {
+    let mut req = app.client.get(app.url("/api/events?since=0")).header(COOKIE, cookie);
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id.to_string());
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_checks_everything_and_records_a_form_once() {
+    let app = spawn_with(|_| {}).await;
+    let (a, station_a) = gerance_with_admin(&app, "Gérance A", "a@example.ch", "+41790000101").await;
+    let (_, station_b) = gerance_with_admin(&app, "Gérance B", "b@example.ch", "+41790000102").await;
+    let token = "0123456789abcdef0123";
+
+    for (key, amount, problem) in [
+        ("65536", "10.00", json!(["Key"])),
+        ("-1", "10.00", json!(["Key"])),
+        ("abc", "10.00", json!(["Key"])),
+        ("34586", "0", json!(["Amount"])),
+        ("34586", "-5", json!(["Amount"])),
+        ("34586", "10.001", json!(["Amount"])),
+        ("34586", "1e9", json!(["Amount"])),
+        ("34586", "500.01", json!([{ "AboveMaximum": 50000 }])),
+    ] {
+        let answer = top_up(&app, &a, station_a, key, amount, token).await;
+        assert_eq!(answer, json!({ "Invalid": problem }), "{key} {amount}");
+    }
+    let answer = top_up(&app, &a, station_b, "34586", "10.00", token).await;
+    assert_eq!(answer, json!({ "Invalid": ["NoStation"] }), "another gérance's station");
+
+    let created = top_up(&app, &a, station_a, "034586", "10.00", token).await;
+    assert_eq!(created["Created"]["key"], 34586);
+    assert_eq!(created["Created"]["amount_rappen"], 1000);
+    assert_eq!(created["Created"]["station"], "Station, Gérance A, Sion");
+    let again = top_up(&app, &a, station_a, "034586", "10.00", token).await;
+    assert_eq!(again, json!({ "Invalid": ["AlreadySent"] }), "a double click records nothing twice");
+    assert_eq!(app.db.changes_since(db::Scope::All, 0, 100).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_gerance_receives_only_its_own_live_events_and_resumes_after_the_last() {
+    let app = spawn_with(|_| {}).await;
+    let (a, station_a) = gerance_with_admin(&app, "Gérance A", "a@example.ch", "+41790000101").await;
+    let (b, _) = gerance_with_admin(&app, "Gérance B", "b@example.ch", "+41790000102").await;
+    assert_eq!(app.get("/api/events", None).await.status(), StatusCode::UNAUTHORIZED);
+
+    let mut stream_a = open_events(&app, &a, None).await;
+    let mut stream_b = open_events(&app, &b, None).await;
+    let created = top_up(&app, &a, station_a, "7", "5.00", "token-for-the-events-test").await;
+    let id = created["Created"]["id"].as_i64().unwrap();
+
+    // Every change of A's transaction arrives live, in order; a row is sent in its state at reading
+    // time, so quick successive changes may arrive as one (the steps' times are all in it).
+    let mut events = Vec::new();
+    while !events.last().is_some_and(|(_, tx): &(i64, Value)| tx["status"] == "Confirmed") {
+        let more = read_events(&mut stream_a, 1, Duration::from_secs(15)).await;
+        assert!(!more.is_empty(), "no Confirmed event; got {events:?}");
+        events.extend(more);
+    }
+    assert!(events.iter().all(|(_, tx)| tx["id"] == id));
+    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    let (last_version, last) = events.last().unwrap().clone();
+    assert!(last["sent_at"].is_i64() && last["confirmed_at"].is_i64());
+    assert!(
+        read_events(&mut stream_b, 1, Duration::from_millis(500)).await.is_empty(),
+        "B sees nothing of A"
+    );
+
+    // A browser that lost the connection before the last change gets it on reconnecting.
+    let mut resumed = open_events(&app, &a, Some(last_version - 1)).await;
+    let missed = read_events(&mut resumed, 1, Duration::from_secs(5)).await;
+    assert_eq!(missed.iter().map(|(v, _)| *v).collect::<Vec<_>>(), vec![last_version]);
+    let mut up_to_date = open_events(&app, &a, Some(last_version)).await;
+    assert!(read_events(&mut up_to_date, 1, Duration::from_millis(300)).await.is_empty());
+
+    // B cannot read A's transaction by its number either.
+    let r = app.post_api("/api/transaction", Some(&b), &format!("id={id}")).await;
+    assert_eq!(r.json::<Value>().await.unwrap(), Value::Null);
+}
