@@ -36,7 +36,7 @@ pub enum Problem {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TopUpResult {
-    Created(TxView),
+    Created(Box<TxView>),
     Invalid(Vec<Problem>),
 }
 
@@ -63,6 +63,103 @@ pub async fn save_locale(locale: String) -> Result<(), ServerFnError> {
     }
     ssr::db()?.set_locale(account.id, &locale).await.map_err(ssr::internal)?;
     Ok(())
+}
+
+/// The journal's page, sort and filters, as they appear in its URL (`/transactions?page=2&sort=key&…`),
+/// so that a link reproduces the view. Parsed leniently: anything invalid falls back to the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalParams {
+    pub page: u32,
+    pub size: u32,
+    pub sort: String,
+    pub desc: bool,
+    pub station: Option<i64>,
+    pub key: Option<u16>,
+    pub status: Option<domain::journal::TxStatus>,
+    /// `YYYY-MM-DD`, Zurich days, both included.
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl JournalParams {
+    pub const SIZES: [u32; 4] = [10, 25, 50, 100];
+    pub const SORTS: [&'static str; 6] = ["number", "date", "station", "key", "amount", "status"];
+
+    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> Self {
+        let sort =
+            get("sort").filter(|s| Self::SORTS.contains(&s.as_str())).unwrap_or_else(|| "number".into());
+        let date = |name| {
+            get(name).filter(|d: &String| d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-')
+        };
+        Self {
+            page: get("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1),
+            size: get("size").and_then(|s| s.parse().ok()).filter(|s| Self::SIZES.contains(s)).unwrap_or(25),
+            desc: get("dir").is_none_or(|d| d != "asc"),
+            sort,
+            station: get("station").and_then(|s| s.parse().ok()),
+            key: get("key").and_then(|k| domain::KeyNumber::parse(&k).ok()).map(|k| k.0),
+            status: get("status").and_then(|s| s.parse().ok()),
+            from: date("from"),
+            to: date("to"),
+        }
+    }
+
+    /// The query string for these parameters (without `?`), defaults left out.
+    pub fn to_query(&self) -> String {
+        let mut parts = Vec::new();
+        if self.page > 1 {
+            parts.push(format!("page={}", self.page));
+        }
+        if self.size != 25 {
+            parts.push(format!("size={}", self.size));
+        }
+        if self.sort != "number" {
+            parts.push(format!("sort={}", self.sort));
+        }
+        if !self.desc {
+            parts.push("dir=asc".into());
+        }
+        if let Some(s) = self.station {
+            parts.push(format!("station={s}"));
+        }
+        if let Some(k) = self.key {
+            parts.push(format!("key={k}"));
+        }
+        if let Some(s) = self.status {
+            parts.push(format!("status={}", s.as_str()));
+        }
+        if let Some(d) = &self.from {
+            parts.push(format!("from={d}"));
+        }
+        if let Some(d) = &self.to {
+            parts.push(format!("to={d}"));
+        }
+        parts.join("&")
+    }
+}
+
+/// One page of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalPage {
+    pub rows: Vec<TxView>,
+    pub total: i64,
+    /// The journal version when read: live updates start after it.
+    pub version: i64,
+}
+
+#[server(endpoint = "journal")]
+pub async fn journal(params: JournalParams) -> Result<JournalPage, ServerFnError> {
+    let account = ssr::account().await?;
+    let db = ssr::db()?;
+    let version = db.journal_version().await.map_err(ssr::internal)?;
+    let (filter, sort, desc) = ssr::journal_query(&params);
+    let size = i64::from(params.size.clamp(1, 100));
+    let offset = (i64::from(params.page.max(1)) - 1) * size;
+    let (rows, total) = db
+        .journal_page(db::Scope::of(&account), &filter, sort, desc, offset, size)
+        .await
+        .map_err(ssr::internal)?;
+    Ok(JournalPage { rows: rows.iter().map(|r| r.view()).collect(), total, version })
 }
 
 #[server(endpoint = "topup_form")]
@@ -117,7 +214,7 @@ pub async fn top_up(
     Ok(match created {
         Ok(tx) => {
             ssr::host()?.0.wake_modem();
-            TopUpResult::Created(tx.view())
+            TopUpResult::Created(Box::new(tx.view()))
         }
         Err(db::TopUpError::UnknownStation) => TopUpResult::Invalid(vec![Problem::NoStation]),
         Err(db::TopUpError::AboveMaximum(max)) => TopUpResult::Invalid(vec![Problem::AboveMaximum(max)]),
@@ -196,6 +293,40 @@ pub mod ssr {
 
     pub fn db() -> Result<db::Db, ServerFnError> {
         use_context::<db::Db>().ok_or_else(|| ServerFnError::new("the database is not available"))
+    }
+
+    /// The database's filter and order for the journal's URL parameters.
+    pub fn journal_query(params: &super::JournalParams) -> (db::JournalFilter, db::JournalSort, bool) {
+        use domain::Timestamp;
+        let sort = match params.sort.as_str() {
+            "date" => db::JournalSort::Date,
+            "station" => db::JournalSort::Station,
+            "key" => db::JournalSort::Key,
+            "amount" => db::JournalSort::Amount,
+            "status" => db::JournalSort::Status,
+            _ => db::JournalSort::Number,
+        };
+        let filter = db::JournalFilter {
+            station: params.station,
+            key: params.key,
+            status: params.status,
+            from: params.from.as_deref().and_then(Timestamp::zurich_day_start),
+            // Up to the end of that day: the start of the next one (23 to 25 hours later).
+            until: params
+                .to
+                .as_deref()
+                .and_then(Timestamp::zurich_day_start)
+                .and_then(|t| Timestamp::zurich_day_start(&next_day(t))),
+        };
+        (filter, sort, params.desc)
+    }
+
+    /// The Zurich date of the day after the one that starts at `start`.
+    fn next_day(start: domain::Timestamp) -> String {
+        let noon = start.plus_millis(36 * 3600 * 1000);
+        let shown = noon.zurich().to_string();
+        // `dd.mm.yyyy HH:MM:SS` → `yyyy-mm-dd`
+        format!("{}-{}-{}", &shown[6..10], &shown[3..5], &shown[0..2])
     }
 
     /// A future the host returns.

@@ -4,16 +4,17 @@
 
 use domain::journal::TxView;
 
-/// Calls `on_tx` with every transaction change after journal version `since`, for as long as the
-/// calling component lives. Does nothing on the server.
-pub fn subscribe(since: i64, on_tx: impl Fn(TxView) + 'static) {
+/// Calls `on_tx` with every transaction change after journal version `since` (`None`: from now on), for
+/// as long as the calling component lives. Does nothing on the server.
+pub fn subscribe(since: Option<i64>, on_tx: impl Fn(TxView) + 'static) {
     #[cfg(feature = "hydrate")]
     {
         use futures::StreamExt;
         use gloo_net::eventsource::futures::EventSource;
         use leptos::prelude::on_cleanup;
 
-        let Ok(mut source) = EventSource::new(&format!("/api/events?since={since}")) else { return };
+        let url = since.map_or_else(|| "/api/events".to_owned(), |v| format!("/api/events?since={v}"));
+        let Ok(mut source) = EventSource::new(&url) else { return };
         let Ok(mut stream) = source.subscribe("tx") else { return };
         leptos::task::spawn_local(async move {
             while let Some(Ok((_, message))) = stream.next().await {

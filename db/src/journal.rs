@@ -86,7 +86,48 @@ impl TxRecord {
             balance_rappen: self.balance_rappen,
             reason: self.reason.clone(),
             version: self.version,
+            shown_times: [Some(self.created_at), self.sent_at, self.confirmed_at, self.reloaded_at]
+                .map(|t| t.map(|t| t.zurich().to_string())),
         }
+    }
+}
+
+/// Which journal rows to show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalFilter {
+    pub station: Option<i64>,
+    pub key: Option<u16>,
+    pub status: Option<TxStatus>,
+    /// Created at or after (UTC ms).
+    pub from: Option<Timestamp>,
+    /// Created before (UTC ms).
+    pub until: Option<Timestamp>,
+}
+
+/// The journal's sortable columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalSort {
+    Number,
+    Date,
+    Station,
+    Key,
+    Amount,
+    Status,
+}
+
+impl JournalSort {
+    /// The ORDER BY for this column; the transaction number breaks ties so pages never overlap.
+    fn order_by(self, descending: bool) -> String {
+        let dir = if descending { "DESC" } else { "ASC" };
+        let column = match self {
+            JournalSort::Number => return format!("t.id {dir}"),
+            JournalSort::Date => "t.created_at",
+            JournalSort::Station => "s.name",
+            JournalSort::Key => "t.key_number",
+            JournalSort::Amount => "t.amount_rappen",
+            JournalSort::Status => "t.status",
+        };
+        format!("{column} {dir}, t.id {dir}")
     }
 }
 
@@ -235,6 +276,48 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(tx_from_row).collect()
+    }
+
+    /// One page of the journal and the number of rows matching the filter.
+    pub async fn journal_page(
+        &self,
+        scope: Scope,
+        filter: &JournalFilter,
+        sort: JournalSort,
+        descending: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<TxRecord>, i64)> {
+        let (all, gerance) = scope.binds();
+        const WHERE: &str = "($1 OR t.gerance_id = $2) AND ($3 IS NULL OR t.station_id = $3)
+             AND ($4 IS NULL OR t.key_number = $4) AND ($5 IS NULL OR t.status = $5)
+             AND ($6 IS NULL OR t.created_at >= $6) AND ($7 IS NULL OR t.created_at < $7)";
+        fn binds<'q>(
+            q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+            (all, gerance): (bool, i64),
+            filter: &JournalFilter,
+        ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+            q.bind(all)
+                .bind(gerance)
+                .bind(filter.station)
+                .bind(filter.key.map(i64::from))
+                .bind(filter.status.map(|s| s.as_str()))
+                .bind(filter.from.map(|t| t.millis()))
+                .bind(filter.until.map(|t| t.millis()))
+        }
+        let count_sql = format!("SELECT COUNT(*) FROM {TX_FROM} WHERE {WHERE}");
+        let total: i64 =
+            binds(sqlx::query(&count_sql), (all, gerance), filter).fetch_one(&self.pool).await?.try_get(0)?;
+        let page_sql = format!(
+            "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE {WHERE} ORDER BY {} LIMIT $8 OFFSET $9",
+            sort.order_by(descending)
+        );
+        let rows = binds(sqlx::query(&page_sql), (all, gerance), filter)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((rows.iter().map(tx_from_row).collect::<Result<_>>()?, total))
     }
 
     /// The latest version of the journal.

@@ -17,7 +17,9 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::{NewUser, UserAuth, UserSummary};
-pub use journal::{DueTx, NewTopUp, OutMessage, Scheduled, StationEffect, TopUpError, TxRecord};
+pub use journal::{
+    DueTx, JournalFilter, JournalSort, NewTopUp, OutMessage, Scheduled, StationEffect, TopUpError, TxRecord,
+};
 pub use sessions::SessionRecord;
 pub use stations::{NewStation, Scope, StationLink, StationRecord};
 pub use throttle::ThrottleRecord;

@@ -85,6 +85,9 @@ pub struct TxView {
     pub reason: Option<String>,
     /// The journal version of its last change (the event stream's id).
     pub version: i64,
+    /// The step times as shown (Europe/Zurich), formatted on the server: the browser needs no time
+    /// zone database. Created, Sent, Confirmed, Reloaded.
+    pub shown_times: [Option<String>; 4],
 }
 
 /// What a station said about a transaction (already verified).

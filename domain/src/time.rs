@@ -24,6 +24,14 @@ impl Timestamp {
         Self(self.0.saturating_add(ms))
     }
 
+    /// The start of a day in Zurich (`2021-01-24`, as a date input sends it), as an instant.
+    pub fn zurich_day_start(date: &str) -> Option<Self> {
+        use chrono::{NaiveDate, TimeZone};
+        let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok()?;
+        let local = Zurich.from_local_datetime(&day.and_hms_opt(0, 0, 0)?).earliest()?;
+        Some(Self(local.with_timezone(&Utc).timestamp_millis()))
+    }
+
     /// Swiss notation in Zurich local time, daylight saving included: `24.01.2021 18:18:11`.
     pub fn zurich(self) -> ZurichTime {
         ZurichTime(self)
@@ -50,6 +58,13 @@ mod tests {
     fn winter_time_is_utc_plus_one() {
         // 2021-01-24 17:18:11 UTC, the journal's first example row.
         assert_eq!(Timestamp(1_611_508_691_000).zurich().to_string(), "24.01.2021 18:18:11");
+    }
+
+    #[test]
+    fn a_day_starts_at_midnight_in_zurich() {
+        assert_eq!(Timestamp::zurich_day_start("2021-01-24"), Some(Timestamp(1_611_442_800_000)));
+        assert_eq!(Timestamp::zurich_day_start("2021-07-01"), Some(Timestamp(1_625_090_400_000)));
+        assert_eq!(Timestamp::zurich_day_start("24.01.2021"), None);
     }
 
     #[test]

@@ -22,6 +22,15 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   await expect(page.getByTestId("step-sent")).toHaveClass(/done/, { timeout: 20_000 });
   await expect(page.getByTestId("step-confirmed")).toHaveClass(/done/, { timeout: 20_000 });
 
+  // Somebody else has the journal open.
+  const journal = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await login(journal);
+  await journal.goto("/transactions");
+  await hydrated(journal);
+  const txNumber = (await progress.locator("h2").textContent())!.match(/\d+/)![0];
+  const row = journal.getByTestId(`tx-${txNumber}`);
+  await expect(row).toContainText("Confirmée");
+
   // At the station (another device): the tenant presents the key.
   const station = await browser.newPage({ viewport: { width: 390, height: 844 } });
   await login(station);
@@ -38,6 +47,8 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   // Back on the phone: Reloaded arrived by itself, with the balance now on the key.
   await expect(page.getByTestId("step-reloaded")).toHaveClass(/done/, { timeout: 20_000 });
   await expect(page.getByTestId("balance")).toHaveText("Solde sur la clé : 10.00 CHF");
+  // And in the open journal, the row turned Reloaded without a reload.
+  await expect(row).toContainText("Rechargée");
   expect(errors).toEqual([]);
 });
 

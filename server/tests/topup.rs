@@ -140,3 +140,53 @@ async fn each_gerance_receives_only_its_own_live_events_and_resumes_after_the_la
     let r = app.post_api("/api/transaction", Some(&b), &format!("id={id}")).await;
     assert_eq!(r.json::<Value>().await.unwrap(), Value::Null);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_pages_filters_and_exports_only_ones_own_rows() {
+    let app = spawn_with(|_| {}).await;
+    let (a, station_a) = gerance_with_admin(&app, "Gérance A", "a@example.ch", "+41790000101").await;
+    let (b, station_b) = gerance_with_admin(&app, "Gérance B", "b@example.ch", "+41790000102").await;
+    for i in 0..7 {
+        top_up(&app, &a, station_a, &(100 + i).to_string(), "1.50", &format!("token-a-{i}-0123456789")).await;
+    }
+    top_up(&app, &b, station_b, "999", "2.00", "token-b-0123456789").await;
+
+    let page = |cookie: &str, query: String| {
+        let cookie = cookie.to_owned();
+        let app = &app;
+        async move {
+            let r = app.post_api("/api/journal", Some(&cookie), &query).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let params = |page: u32, size: u32, sort: &str, desc: bool, key: Option<u16>| {
+        let key = key.map(|k| format!("&params[key]={k}")).unwrap_or_default();
+        format!("params[page]={page}&params[size]={size}&params[sort]={sort}&params[desc]={desc}{key}")
+    };
+    let first = page(&a, params(1, 10, "key", false, None)).await;
+    assert_eq!(first["total"], 7, "only A's rows");
+    let keys: Vec<i64> =
+        first["rows"].as_array().unwrap().iter().map(|r| r["key"].as_i64().unwrap()).collect();
+    assert_eq!(keys, (100..107).collect::<Vec<_>>());
+    let second = page(&a, params(2, 10, "number", true, None)).await;
+    assert!(second["rows"].as_array().unwrap().is_empty());
+    let filtered = page(&a, params(1, 25, "number", true, Some(103))).await;
+    assert_eq!(filtered["total"], 1);
+    assert_eq!(
+        page(&b, params(1, 25, "number", true, Some(103))).await["total"],
+        0,
+        "B cannot filter its way to A"
+    );
+
+    let csv = app.get("/transactions.csv?sort=key&dir=asc", Some(&a)).await;
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines[0], "\u{feff}N°;Date;Distributeur;Numéro de clé;Montant (CHF);Statut;Solde (CHF)");
+    assert_eq!(lines.len(), 8);
+    assert!(lines[1].contains(";Station, Gérance A, Sion;00100;1.50;"), "{}", lines[1]);
+    assert!(!text.contains("Gérance B"));
+    let anonymous = app.get("/transactions.csv", None).await;
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "to the login page");
+}

@@ -29,12 +29,3 @@ pub fn Home() -> impl IntoView {
         </div>
     }
 }
-
-#[component]
-pub fn Journal() -> impl IntoView {
-    let i18n = use_i18n();
-    view! {
-        <h1>{t!(i18n, journal_title)}</h1>
-        <p class="empty">{t!(i18n, journal_empty)}</p>
-    }
-}

@@ -2,13 +2,15 @@
 
 mod account;
 mod home;
+mod journal;
 mod login;
 mod not_found;
 mod station;
 mod topup;
 
 pub use account::Account;
-pub use home::{Home, Journal};
+pub use home::Home;
+pub use journal::Journal;
 pub use login::Login;
 pub use not_found::NotFound;
 pub use station::Station;

@@ -1,8 +1,8 @@
 //! *Recharger une clé*: choose the station, the key and the amount, send, and watch the top-up go
 //! Sent → Confirmed → Reloaded live.
 
+use domain::Amount;
 use domain::journal::{TxStatus, TxView};
-use domain::{Amount, Timestamp};
 use leptos::prelude::*;
 
 use crate::api::{Problem, TopUp as TopUpAction, TopUpResult, topup_form};
@@ -76,7 +76,7 @@ pub fn TopUp() -> impl IntoView {
                 })}
             </Transition>
             {move || match result.get() {
-                Some(Ok(TopUpResult::Created(tx))) => Some(view! { <Progress tx=tx /> }.into_any()),
+                Some(Ok(TopUpResult::Created(tx))) => Some(view! { <Progress tx=*tx /> }.into_any()),
                 Some(Err(_)) => Some(view! { <p class="notice error" role="alert">{t!(i18n, error_generic)}</p> }.into_any()),
                 _ => None,
             }}
@@ -91,12 +91,11 @@ pub fn Progress(tx: TxView) -> impl IntoView {
     let id = tx.id;
     let since = tx.version;
     let tx = RwSignal::new(tx);
-    crate::live::subscribe(since, move |update: TxView| {
+    crate::live::subscribe(Some(since), move |update: TxView| {
         if update.id == id && update.version > tx.get_untracked().version {
             tx.set(update);
         }
     });
-    let when = |t: Option<i64>| t.map(|ms| Timestamp(ms).zurich().to_string());
     let step = move |label: String, at: Option<String>, testid: &'static str| {
         let done = at.is_some();
         view! {
@@ -117,10 +116,10 @@ pub fn Progress(tx: TxView) -> impl IntoView {
                 {move || {
                     let t = tx.get();
                     view! {
-                        {step(t_string!(i18n, status_queued).to_string(), when(Some(t.created_at)), "step-queued")}
-                        {step(t_string!(i18n, status_sent).to_string(), when(t.sent_at), "step-sent")}
-                        {step(t_string!(i18n, status_confirmed).to_string(), when(t.confirmed_at), "step-confirmed")}
-                        {step(t_string!(i18n, status_reloaded).to_string(), when(t.reloaded_at), "step-reloaded")}
+                        {step(t_string!(i18n, status_queued).to_string(), t.shown_times[0].clone(), "step-queued")}
+                        {step(t_string!(i18n, status_sent).to_string(), t.shown_times[1].clone(), "step-sent")}
+                        {step(t_string!(i18n, status_confirmed).to_string(), t.shown_times[2].clone(), "step-confirmed")}
+                        {step(t_string!(i18n, status_reloaded).to_string(), t.shown_times[3].clone(), "step-reloaded")}
                     }
                 }}
             </ol>

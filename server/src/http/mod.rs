@@ -3,6 +3,7 @@
 
 mod auth;
 mod events;
+mod export;
 mod guard;
 
 use std::sync::Arc;
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/account/password", post(auth::change_password))
         .route("/api/events", get(events::events))
+        .route("/transactions.csv", get(export::transactions_csv))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
         // Both: axum's extractors answer with a readable message, and the tower layer also bounds the
