@@ -222,6 +222,21 @@ pub async fn top_up(
     })
 }
 
+/// Asks the station to drop a top-up that is not loaded yet. The transaction shows *Cancelling* until
+/// the station agrees (*Cancelled*), or *Reloaded* if the key was faster. False if it cannot be cancelled.
+#[server(endpoint = "cancel")]
+pub async fn cancel_top_up(id: i64) -> Result<bool, ServerFnError> {
+    let account = ssr::account().await?;
+    let done = ssr::db()?
+        .request_cancel(db::Scope::of(&account), id, domain::Timestamp::now())
+        .await
+        .map_err(ssr::internal)?;
+    if done {
+        ssr::host()?.0.wake_modem();
+    }
+    Ok(done)
+}
+
 /// One transaction, if it is one's own.
 #[server(endpoint = "transaction")]
 pub async fn transaction(id: i64) -> Result<Option<TxView>, ServerFnError> {

@@ -89,3 +89,17 @@ test("an admin of another gérance sees neither the station nor its top-ups", as
   expect(answer.status()).toBe(200);
   expect(await answer.json()).toBeNull();
 });
+
+test("a top-up not loaded yet can be cancelled; the station agrees", async ({ page }) => {
+  test.setTimeout(60_000);
+  await login(page);
+  await page.goto("/recharge");
+  await hydrated(page);
+  await page.getByLabel("Numéro de clé (0 à 65535)").fill("4242");
+  await page.getByLabel("Montant (CHF)").fill("7.00");
+  await page.getByRole("button", { name: "Envoyer" }).click();
+  await expect(page.getByTestId("step-confirmed")).toHaveClass(/done/, { timeout: 20_000 });
+  await page.getByTestId("cancel").click();
+  await expect(page.getByTestId("failure")).toContainText("Annulée", { timeout: 20_000 });
+  await expect(page.getByTestId("cancel")).toHaveCount(0);
+});

@@ -225,3 +225,28 @@ async fn a_real_serial_modem_unplugged_or_hung_delays_top_ups_without_losing_the
     let last = wait_for(&app, tx2.id, TxStatus::Reloaded).await;
     assert_eq!(last.balance_rappen, Some(3000));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_top_up_is_never_loaded_and_a_loaded_one_cannot_be_cancelled() {
+    let app = spawn_with(|_| {}).await;
+    let gerance = app.add_gerance("Gérance test").await;
+    let (station, _) = add_station(&app, gerance, "A", "+41790000101").await;
+    let demo = app.demo.clone().unwrap();
+
+    let tx = top_up(&app, station, 42, 700).await;
+    wait_for(&app, tx.id, TxStatus::Confirmed).await;
+    assert!(app.db.request_cancel(Scope::Gerance(gerance), tx.id, Timestamp::now()).await.unwrap());
+    app.journal.wake();
+    let cancelled = wait_for(&app, tx.id, TxStatus::Cancelled).await;
+    assert!(cancelled.ended_at.is_some());
+    demo.present_key(station, 42).await;
+    assert_eq!(demo.balance(42), 0, "the station dropped it");
+    assert!(demo.logger(station).await.unwrap().is_empty());
+
+    let loaded = top_up(&app, station, 42, 300).await;
+    wait_for(&app, loaded.id, TxStatus::Confirmed).await;
+    demo.present_key(station, 42).await;
+    wait_for(&app, loaded.id, TxStatus::Reloaded).await;
+    assert!(!app.db.request_cancel(Scope::Gerance(gerance), loaded.id, Timestamp::now()).await.unwrap());
+    assert!(!app.db.request_cancel(Scope::Gerance(gerance + 99), tx.id, Timestamp::now()).await.unwrap());
+}

@@ -5,7 +5,7 @@ use domain::Amount;
 use domain::journal::{TxStatus, TxView};
 use leptos::prelude::*;
 
-use crate::api::{Problem, TopUp as TopUpAction, TopUpResult, topup_form};
+use crate::api::{CancelTopUp, Problem, TopUp as TopUpAction, TopUpResult, topup_form};
 use crate::i18n::*;
 
 #[component]
@@ -123,6 +123,15 @@ pub fn Progress(tx: TxView) -> impl IntoView {
                     }
                 }}
             </ol>
+            {move || tx.with(|t| t.status.cancellable()).then(|| {
+                let cancel = ServerAction::<CancelTopUp>::new();
+                view! {
+                    <ActionForm action=cancel>
+                        <input type="hidden" name="id" value=id.to_string() />
+                        <button type="submit" class="secondary" data-testid="cancel">{t!(i18n, topup_cancel)}</button>
+                    </ActionForm>
+                }
+            })}
             {move || {
                 let t = tx.get();
                 match t.status {
