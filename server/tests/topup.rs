@@ -164,6 +164,7 @@ async fn the_journal_pages_filters_and_exports_only_ones_own_rows() {
         let key = key.map(|k| format!("&params[key]={k}")).unwrap_or_default();
         format!("params[page]={page}&params[size]={size}&params[sort]={sort}&params[desc]={desc}{key}")
     };
+    let filtered_by = |extra: &str| format!("{}{extra}", params(1, 100, "number", true, None));
     let first = page(&a, params(1, 10, "key", false, None)).await;
     assert_eq!(first["total"], 7, "only A's rows");
     let keys: Vec<i64> =
@@ -178,6 +179,24 @@ async fn the_journal_pages_filters_and_exports_only_ones_own_rows() {
         0,
         "B cannot filter its way to A"
     );
+
+    // Station, status and date range (Zurich days, both ends included).
+    assert_eq!(page(&a, filtered_by(&format!("&params[station]={station_a}"))).await["total"], 7);
+    assert_eq!(page(&a, filtered_by(&format!("&params[station]={station_b}"))).await["total"], 0);
+    // The Zurich day the rows were created on, as the journal shows it (`dd.mm.yyyy HH:MM:SS`).
+    let shown = first["rows"][0]["shown_times"][0].as_str().unwrap().to_owned();
+    let today = format!("{}-{}-{}", &shown[6..10], &shown[3..5], &shown[0..2]);
+    assert_eq!(page(&a, filtered_by(&format!("&params[from]={today}&params[to]={today}"))).await["total"], 7);
+    assert_eq!(page(&a, filtered_by("&params[to]=2020-01-01")).await["total"], 0);
+    assert_eq!(page(&a, filtered_by("&params[from]=2999-01-01")).await["total"], 0);
+    let total = |status: &'static str| page(&a, filtered_by(&format!("&params[status]={status}")));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while total("Confirmed").await["total"] != 7 {
+        assert!(tokio::time::Instant::now() < deadline, "the stations confirm all seven");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(total("Queued").await["total"], 0);
+    assert_eq!(total("Reloaded").await["total"], 0);
 
     let csv = app.get("/transactions.csv?sort=key&dir=asc", Some(&a)).await;
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
