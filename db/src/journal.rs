@@ -191,6 +191,26 @@ pub enum StationEffect {
     Heartbeat { pending: i64, signal_dbm: Option<i64>, sim_credit_rappen: Option<i64>, firmware: String },
 }
 
+/// What became of a received message, and what it said.
+async fn record_verdict(
+    executor: impl sqlx::SqliteExecutor<'_>,
+    in_id: i64,
+    verdict: &str,
+    sender: Option<&str>,
+    text: Option<&str>,
+    station_id: Option<i64>,
+) -> Result<()> {
+    sqlx::query("UPDATE sms_in SET verdict = $2, sender = $3, text = $4, station_id = $5 WHERE id = $1")
+        .bind(in_id)
+        .bind(verdict)
+        .bind(sender)
+        .bind(text)
+        .bind(station_id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 async fn next_version(tx: &mut Transaction<'_, Sqlite>) -> Result<i64> {
     Ok(sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'journal' RETURNING value")
         .fetch_one(&mut **tx)
@@ -577,15 +597,7 @@ impl Db {
         text: Option<&str>,
         station_id: Option<i64>,
     ) -> Result<()> {
-        sqlx::query("UPDATE sms_in SET verdict = $2, sender = $3, text = $4, station_id = $5 WHERE id = $1")
-            .bind(in_id)
-            .bind(verdict)
-            .bind(sender)
-            .bind(text)
-            .bind(station_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        record_verdict(&self.pool, in_id, verdict, sender, text, station_id).await
     }
 
     /// Applies a verified station message: checks and advances the station's replay window (from
@@ -701,14 +713,7 @@ impl Db {
                 }
             }
         }
-        sqlx::query("UPDATE sms_in SET verdict = $2, sender = $3, text = $4, station_id = $5 WHERE id = $1")
-            .bind(in_id)
-            .bind(verdict)
-            .bind(sender)
-            .bind(text)
-            .bind(station_id)
-            .execute(&mut *tx)
-            .await?;
+        record_verdict(&mut *tx, in_id, verdict, Some(sender), Some(text), Some(station_id)).await?;
         tx.commit().await?;
         Ok(version)
     }

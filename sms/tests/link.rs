@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sms::emulator::{Knobs, Network, pty::Port};
-use sms::link::{self, Event, LinkConfig, ReportMatcher, SendError, SerialDevice};
+use sms::link::{self, Connector, Event, LinkConfig, ReportMatcher, SendError, SerialDevice};
 use sms::modem::{Modem, Timeouts};
 use sms::pdu::{Address, Incoming, Submit, UserData, decode_incoming};
 use tokio::sync::mpsc;
@@ -73,14 +73,9 @@ fn text(message: &Incoming) -> &str {
     }
 }
 
-/// A station-side modem driven by our own driver over an in-memory pipe.
+/// The station's modem, driven by our own driver over an in-memory pipe.
 async fn station_modem(network: &Network) -> Modem<tokio::io::DuplexStream> {
-    let emulated = network.add_modem(STATION, None);
-    let (ours, theirs) = tokio::io::duplex(4096);
-    tokio::spawn(async move { emulated.serve(theirs).await });
-    let mut modem = Modem::new(ours, quick().timeouts);
-    modem.init(None).await.unwrap();
-    modem
+    station_modem_with(network, STATION).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,11 +248,10 @@ async fn lost_messages_vanish_and_duplicated_ones_arrive_twice() {
     assert_eq!(network.stats().duplicated, 1);
 }
 
+/// A modem with SIM number `number`, driven by our own driver over an in-memory pipe.
 async fn station_modem_with(network: &Network, number: &str) -> Modem<tokio::io::DuplexStream> {
-    let emulated = network.add_modem(number, None);
-    let (ours, theirs) = tokio::io::duplex(4096);
-    tokio::spawn(async move { emulated.serve(theirs).await });
-    let mut modem = Modem::new(ours, quick().timeouts);
+    let pipe = Connector::connect(&mut network.add_modem(number, None)).await.unwrap();
+    let mut modem = Modem::new(pipe, quick().timeouts);
     modem.init(None).await.unwrap();
     modem
 }

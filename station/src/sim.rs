@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sms::at::Urc;
 use sms::emulator::{EmulatedModem, Network};
+use sms::link::Connector;
 use sms::modem::{Modem, Timeouts};
 use sms::pdu::{Address, Incoming, Submit, UserData, decode_incoming};
 use tokio::io::DuplexStream;
@@ -197,12 +198,9 @@ async fn boot(
     keys: &Keys,
     reports: &broadcast::Sender<Report>,
 ) -> anyhow::Result<(mpsc::Sender<Command>, JoinHandle<()>)> {
-    let (ours, theirs) = tokio::io::duplex(4096);
-    let emulated = modem.clone();
-    let serving = tokio::spawn(async move {
-        let _ = emulated.serve(theirs).await;
-    });
-    let mut driver = Modem::new(ours, Timeouts::default());
+    // The modem serves the pipe until the shell drops its end (a power cut aborts the shell).
+    let pipe = Connector::connect(&mut modem.clone()).await?;
+    let mut driver = Modem::new(pipe, Timeouts::default());
     driver.init(None).await?;
     let (commands, rx) = mpsc::channel(16);
     let shell = Shell {
@@ -213,17 +211,8 @@ async fn boot(
         keys: keys.clone(),
         reports: reports.clone(),
         driver,
-        _serving: AbortOnDrop(serving),
     };
     Ok((commands, tokio::spawn(shell.run(rx))))
-}
-
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 struct Shell {
@@ -234,7 +223,6 @@ struct Shell {
     keys: Keys,
     reports: broadcast::Sender<Report>,
     driver: Modem<DuplexStream>,
-    _serving: AbortOnDrop,
 }
 
 impl Shell {
@@ -286,10 +274,7 @@ impl Shell {
         let fx = match decode_incoming(pdu) {
             Ok(p) => match p.message {
                 Incoming::Deliver(d) => {
-                    let from = match d.originator.kind {
-                        sms::pdu::AddressKind::International => format!("+{}", d.originator.value),
-                        _ => d.originator.value.clone(),
-                    };
+                    let from = d.originator.to_string();
                     Some(lock(&self.station).receive_sms(&from, &d.user_data.text, now_ms()))
                 }
                 Incoming::StatusReport(_) => None,

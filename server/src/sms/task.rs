@@ -234,16 +234,13 @@ async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
     let deliver = match decoded.map(|p| p.message) {
         None => return db.incoming_verdict(id, "undecodable", None, None, None).await,
         Some(Incoming::StatusReport(report)) => {
-            let phone = format!("+{}", report.recipient.value);
+            let phone = report.recipient.to_string();
             db.message_reported(report.reference, &phone, report.status, Timestamp::now()).await?;
             return db.incoming_verdict(id, "report", None, None, None).await;
         }
         Some(Incoming::Deliver(deliver)) => deliver,
     };
-    let sender = match deliver.originator.kind {
-        pdu::AddressKind::International => format!("+{}", deliver.originator.value),
-        _ => deliver.originator.value.clone(),
-    };
+    let sender = deliver.originator.to_string();
     let text = deliver.user_data.text;
     let reject = |verdict: String, station: Option<i64>| reject(db, id, &sender, &text, verdict, station);
     let unverified = match protocol::parse(&text) {

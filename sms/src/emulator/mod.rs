@@ -224,11 +224,7 @@ impl Network {
                     timestamp: network.now(),
                     user_data: submit.user_data.clone(),
                 };
-                let to = match submit.destination.kind {
-                    pdu::AddressKind::International => format!("+{}", submit.destination.value),
-                    _ => submit.destination.value.clone(),
-                };
-                let delivered = network.store(&to, &deliver);
+                let delivered = network.store(&submit.destination.to_string(), &deliver);
                 if submit.status_report_request && copy == 0 {
                     let report = StatusReport {
                         reference,

@@ -237,20 +237,14 @@ fn station<'a>(stations: &'a [SimulatedStation], n: &str) -> anyhow::Result<&'a 
 }
 
 fn parse_key(s: &str) -> anyhow::Result<u16> {
-    s.parse().map_err(|_| anyhow::anyhow!("a key number is 0 to 65535, not {s}"))
+    domain::KeyNumber::parse(s)
+        .map(|k| k.0)
+        .map_err(|_| anyhow::anyhow!("a key number is 0 to 65535, not {s}"))
 }
 
 fn parse_chf(s: &str) -> anyhow::Result<u32> {
-    let (francs, cents) = s.split_once('.').unwrap_or((s, "0"));
-    let valid = !francs.is_empty()
-        && francs.len() <= 6
-        && cents.len() <= 2
-        && (francs.bytes().chain(cents.bytes())).all(|b| b.is_ascii_digit());
-    if !valid {
-        bail!("an amount is like 10.00");
-    }
-    let cents = format!("{cents:0<2}");
-    Ok(francs.parse::<u32>()? * 100 + cents.parse::<u32>()?)
+    let amount = domain::Amount::parse_chf(s).map_err(|_| anyhow::anyhow!("an amount is like 10.00"))?;
+    Ok(u32::try_from(amount.rappen())?)
 }
 
 fn set_knobs(network: &Network, settings: &[&str]) -> anyhow::Result<()> {
@@ -265,7 +259,8 @@ fn set_knobs(network: &Network, settings: &[&str]) -> anyhow::Result<()> {
                 .filter(|r| (0.0..=1.0).contains(r))
                 .ok_or_else(|| anyhow::anyhow!("{name}: 0 to 1"))
         };
-        let time = || humantime_like(value).ok_or_else(|| anyhow::anyhow!("{name}: like 200ms or 3s"));
+        let time =
+            || humantime::parse_duration(value).map_err(|_| anyhow::anyhow!("{name}: like 200ms or 3s"));
         match name {
             "latency" => knobs.latency = time()?,
             "jitter" => knobs.jitter = time()?,
@@ -280,13 +275,6 @@ fn set_knobs(network: &Network, settings: &[&str]) -> anyhow::Result<()> {
     network.set_knobs(knobs);
     println!("  {knobs:?}");
     Ok(())
-}
-
-fn humantime_like(s: &str) -> Option<Duration> {
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
-    }
-    s.strip_suffix('s').and_then(|v| v.parse::<f64>().ok()).filter(|v| *v >= 0.0).map(Duration::from_secs_f64)
 }
 
 /// Prints what a station does as it happens.
@@ -339,9 +327,7 @@ fn show_presentation(station: &SimulatedStation) {
 
 /// Unix seconds as Swiss local time.
 fn zurich(secs: u32) -> String {
-    chrono::DateTime::from_timestamp(i64::from(secs), 0)
-        .map(|t| t.with_timezone(&chrono_tz::Europe::Zurich).format("%d.%m.%Y %H:%M:%S").to_string())
-        .unwrap_or_default()
+    domain::Timestamp(i64::from(secs) * 1000).zurich().to_string()
 }
 
 fn print_screen(id: u32, screen: &Screen) {
