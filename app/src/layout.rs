@@ -22,6 +22,12 @@ pub fn Layout() -> impl IntoView {
             <nav class="mainnav" aria-label=move || t_string!(i18n, nav_home)>
                 <A href="/recharge">{t!(i18n, nav_topup)}</A>
                 <A href="/transactions">{t!(i18n, nav_journal)}</A>
+                <A href="/stations">{t!(i18n, nav_stations)}</A>
+                <Transition fallback=|| ()>
+                    {move || account.get().and_then(Result::ok).filter(|a| a.role == Role::Operator).map(|_| view! {
+                        <A href="/admin">{t!(i18n, nav_admin)}</A>
+                    })}
+                </Transition>
             </nav>
             <div class="who-slot">
                 <Transition>

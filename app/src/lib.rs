@@ -71,6 +71,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/recharge") view=pages::TopUp />
                         <Route path=path!("/transactions") view=pages::Journal />
                         <Route path=path!("/station") view=pages::Station />
+                        <Route path=path!("/stations") view=pages::Stations />
+                        <Route path=path!("/admin") view=pages::Admin />
                         <Route path=path!("/account") view=pages::Account />
                     </ParentRoute>
                 </Routes>

@@ -14,17 +14,27 @@ pub struct NewUser<'a> {
     pub gerance_id: Option<i64>,
 }
 
-/// What login needs: the account and its password hash.
+/// What login needs: the account, its password hash, and whether it may log in.
 pub struct UserAuth {
     pub account: Account,
     pub password_hash: String,
+    pub disabled: bool,
 }
 
-/// One line of `recharge user list`.
-#[derive(Debug)]
+/// An account as `recharge user list` and the administration page show it.
+#[derive(Debug, Clone)]
 pub struct UserSummary {
     pub account: Account,
     pub created_at: Timestamp,
+    pub disabled: bool,
+}
+
+/// A gérance with how much hangs from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeranceOverview {
+    pub gerance: Gerance,
+    pub stations: i64,
+    pub accounts: i64,
 }
 
 /// Columns read by [`account_from_row`], joined with the user's gérance.
@@ -48,6 +58,14 @@ pub(crate) fn account_from_row(row: &SqliteRow) -> Result<Account> {
         role: role.parse().map_err(|_| corrupt("role"))?,
         gerance,
         locale: row.try_get("locale")?,
+    })
+}
+
+fn summary_from_row(row: &SqliteRow) -> Result<UserSummary> {
+    Ok(UserSummary {
+        account: account_from_row(row)?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
     })
 }
 
@@ -86,6 +104,32 @@ impl Db {
             .collect()
     }
 
+    /// Every gérance with its number of stations and accounts, by name.
+    pub async fn gerance_overview(&self) -> Result<Vec<GeranceOverview>> {
+        let rows = sqlx::query(
+            "SELECT g.id, g.name,
+                    (SELECT COUNT(*) FROM stations s WHERE s.gerance_id = g.id) AS stations,
+                    (SELECT COUNT(*) FROM users u WHERE u.gerance_id = g.id) AS accounts
+             FROM gerances g ORDER BY g.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r.try_get("name")?;
+                Ok(GeranceOverview {
+                    gerance: Gerance {
+                        id: r.try_get("id")?,
+                        name: GeranceName::parse(&name)
+                            .map_err(|_| DbError::Unusable("invalid gérance name".into()))?,
+                    },
+                    stations: r.try_get("stations")?,
+                    accounts: r.try_get("accounts")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn count_users(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
     }
@@ -109,25 +153,55 @@ impl Db {
     }
 
     pub async fn user_auth_by_email(&self, email: &Email) -> Result<Option<UserAuth>> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS}, u.password_hash FROM {ACCOUNT_FROM} WHERE u.email = $1");
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS}, u.password_hash, u.disabled_at FROM {ACCOUNT_FROM} WHERE u.email = $1"
+        );
         let row = sqlx::query(&sql).bind(email.as_str()).fetch_optional(&self.pool).await?;
         row.map(|r| {
-            Ok(UserAuth { account: account_from_row(&r)?, password_hash: r.try_get("password_hash")? })
+            Ok(UserAuth {
+                account: account_from_row(&r)?,
+                password_hash: r.try_get("password_hash")?,
+                disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+            })
         })
         .transpose()
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserSummary>> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS}, u.created_at FROM {ACCOUNT_FROM} ORDER BY u.email");
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS}, u.created_at, u.disabled_at FROM {ACCOUNT_FROM} ORDER BY u.email"
+        );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UserSummary {
-                    account: account_from_row(r)?,
-                    created_at: Timestamp(r.try_get("created_at")?),
-                })
-            })
-            .collect()
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    /// One account, disabled or not.
+    pub async fn user(&self, user_id: i64) -> Result<Option<UserSummary>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS}, u.created_at, u.disabled_at FROM {ACCOUNT_FROM} WHERE u.id = $1"
+        );
+        let row = sqlx::query(&sql).bind(user_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(summary_from_row).transpose()
+    }
+
+    /// Disables an account and ends its sessions in one transaction, or enables it again.
+    /// [`DbError::NotFound`] if there is no such account.
+    pub async fn set_disabled(&self, user_id: i64, disabled: bool, now: Timestamp) -> Result<()> {
+        let mut tx = self.write_txn().await?;
+        let updated = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+            .bind(disabled.then_some(now.millis()))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Err(DbError::NotFound);
+        }
+        if disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Replaces an account's password hash and ends all of its sessions, in one transaction: after a
@@ -193,6 +267,27 @@ mod tests {
         db.create_user(ok, Timestamp(1)).await.unwrap();
         let listed = db.list_users().await.unwrap();
         assert_eq!(listed[0].account.gerance, Some(g));
+    }
+
+    #[tokio::test]
+    async fn a_disabled_account_loses_its_sessions_and_is_marked() {
+        let (db, _dir) = fresh().await;
+        let e = email("a@b.ch");
+        let id = db
+            .create_user(
+                NewUser { email: &e, password_hash: "h", role: Role::Operator, gerance_id: None },
+                Timestamp(1),
+            )
+            .await
+            .unwrap();
+        db.create_session(&[7; 32], id, Timestamp(2), Timestamp(1_000_000)).await.unwrap();
+        db.set_disabled(id, true, Timestamp(3)).await.unwrap();
+        assert!(db.session(&[7; 32]).await.unwrap().is_none());
+        assert!(db.user_auth_by_email(&e).await.unwrap().unwrap().disabled);
+        assert!(db.user(id).await.unwrap().unwrap().disabled);
+        db.set_disabled(id, false, Timestamp(4)).await.unwrap();
+        assert!(!db.user_auth_by_email(&e).await.unwrap().unwrap().disabled);
+        assert!(matches!(db.set_disabled(99, true, Timestamp(5)).await, Err(DbError::NotFound)));
     }
 
     #[tokio::test]

@@ -465,6 +465,13 @@ impl Db {
         Ok((out_id, version))
     }
 
+    /// How many messages wait to be handed to the modem.
+    pub async fn outbox_length(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM sms_out WHERE sent_at IS NULL AND error IS NULL")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// Messages not yet handed to the modem, oldest first.
     pub async fn pending_messages(&self, limit: i64) -> Result<Vec<OutMessage>> {
         let rows = sqlx::query(

@@ -16,12 +16,12 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use accounts::{NewUser, UserAuth, UserSummary};
+pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
 pub use journal::{
     DueTx, JournalFilter, JournalSort, NewTopUp, OutMessage, Scheduled, StationEffect, TopUpError, TxRecord,
 };
 pub use sessions::SessionRecord;
-pub use stations::{NewStation, Scope, StationLink, StationRecord};
+pub use stations::{NewStation, Scope, StationEdit, StationLink, StationRecord};
 pub use throttle::ThrottleRecord;
 
 /// What can go wrong in the database layer, in terms the callers can act on.

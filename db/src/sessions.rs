@@ -43,7 +43,7 @@ impl Db {
              FROM sessions s
              JOIN users u ON u.id = s.user_id
              LEFT JOIN gerances g ON g.id = u.gerance_id
-             WHERE s.token_hash = $1",
+             WHERE s.token_hash = $1 AND u.disabled_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)

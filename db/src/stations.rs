@@ -41,6 +41,14 @@ pub struct NewStation<'a> {
     pub max_amount_rappen: i64,
 }
 
+/// A station's fields an operator may change (its gérance and secret stay).
+pub struct StationEdit<'a> {
+    pub name: &'a str,
+    pub place: &'a str,
+    pub phone: &'a str,
+    pub max_amount_rappen: i64,
+}
+
 /// A station as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationRecord {
@@ -140,6 +148,24 @@ impl Db {
         .fetch_one(&self.pool)
         .await
         .map_err(classify)
+    }
+
+    /// Changes a station's name, place, SIM number and maximum; [`DbError::Conflict`] if the name (in its
+    /// gérance) or the phone number is another station's, [`DbError::NotFound`] if there is no such station.
+    pub async fn update_station(&self, id: i64, edit: StationEdit<'_>) -> Result<()> {
+        let updated = sqlx::query(
+            "UPDATE stations SET name = $2, place = $3, phone = $4, max_amount_rappen = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(edit.name)
+        .bind(edit.place)
+        .bind(edit.phone)
+        .bind(edit.max_amount_rappen)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?
+        .rows_affected();
+        if updated == 0 { Err(DbError::NotFound) } else { Ok(()) }
     }
 
     /// The stations `scope` may see, by gérance and name.

@@ -8,6 +8,7 @@ mod account;
 pub mod journal;
 mod money;
 mod phone;
+pub mod station;
 mod time;
 
 pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};

@@ -31,13 +31,24 @@ async fn station(cmd: StationCommand, db: &Db) -> anyhow::Result<()> {
                 .gerance_by_name(&gerance_name)
                 .await?
                 .ok_or_else(|| anyhow!("no gérance named \"{gerance}\""))?;
-            let phone = domain::PhoneNumber::parse(&phone).map_err(|e| anyhow!("{phone:?}: {e}"))?;
-            let max = domain::Amount::parse_chf(&max).map_err(|e| anyhow!("--max {max:?}: {e}"))?;
-            let (name, place) = (name.trim(), place.trim());
-            if name.is_empty() || name.chars().count() > 80 || place.is_empty() || place.chars().count() > 80
-            {
-                bail!("a station's name and place have 1 to 80 characters");
-            }
+            let fields =
+                domain::station::StationFields::parse(&name, &place, &phone, &max).map_err(|refused| {
+                    let why: Vec<&str> = refused
+                        .iter()
+                        .map(|f| match f {
+                            domain::station::StationField::Name => "the name has 1 to 80 characters",
+                            domain::station::StationField::Place => "the place has 1 to 80 characters",
+                            domain::station::StationField::Phone => {
+                                "the phone number must be international, like +41 79 123 45 67"
+                            }
+                            domain::station::StationField::Max => {
+                                "--max must be more than zero, in CHF with at most two decimals"
+                            }
+                        })
+                        .collect();
+                    anyhow!("{}", why.join("; "))
+                })?;
+            let (name, place, phone) = (fields.name.as_str(), fields.place.as_str(), &fields.phone);
             let secret = crate::sms::new_station_secret();
             let new = db::NewStation {
                 gerance_id: g.id,
@@ -45,7 +56,7 @@ async fn station(cmd: StationCommand, db: &Db) -> anyhow::Result<()> {
                 place,
                 phone: phone.as_str(),
                 secret: &secret,
-                max_amount_rappen: max.rappen(),
+                max_amount_rappen: fields.max.rappen(),
             };
             let id = match db.create_station(new, Timestamp::now()).await {
                 Ok(id) => id,
@@ -57,7 +68,7 @@ async fn station(cmd: StationCommand, db: &Db) -> anyhow::Result<()> {
                 station: u32::try_from(id)?,
                 server_number: server_number
                     .as_ref()
-                    .map_or_else(|| "+SERVERNUMBER".into(), |n| n.to_string()),
+                    .map_or_else(|| crate::http::PLACEHOLDER_NUMBER.into(), |n| n.to_string()),
                 secret: station::protocol::Secret::from_bytes(secret),
             };
             println!("Provisioning string for the station (it holds the secret and is not shown again):");
@@ -173,12 +184,13 @@ async fn user(cmd: UserCommand, db: &Db) -> anyhow::Result<()> {
                 let a = &u.account;
                 let gerance = a.gerance.as_ref().map(|g| g.name.to_string()).unwrap_or_else(|| "—".into());
                 println!(
-                    "{:<5} {:<32} {:<9} {:<24} {}",
+                    "{:<5} {:<32} {:<9} {:<24} {}{}",
                     a.id,
                     a.email,
                     a.role,
                     gerance,
-                    u.created_at.zurich()
+                    u.created_at.zurich(),
+                    if u.disabled { "  disabled" } else { "" }
                 );
             }
         }

@@ -106,6 +106,11 @@ pub struct ServeArgs {
     #[arg(long, env = "RECHARGE_USSD_BALANCE_CODE")]
     pub ussd_balance_code: Option<String>,
 
+    /// The modem SIM's own number, written into new stations' provisioning strings (the stations answer
+    /// only this number), e.g. +41 79 123 45 67.
+    #[arg(long, env = "RECHARGE_SERVER_NUMBER", value_parser = |s: &str| domain::PhoneNumber::parse(s).map_err(|e| e.to_string()))]
+    pub server_number: Option<domain::PhoneNumber>,
+
     /// Where the simulated stations keep their memory and the keys their balances (demo only).
     #[arg(long, env = "RECHARGE_DEMO_DIR", default_value = "data/demo")]
     pub demo_dir: PathBuf,

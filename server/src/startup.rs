@@ -15,7 +15,7 @@ use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::ThrottlePolicy;
 use crate::config::ServeArgs;
 use crate::http;
-use crate::sms::{self, Journal, demo::Demo};
+use crate::sms::{self, Journal, ModemStatus, demo::Demo};
 use ::sms::link::{LinkConfig, SerialDevice};
 use domain::journal::RetryPolicy;
 use std::path::PathBuf;
@@ -47,6 +47,8 @@ pub struct ModemSettings {
     pub baud: u32,
     pub pin: Option<String>,
     pub ussd_balance_code: Option<String>,
+    /// The SIM's own number, written into stations' provisioning strings.
+    pub number: Option<domain::PhoneNumber>,
 }
 
 impl std::fmt::Debug for ModemSettings {
@@ -84,6 +86,7 @@ impl Settings {
                 baud: args.modem_baud,
                 pin: args.modem_pin,
                 ussd_balance_code: args.ussd_balance_code,
+                number: args.server_number,
             }),
             demo_dir: args.demo_dir,
             retry: RetryPolicy {
@@ -119,6 +122,7 @@ impl Application {
         }
         password::warm_up();
         let journal = Journal::default();
+        let status = ModemStatus::default();
         let (demo, (link_task, modem_task)) = match &settings.modem {
             Some(modem) => {
                 let device = SerialDevice { path: modem.device.clone(), baud: modem.baud };
@@ -127,7 +131,10 @@ impl Application {
                     ussd_balance_code: modem.ussd_balance_code.clone(),
                     ..LinkConfig::default()
                 };
-                (None, sms::start(device, config, db.clone(), journal.clone(), settings.retry))
+                (
+                    None,
+                    sms::start(device, config, db.clone(), journal.clone(), settings.retry, status.clone()),
+                )
             }
             None => {
                 let (demo, modem) = Demo::start(&db, settings.demo_dir.clone())
@@ -135,12 +142,20 @@ impl Application {
                     .context("starting the simulated stations")?;
                 (
                     Some(Arc::new(demo)),
-                    sms::start(modem, LinkConfig::default(), db.clone(), journal.clone(), settings.retry),
+                    sms::start(
+                        modem,
+                        LinkConfig::default(),
+                        db.clone(),
+                        journal.clone(),
+                        settings.retry,
+                        status.clone(),
+                    ),
                 )
             }
         };
         let sessions = settings.sessions;
-        let state = http::AppState::new(db.clone(), Arc::new(settings), journal.clone(), demo.clone());
+        let state =
+            http::AppState::new(db.clone(), Arc::new(settings), journal.clone(), demo.clone(), status);
         let router = http::router(state);
         Ok(Self { listener, router, db, sessions, tasks: vec![link_task, modem_task], demo, journal })
     }
@@ -207,7 +222,7 @@ async fn seed_demo(db: &Db) -> anyhow::Result<()> {
     println!("Empty database: created the demo gérance \"{}\" and these accounts.", gerance.name);
     println!("Write the passwords down now; they are not shown again.");
     for (email, role, gerance_id) in accounts {
-        let password = random_password();
+        let password = password::generate();
         let hash = password::hash(password.clone()).await?;
         let email = Email::parse(email)?;
         db.create_user(db::NewUser { email: &email, password_hash: &hash, role, gerance_id }, now).await?;
@@ -235,12 +250,4 @@ async fn seed_demo(db: &Db) -> anyhow::Result<()> {
     }
     println!("  and the simulated stations {}.", stations.map(|s| s.0).join(", "));
     Ok(())
-}
-
-/// 16 characters from an alphabet without look-alikes (no 0/O, 1/l/I): about 93 bits.
-fn random_password() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::rngs::OsRng;
-    (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
 }

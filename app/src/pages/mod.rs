@@ -1,19 +1,23 @@
 //! One module per page.
 
 mod account;
+mod admin;
 mod home;
 mod journal;
 mod login;
 mod not_found;
 mod station;
+mod stations;
 mod topup;
 
 pub use account::Account;
+pub use admin::Admin;
 pub use home::Home;
 pub use journal::Journal;
 pub use login::Login;
 pub use not_found::NotFound;
 pub use station::Station;
+pub use stations::Stations;
 pub use topup::TopUp;
 
 use domain::journal::TxStatus;

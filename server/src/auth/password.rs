@@ -52,6 +52,14 @@ pub fn warm_up() {
     LazyLock::force(&DUMMY_HASH);
 }
 
+/// 16 characters from an alphabet without look-alikes (no 0/O, 1/l/I): about 93 bits.
+pub fn generate() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,7 +124,8 @@ async fn check_password(
     // Verified even without an account (against a dummy hash), so both cases take the same time.
     let correct = password::verify(password, stored).await;
     match user {
-        Some(user) if correct => {
+        // A disabled account gets the same answer as a wrong password: nothing tells that it exists.
+        Some(user) if correct && !user.disabled => {
             db.clear_throttle(&account_key).await?;
             Ok(Check::Correct(user.account))
         }

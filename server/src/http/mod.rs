@@ -8,7 +8,8 @@ mod guard;
 
 use std::sync::Arc;
 
-use crate::sms::{Journal, demo::Demo};
+use crate::sms::{Journal, ModemStatus, demo::Demo};
+use app::api::ModemView;
 use app::api::ssr::{BoxFuture, Host, HostHandle};
 use app::{App, shell};
 use axum::Router;
@@ -18,6 +19,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use db::Db;
+use domain::Timestamp;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -41,12 +43,20 @@ pub struct AppState {
     pub journal: Journal,
     /// The simulated stations, when running without a modem.
     pub demo: Option<Arc<Demo>>,
+    /// What the modem last reported.
+    pub modem: ModemStatus,
 }
 
 impl AppState {
-    pub fn new(db: Db, settings: Arc<Settings>, journal: Journal, demo: Option<Arc<Demo>>) -> Self {
+    pub fn new(
+        db: Db,
+        settings: Arc<Settings>,
+        journal: Journal,
+        demo: Option<Arc<Demo>>,
+        modem: ModemStatus,
+    ) -> Self {
         let leptos = settings.leptos.clone();
-        Self { db, settings, leptos, throttle_lock: Arc::default(), journal, demo }
+        Self { db, settings, leptos, throttle_lock: Arc::default(), journal, demo, modem }
     }
 }
 
@@ -60,7 +70,17 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let db = state.db.clone();
     let leptos = state.leptos.clone();
-    let host = HostHandle(Arc::new(ServerHost { journal: state.journal.clone(), demo: state.demo.clone() }));
+    let server_number = match &state.settings.modem {
+        Some(modem) => modem.number.as_ref().map(|n| n.to_string()),
+        None => Some(crate::sms::demo::SERVER_NUMBER.to_owned()),
+    };
+    let host = HostHandle(Arc::new(ServerHost {
+        db: state.db.clone(),
+        journal: state.journal.clone(),
+        demo: state.demo.clone(),
+        modem: state.modem.clone(),
+        server_number,
+    }));
     Router::new()
         .leptos_routes_with_context(
             &state,
@@ -102,8 +122,11 @@ async fn fallback(State(state): State<AppState>, req: Request) -> Response {
 
 /// What server functions ask of the server besides the database.
 struct ServerHost {
+    db: Db,
     journal: Journal,
     demo: Option<Arc<Demo>>,
+    modem: ModemStatus,
+    server_number: Option<String>,
 }
 
 impl Host for ServerHost {
@@ -124,4 +147,64 @@ impl Host for ServerHost {
             async move { self.demo.as_ref()?.present_key(station, key).await.map(|s| s.lines().clone()) },
         )
     }
+
+    fn modem(&self) -> ModemView {
+        let f = self.modem.get();
+        let shown = |t: Option<Timestamp>| t.map(|t| t.zurich().to_string());
+        ModemView {
+            demo: self.demo.is_some(),
+            connected: f.connected,
+            since: shown(f.since),
+            model: f.model,
+            error: f.error,
+            signal_dbm: f.signal_dbm.map(i64::from),
+            registered: f.registered,
+            operator: f.operator,
+            credit: f.credit,
+            credit_at: shown(f.credit_at),
+            outbox: 0,
+        }
+    }
+
+    fn new_station_secret(&self) -> [u8; 32] {
+        crate::sms::new_station_secret()
+    }
+
+    fn station_saved(&self, station: i64) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(demo) = &self.demo
+                && let Err(e) = demo.restart(&self.db, station).await
+            {
+                tracing::error!(error = %e, station, "cannot simulate the station");
+            }
+        })
+    }
+
+    fn provisioning(&self, station: i64, secret: [u8; 32]) -> (String, bool) {
+        let provisioning = station::protocol::Provisioning {
+            station: u32::try_from(station).unwrap_or(u32::MAX),
+            server_number: self.server_number.clone().unwrap_or_else(|| PLACEHOLDER_NUMBER.into()),
+            secret: station::protocol::Secret::from_bytes(secret),
+        };
+        (provisioning.encode(), self.server_number.is_some())
+    }
+
+    fn request_status(&self, station: i64) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            crate::sms::queue_status_request(&self.db, station).await.map_err(|e| e.to_string())?;
+            self.journal.wake();
+            Ok(())
+        })
+    }
+
+    fn new_password(&self) -> String {
+        crate::auth::password::generate()
+    }
+
+    fn hash_password(&self, password: String) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move { crate::auth::password::hash(password).await.map_err(|e| e.to_string()) })
+    }
 }
+
+/// Stands for the server's number in a provisioning string when it is not configured.
+pub const PLACEHOLDER_NUMBER: &str = "+SERVERNUMBER";

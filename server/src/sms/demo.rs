@@ -63,6 +63,14 @@ impl Demo {
         Ok(())
     }
 
+    /// Simulates station `id` anew after an operator changed it (its number, its maximum), with the same
+    /// memory, or for the first time after it was created.
+    pub async fn restart(&self, db: &Db, id: i64) -> anyhow::Result<()> {
+        // Dropping it stops it; its memory file stays.
+        self.stations.lock().await.remove(&id);
+        self.sync(db).await
+    }
+
     /// The display of station `id`, if it is simulated.
     pub async fn screen(&self, id: i64) -> Option<Screen> {
         self.stations.lock().await.get(&id).map(SimulatedStation::screen)

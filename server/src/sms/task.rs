@@ -21,6 +21,7 @@ pub struct TaskState {
     pub link: Handle,
     pub journal: Journal,
     pub policy: RetryPolicy,
+    pub status: super::ModemStatus,
 }
 
 /// While the modem is away, look again this often.
@@ -121,6 +122,16 @@ async fn schedule_due(state: &TaskState) -> db::Result<()> {
     Ok(())
 }
 
+/// Queues a signed STATUS request: the station answers with a heartbeat (its live facts).
+pub async fn queue_status_request(db: &Db, station: i64) -> db::Result<()> {
+    let nothing = Scheduled { next_attempt_at: None, count_attempt: false, fail: None };
+    db.queue_message(station, None, nothing, Timestamp::now(), |counter, link| {
+        sign(link, counter, Body::Status)
+    })
+    .await?;
+    Ok(())
+}
+
 fn top_up(due: &DueTx) -> Body {
     Body::TopUp { tx: due.id as u64, key: due.key, amount: due.amount_rappen as u32 }
 }
@@ -196,6 +207,7 @@ fn record(state: &TaskState, result: db::Result<Option<i64>>) {
 }
 
 async fn on_event(state: &TaskState, event: Event) {
+    state.status.observe(&event);
     match event {
         Event::Up(info) => tracing::info!(model = info.model, "modem up"),
         Event::Down { error, retry_in } => tracing::warn!(error, ?retry_in, "modem down"),

@@ -3,6 +3,9 @@
 //! Every one of them is behind the server's session check (`/api/…` answers 401 without a valid session)
 //! and reads the verified [`Account`] from the request; nothing the browser sends is taken as identity.
 
+mod admin;
+pub use admin::*;
+
 use domain::Account;
 use domain::journal::TxView;
 use leptos::prelude::*;
@@ -357,6 +360,21 @@ pub mod ssr {
         fn screen(&self, station: i64) -> BoxFuture<'_, Option<[String; 4]>>;
         /// Presents a key at a simulated station; its display afterwards.
         fn present_key(&self, station: i64, key: u16) -> BoxFuture<'_, Option<[String; 4]>>;
+        /// The server modem's state (its outbox length left at 0).
+        fn modem(&self) -> super::ModemView;
+        /// A new station's protocol secret, from the operating system's random source.
+        fn new_station_secret(&self) -> [u8; 32];
+        /// A station was created or changed: in the demo, simulate it (again) as it is now.
+        fn station_saved(&self, station: i64) -> BoxFuture<'_, ()>;
+        /// The provisioning string for a station, and whether it holds the server's real number (a
+        /// placeholder stands in when the operator has not configured it).
+        fn provisioning(&self, station: i64, secret: [u8; 32]) -> (String, bool);
+        /// Queues a signed STATUS request to a station.
+        fn request_status(&self, station: i64) -> BoxFuture<'_, Result<(), String>>;
+        /// A new account's first password (readable, about 93 bits).
+        fn new_password(&self) -> String;
+        /// Argon2id of a password, on the blocking pool.
+        fn hash_password(&self, password: String) -> BoxFuture<'_, Result<String, String>>;
     }
 
     #[derive(Clone)]

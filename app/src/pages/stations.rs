@@ -1,0 +1,277 @@
+//! *Stations*: every station one may see with what it last told (last heard, pending top-ups, signal, SIM
+//! credit), and a button to ask it now. Operators also see the server's modem, register stations (the
+//! provisioning string is shown once) and change them.
+
+use std::time::Duration;
+
+use domain::Amount;
+use domain::station::StationField;
+use leptos::prelude::*;
+
+use crate::api::{
+    ModemView, RequestStationStatus, SaveStation, StationInfo, StationProblem, StationSaved, stations_page,
+};
+use crate::i18n::*;
+
+#[component]
+pub fn Stations() -> impl IntoView {
+    let i18n = use_i18n();
+    let page = Resource::new(|| (), |_| stations_page());
+    // Heartbeats arrive without anyone asking: the facts are read again every 15 s while the page is open
+    // (browser only) into `live`, which only the facts' text follows, so that a form being filled in stays.
+    let live = RwSignal::new(Vec::<StationInfo>::new());
+    let poll = move || {
+        leptos::task::spawn_local(async move {
+            if let Ok(p) = stations_page().await {
+                live.set(p.stations);
+            }
+        })
+    };
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(poll, Duration::from_secs(15)) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let create = ServerAction::<SaveStation>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(StationSaved::Created { .. })) = create.value().get() {
+            page.refetch();
+        }
+    });
+    view! {
+        <h1>{t!(i18n, stations_title)}</h1>
+        <Transition fallback=|| ()>
+            {move || page.get().map(|p| match p {
+                Err(_) => view! { <p class="notice error" role="alert">{t!(i18n, error_generic)}</p> }.into_any(),
+                Ok(p) => {
+                    let admin = p.admin.clone();
+                    let gerances = admin.as_ref().map(|a| a.gerances.clone());
+                    view! {
+                        {admin.map(|a| view! { <Modem modem=a.modem /> })}
+                        {p.stations.is_empty().then(|| view! { <p class="empty">{t!(i18n, stations_empty)}</p> })}
+                        <div class="stations">
+                            {p.stations.into_iter().map(|s| {
+                                view! { <StationCard station=s editable=gerances.is_some() live=live refresh=poll /> }
+                            }).collect_view()}
+                        </div>
+                        {gerances.map(|g| view! {
+                            <section class="card" data-testid="new-station">
+                                <h2>{t!(i18n, stations_new)}</h2>
+                                <StationForm action=create station=None gerances=g />
+                            </section>
+                        })}
+                    }.into_any()
+                }
+            })}
+        </Transition>
+        {move || match create.value().get() {
+            Some(Ok(StationSaved::Created { name, provisioning, server_number_known, .. })) => Some(view! {
+                <section class="notice info once" role="status" data-testid="provisioning">
+                    <h2>{t!(i18n, stations_created, name = move || name.clone())}</h2>
+                    <p>{t!(i18n, stations_provisioning_intro)}</p>
+                    <code data-testid="provisioning-string">{provisioning}</code>
+                    {(!server_number_known).then(|| view! { <p>{t!(i18n, stations_provisioning_placeholder)}</p> })}
+                </section>
+            }),
+            _ => None,
+        }}
+    }
+}
+
+/// The server's modem, for operators.
+#[component]
+fn Modem(modem: ModemView) -> impl IntoView {
+    let i18n = use_i18n();
+    let state = if modem.connected {
+        t_string!(i18n, modem_connected).to_string()
+    } else {
+        t_string!(i18n, modem_disconnected).to_string()
+    };
+    let kind = if modem.demo {
+        t_string!(i18n, modem_demo).to_string()
+    } else {
+        modem.model.clone().unwrap_or_default()
+    };
+    view! {
+        <section class="card modem" data-testid="modem">
+            <h2>{t!(i18n, modem_title)}</h2>
+            <dl class="facts">
+                <dt>{t!(i18n, modem_state)}</dt>
+                <dd class:bad=!modem.connected data-testid="modem-state">
+                    {state}{modem.since.map(|s| format!(" ({s})"))}
+                </dd>
+                {(!kind.is_empty()).then(|| view! { <dt>{t!(i18n, modem_model)}</dt><dd>{kind}</dd> })}
+                {modem.error.filter(|_| !modem.connected).map(|e| view! { <dt>{t!(i18n, modem_error)}</dt><dd>{e}</dd> })}
+                <dt>{t!(i18n, stations_signal)}</dt>
+                <dd>{signal_text(i18n, modem.signal_dbm)}</dd>
+                {modem.operator.map(|o| view! { <dt>{t!(i18n, modem_operator)}</dt><dd>{o}</dd> })}
+                <dt>{t!(i18n, stations_credit)}</dt>
+                <dd>{modem.credit.map(|c| format!("{c}{}", modem.credit_at.map(|t| format!(" ({t})")).unwrap_or_default()))
+                    .unwrap_or_else(|| t_string!(i18n, stations_unknown).to_string())}</dd>
+                <dt>{t!(i18n, modem_outbox)}</dt>
+                <dd data-testid="modem-outbox">{modem.outbox}</dd>
+            </dl>
+        </section>
+    }
+}
+
+fn signal_text(i18n: leptos_i18n::I18nContext<Locale>, dbm: Option<i64>) -> String {
+    match dbm {
+        None => t_string!(i18n, stations_unknown).to_string(),
+        Some(d) => {
+            let level = if d >= -75 {
+                t_string!(i18n, signal_good)
+            } else if d >= -90 {
+                t_string!(i18n, signal_fair)
+            } else {
+                t_string!(i18n, signal_weak)
+            };
+            format!("{d} dBm ({level})")
+        }
+    }
+}
+
+fn chf(rappen: i64) -> String {
+    Amount::from_rappen(rappen).map(|a| a.to_string()).unwrap_or_else(|_| "0.00 CHF".into())
+}
+
+/// One station with its live facts (`live`: the latest of every station, once read again; `refresh`
+/// reads them again); operators can change it.
+#[component]
+fn StationCard(
+    station: StationInfo,
+    editable: bool,
+    live: RwSignal<Vec<StationInfo>>,
+    refresh: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let ask = ServerAction::<RequestStationStatus>::new();
+    let save = ServerAction::<SaveStation>::new();
+    let id = station.id;
+    let initial = station.clone();
+    let s =
+        Memo::new(move |_| live.with(|l| l.iter().find(|x| x.id == id).cloned()).unwrap_or(initial.clone()));
+    Effect::new(move |_| {
+        if let Some(Ok(StationSaved::Updated { .. })) = save.value().get() {
+            refresh();
+        }
+    });
+    // The answer takes a few seconds over SMS: look a few times.
+    Effect::new(move |_| {
+        if let Some(Ok(true)) = ask.value().get() {
+            for seconds in [2, 5, 10, 20] {
+                set_timeout(refresh, Duration::from_secs(seconds));
+            }
+        }
+    });
+    let unknown = move || t_string!(i18n, stations_unknown).to_string();
+    view! {
+        <section class="card station" data-testid=format!("station-{id}")>
+            <h2>{move || s.with(|s| s.name.clone())}</h2>
+            <p class="muted">{move || s.with(|s| format!("{}, {}", s.gerance, s.place))}</p>
+            <dl class="facts">
+                <dt>{t!(i18n, stations_phone)}</dt>
+                <dd>{move || s.with(|s| s.phone.clone())}</dd>
+                <dt>{t!(i18n, stations_max)}</dt>
+                <dd>{move || s.with(|s| chf(s.max_rappen))}</dd>
+                <dt>{t!(i18n, stations_last_heard)}</dt>
+                <dd data-testid="last-heard">{move || s.with(|s| s.last_heard.clone()).unwrap_or_else(|| t_string!(i18n, stations_never).to_string())}</dd>
+                <dt>{t!(i18n, stations_pending)}</dt>
+                <dd data-testid="pending">{move || s.with(|s| s.pending).map(|p| p.to_string()).unwrap_or_else(unknown)}</dd>
+                <dt>{t!(i18n, stations_signal)}</dt>
+                <dd data-testid="signal">{move || signal_text(i18n, s.with(|s| s.signal_dbm))}</dd>
+                <dt>{t!(i18n, stations_credit)}</dt>
+                <dd data-testid="credit">{move || s.with(|s| s.sim_credit_rappen).map(chf).unwrap_or_else(unknown)}</dd>
+                <dt>{t!(i18n, stations_firmware)}</dt>
+                <dd data-testid="firmware">{move || s.with(|s| s.firmware.clone()).unwrap_or_else(unknown)}</dd>
+                <dt>{t!(i18n, stations_rejected)}</dt>
+                <dd class:bad=move || s.with(|s| s.rejected > 0) data-testid="rejected">{move || s.with(|s| s.rejected)}</dd>
+            </dl>
+            <ActionForm action=ask attr:class="inline-form">
+                <input type="hidden" name="id" value=id.to_string() />
+                <button type="submit" class="plain" data-testid="ask-status" disabled=move || ask.pending().get()>
+                    {t!(i18n, stations_ask)}
+                </button>
+            </ActionForm>
+            {move || matches!(ask.value().get(), Some(Ok(true))).then(|| view! {
+                <p class="notice info" role="status" data-testid="asked">{t!(i18n, stations_asked)}</p>
+            })}
+            {editable.then(|| view! {
+                <details class="edit">
+                    <summary>{t!(i18n, stations_edit)}</summary>
+                    <StationForm action=save station=Some(station.clone()) gerances=Vec::new() />
+                </details>
+            })}
+        </section>
+    }
+}
+
+/// The form to register a station (`station` empty) or change one.
+#[component]
+fn StationForm(
+    action: ServerAction<SaveStation>,
+    station: Option<StationInfo>,
+    gerances: Vec<(i64, String)>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let prefix = station.as_ref().map_or_else(|| "new".to_owned(), |s| format!("s{}", s.id));
+    let id = move |field: &str| format!("{prefix}-{field}");
+    let value = |f: fn(&StationInfo) -> String| station.as_ref().map(f).unwrap_or_default();
+    let (name, place, phone) =
+        (value(|s| s.name.clone()), value(|s| s.place.clone()), value(|s| s.phone.clone()));
+    let max = station
+        .as_ref()
+        .map_or_else(|| "500.00".to_owned(), |s| format!("{}.{:02}", s.max_rappen / 100, s.max_rappen % 100));
+    let station_id = station.as_ref().map(|s| s.id);
+    let problems = move || match action.value().get() {
+        Some(Ok(StationSaved::Invalid(p))) => p,
+        _ => Vec::new(),
+    };
+    let error =
+        move |wanted: StationProblem, message: fn(leptos_i18n::I18nContext<Locale>) -> String, id: String| {
+            move || {
+                problems()
+                    .contains(&wanted)
+                    .then(|| view! { <p class="field-error" id=id.clone() role="alert">{message(i18n)}</p> })
+            }
+        };
+    let creating = station.is_none();
+    view! {
+        <ActionForm action=action attr:class="stack">
+            {station_id.map(|sid| view! { <input type="hidden" name="id" value=sid.to_string() /> })}
+            {creating.then(|| view! {
+                <label for=id("gerance")>{t!(i18n, stations_gerance)}</label>
+                <select id=id("gerance") name="gerance" required>
+                    {gerances.iter().map(|(gid, name)| view! { <option value=gid.to_string()>{name.clone()}</option> }).collect_view()}
+                </select>
+                {error(StationProblem::Gerance, |i| t_string!(i, stations_error_gerance).to_string(), id("gerance-error"))}
+            })}
+            <label for=id("name")>{t!(i18n, stations_name)}</label>
+            <input id=id("name") name="name" required maxlength="80" value=name aria-describedby=id("name-error") />
+            {error(StationProblem::Field(StationField::Name), |i| t_string!(i, stations_error_name).to_string(), id("name-error"))}
+            {error(StationProblem::NameTaken, |i| t_string!(i, stations_error_name_taken).to_string(), id("name-error"))}
+            <label for=id("place")>{t!(i18n, stations_place)}</label>
+            <input id=id("place") name="place" required maxlength="80" value=place aria-describedby=id("place-error") />
+            {error(StationProblem::Field(StationField::Place), |i| t_string!(i, stations_error_place).to_string(), id("place-error"))}
+            <label for=id("phone")>{t!(i18n, stations_phone)}</label>
+            <input id=id("phone") name="phone" type="tel" required autocomplete="off" placeholder="+41 79 123 45 67"
+                value=phone aria-describedby=id("phone-error") />
+            {error(StationProblem::Field(StationField::Phone), |i| t_string!(i, stations_error_phone).to_string(), id("phone-error"))}
+            {error(StationProblem::PhoneTaken, |i| t_string!(i, stations_error_phone_taken).to_string(), id("phone-error"))}
+            <label for=id("max")>{t!(i18n, stations_max_chf)}</label>
+            <input id=id("max") name="max" inputmode="decimal" required autocomplete="off"
+                value=max
+                aria-describedby=id("max-error") />
+            {error(StationProblem::Field(StationField::Max), |i| t_string!(i, stations_error_max).to_string(), id("max-error"))}
+            <button type="submit" class="primary" disabled=move || action.pending().get()>
+                {if creating { t!(i18n, stations_create).into_any() } else { t!(i18n, stations_save).into_any() }}
+            </button>
+            {move || matches!(action.value().get(), Some(Ok(StationSaved::Updated { .. }))).then(|| view! {
+                <p class="notice info" role="status">{t!(i18n, stations_saved)}</p>
+            })}
+            {move || matches!(action.value().get(), Some(Err(_))).then(|| view! {
+                <p class="notice error" role="alert">{t!(i18n, error_generic)}</p>
+            })}
+        </ActionForm>
+    }
+}

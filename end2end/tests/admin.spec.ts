@@ -1,0 +1,99 @@
+import { expect, test } from "@playwright/test";
+import { ADMIN, OPERATOR, hydrated, login, watchConsole } from "./helpers";
+
+// An operator on a phone sets up a new property manager from scratch: gérance, administrator, station.
+test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+
+test("an operator creates a gérance, its administrator and a station that answers", async ({ page, browser }) => {
+  test.setTimeout(90_000);
+  const errors = watchConsole(page);
+  await login(page, OPERATOR);
+  await page.getByRole("link", { name: "Administration" }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+  await hydrated(page);
+
+  await page.getByLabel("Nouvelle gérance").fill("Gérance Valais");
+  await page.getByRole("button", { name: "Ajouter" }).click();
+  await expect(page.getByTestId("gerances")).toContainText("Gérance Valais");
+  await page.getByLabel("Nouvelle gérance").fill("Gérance Valais");
+  await page.getByRole("button", { name: "Ajouter" }).click();
+  await expect(page.getByText("Une gérance porte déjà ce nom.")).toBeVisible();
+
+  const form = page.getByTestId("new-account");
+  await form.getByLabel("E-mail").fill("chef@valais.ch");
+  await form.getByLabel("Rôle").selectOption({ label: "Administrateur" });
+  await form.getByLabel("Gérance (pour un administrateur)").selectOption({ label: "Gérance Valais" });
+  await form.getByRole("button", { name: "Créer le compte" }).click();
+  const shown = page.getByTestId("new-password");
+  await expect(shown).toContainText("chef@valais.ch");
+  const password = (await shown.getByTestId("password").textContent())!.trim();
+  expect(password).toHaveLength(16);
+  await expect(page.getByTestId("account-chef@valais.ch")).toContainText("Gérance Valais");
+
+  // The station: bad input is named next to its field, then the provisioning string is shown once.
+  await page.getByRole("link", { name: "Stations" }).first().click();
+  await expect(page).toHaveURL(/\/stations$/);
+  await hydrated(page);
+  await expect(page.getByTestId("modem-state")).toHaveText(/^connecté/);
+  const create = page.getByTestId("new-station");
+  await create.getByLabel("Gérance").selectOption({ label: "Gérance Valais" });
+  await create.getByLabel("Nom").fill("Station Hérémence");
+  await create.getByLabel("Lieu").fill("Hérémence");
+  await create.getByLabel("Numéro de la carte SIM").fill("12345");
+  await create.getByLabel("Maximum par recharge (CHF)").fill("200");
+  await create.getByRole("button", { name: "Créer la station" }).click();
+  await expect(create.getByText("Numéro international attendu")).toBeVisible();
+  await create.getByLabel("Numéro de la carte SIM").fill("079 000 09 09");
+  await create.getByRole("button", { name: "Créer la station" }).click();
+  const provisioning = page.getByTestId("provisioning-string");
+  await expect(provisioning).toContainText("RC1-PROV:");
+  await expect(provisioning).toContainText("+41790000001");
+  const secretString = (await provisioning.textContent())!;
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId("provisioning-string")).toHaveCount(0);
+  expect(await page.content()).not.toContain(secretString);
+  expect(errors).toEqual([]);
+
+  // The new administrator logs in with the generated password and sees the new station, alone, live.
+  const admin = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await login(admin, { email: "chef@valais.ch", password });
+  await expect(admin.getByRole("link", { name: "Administration" })).toHaveCount(0);
+  await admin.goto("/stations");
+  await hydrated(admin);
+  const cards = admin.locator("section.station");
+  await expect(cards).toHaveCount(1);
+  const card = cards.first();
+  await expect(card).toContainText("Station Hérémence");
+  await expect(card).toContainText("Gérance Valais, Hérémence");
+  await card.getByRole("button", { name: "Demander l'état" }).click();
+  await expect(card.getByTestId("asked")).toBeVisible();
+  await expect(card.getByTestId("pending")).toHaveText("0", { timeout: 30_000 });
+  await expect(card.getByTestId("last-heard")).toHaveText(/\d\d\.\d\d\.\d{4} \d\d:\d\d:\d\d/);
+  await expect(card.getByTestId("firmware")).toContainText("sim-");
+
+  // An administrator cannot open the administration page.
+  await admin.goto("/admin");
+  await hydrated(admin);
+  await expect(admin.getByText("Cette page est réservée aux opérateurs.")).toBeVisible();
+
+  // The operator disables the account: its session ends.
+  await page.goto("/admin");
+  await hydrated(page);
+  const row = page.getByTestId("account-chef@valais.ch");
+  await row.getByRole("button", { name: "Désactiver" }).click();
+  await expect(row.getByTestId("disabled")).toBeVisible();
+  await admin.goto("/stations");
+  await expect(admin).toHaveURL(/\/login/);
+});
+
+test("an administrator sees its stations' facts but no administration", async ({ page }) => {
+  await login(page, ADMIN);
+  await expect(page.getByRole("link", { name: "Administration" })).toHaveCount(0);
+  await page.goto("/stations");
+  await hydrated(page);
+  await expect(page.locator("section.station")).toHaveCount(1);
+  await expect(page.locator("section.station")).toContainText("Station Hérémence");
+  await expect(page.getByTestId("new-station")).toHaveCount(0);
+  await expect(page.getByTestId("modem")).toHaveCount(0);
+});
