@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # The server finds the built site here (pkg/, icons, manifest).
 export LEPTOS_SITE_ROOT := target/site
 
-.PHONY: run build tools test fmt-check clippy unit-tests e2e clean-data
+.PHONY: run build tools test fmt-check clippy unit-tests bench-check bench e2e clean-data
 
 ## Build everything (release) and serve on http://127.0.0.1:3000 with the database under ./data/.
 run: build
@@ -22,7 +22,7 @@ build: tools
 ## Every check CI runs: formatting, lints, unit and integration tests, release build, browser tests.
 test:
 	./scripts/install-tools --browser
-	$(MAKE) fmt-check clippy unit-tests build e2e
+	$(MAKE) fmt-check clippy unit-tests build bench-check e2e
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -34,6 +34,16 @@ clippy:
 
 unit-tests:
 	cargo test -p domain -p db -p server -p sms -p station
+
+## The benchmarks at full size (docs/performance.md); minutes each.
+bench:
+	cargo bench -p db --bench journal
+	cargo bench -p server --bench live
+
+## The benchmarks' small versions: the harnesses work and their invariants hold (no time thresholds).
+bench-check:
+	cargo bench -p db --bench journal -- --rows 20000 --runs 2
+	cargo bench -p server --bench live -- --streams 200 --topups 10
 
 e2e:
 	cd end2end && npx playwright test

@@ -34,13 +34,13 @@ pub struct TxRecord {
     pub version: i64,
 }
 
-const TX_COLUMNS: &str = "t.id, t.gerance_id, g.name AS gerance_name, t.station_id, s.name AS station_name, \
+pub(crate) const TX_COLUMNS: &str = "t.id, t.gerance_id, g.name AS gerance_name, t.station_id, s.name AS station_name, \
      s.place AS station_place, t.key_number, t.amount_rappen, t.status, t.created_at, t.sent_at, t.confirmed_at, \
      t.reloaded_at, t.ended_at, t.balance_rappen, t.reason, t.attempts, t.version";
-const TX_FROM: &str =
+pub(crate) const TX_FROM: &str =
     "transactions t JOIN stations s ON s.id = t.station_id JOIN gerances g ON g.id = t.gerance_id";
 
-fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
+pub(crate) fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
     let corrupt = |what: &str| DbError::Unusable(format!("invalid {what} in table transactions"));
     let status: String = row.try_get("status")?;
     let key: i64 = row.try_get("key_number")?;
@@ -117,7 +117,7 @@ pub enum JournalSort {
 
 impl JournalSort {
     /// The ORDER BY for this column; the transaction number breaks ties so pages never overlap.
-    fn order_by(self, descending: bool) -> String {
+    pub(crate) fn order_by(self, descending: bool) -> String {
         let dir = if descending { "DESC" } else { "ASC" };
         let column = match self {
             JournalSort::Number => return format!("t.id {dir}"),
@@ -296,48 +296,6 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(tx_from_row).collect()
-    }
-
-    /// One page of the journal and the number of rows matching the filter.
-    pub async fn journal_page(
-        &self,
-        scope: Scope,
-        filter: &JournalFilter,
-        sort: JournalSort,
-        descending: bool,
-        offset: i64,
-        limit: i64,
-    ) -> Result<(Vec<TxRecord>, i64)> {
-        let (all, gerance) = scope.binds();
-        const WHERE: &str = "($1 OR t.gerance_id = $2) AND ($3 IS NULL OR t.station_id = $3)
-             AND ($4 IS NULL OR t.key_number = $4) AND ($5 IS NULL OR t.status = $5)
-             AND ($6 IS NULL OR t.created_at >= $6) AND ($7 IS NULL OR t.created_at < $7)";
-        fn binds<'q>(
-            q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-            (all, gerance): (bool, i64),
-            filter: &JournalFilter,
-        ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-            q.bind(all)
-                .bind(gerance)
-                .bind(filter.station)
-                .bind(filter.key.map(i64::from))
-                .bind(filter.status.map(|s| s.as_str()))
-                .bind(filter.from.map(|t| t.millis()))
-                .bind(filter.until.map(|t| t.millis()))
-        }
-        let count_sql = format!("SELECT COUNT(*) FROM {TX_FROM} WHERE {WHERE}");
-        let total: i64 =
-            binds(sqlx::query(&count_sql), (all, gerance), filter).fetch_one(&self.pool).await?.try_get(0)?;
-        let page_sql = format!(
-            "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE {WHERE} ORDER BY {} LIMIT $8 OFFSET $9",
-            sort.order_by(descending)
-        );
-        let rows = binds(sqlx::query(&page_sql), (all, gerance), filter)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok((rows.iter().map(tx_from_row).collect::<Result<_>>()?, total))
     }
 
     /// The latest version of the journal.
@@ -749,6 +707,36 @@ mod tests {
 
     fn top_up(station_id: i64, token: &str) -> NewTopUp<'_> {
         NewTopUp { station_id, key: 34586, amount_rappen: 1000, user_id: None, request_token: token }
+    }
+
+    #[tokio::test]
+    async fn totals_follow_every_insert_and_status_change() {
+        let (db, _dir) = fresh().await;
+        let (g, station) = station(&db, "Gérance A", "+41790000101").await;
+        let by = |status| JournalFilter { status: Some(status), ..JournalFilter::default() };
+        let mut ids = Vec::new();
+        for token in ["t-0000000000000001", "t-0000000000000002", "t-0000000000000003"] {
+            ids.push(
+                db.create_top_up(Scope::All, top_up(station, token), Timestamp(5)).await.unwrap().unwrap().id,
+            );
+        }
+        assert!(db.request_cancel(Scope::All, ids[0], Timestamp(6)).await.unwrap());
+        for (scope, status, expected) in [
+            (Scope::All, TxStatus::Queued, 2),
+            (Scope::All, TxStatus::Cancelling, 1),
+            (Scope::Gerance(g), TxStatus::Queued, 2),
+            (Scope::Gerance(g + 1), TxStatus::Queued, 0),
+        ] {
+            assert_eq!(db.journal_total(scope, &by(status)).await.unwrap(), expected, "{scope:?} {status:?}");
+        }
+        assert_eq!(db.journal_total(Scope::All, &JournalFilter::default()).await.unwrap(), 3);
+        // The same as counting the rows.
+        for status in TxStatus::ALL {
+            let naive =
+                db.journal_page_naive(Scope::All, &by(status), JournalSort::Number, true, 0, 10).await;
+            let fast = db.journal_page(Scope::All, &by(status), JournalSort::Number, true, 0, 10).await;
+            assert_eq!(fast.unwrap(), naive.unwrap());
+        }
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod journal;
+mod paging;
 mod sessions;
 mod stations;
 mod throttle;
@@ -20,6 +21,7 @@ pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
 pub use journal::{
     DueTx, JournalFilter, JournalSort, NewTopUp, OutMessage, Scheduled, StationEffect, TopUpError, TxRecord,
 };
+pub use paging::GeneratedTx;
 pub use sessions::SessionRecord;
 pub use stations::{NewStation, Scope, StationEdit, StationLink, StationRecord};
 pub use throttle::ThrottleRecord;
@@ -63,7 +65,10 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Reads through memory-mapped pages (the OS page cache) instead of a read() per page: the
+            // journal's index walks at a million rows take half the time.
+            .pragma("mmap_size", "268435456");
         // A first start creates the file's directory (`./data/`) too.
         if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)

@@ -23,6 +23,14 @@ impl Scope {
         }
     }
 
+    /// Whether a row of gérance `gerance_id` is visible in this scope.
+    pub fn allows(self, gerance_id: i64) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Gerance(id) => id == gerance_id,
+        }
+    }
+
     /// `(all, gerance_id)` for the `($n = 1 OR gerance_id = $m)` filter every scoped query uses.
     pub(crate) fn binds(self) -> (bool, i64) {
         match self {

@@ -157,7 +157,8 @@ impl Application {
         let state =
             http::AppState::new(db.clone(), Arc::new(settings), journal.clone(), demo.clone(), status);
         let router = http::router(state);
-        Ok(Self { listener, router, db, sessions, tasks: vec![link_task, modem_task], demo, journal })
+        let feed = journal.start_feed(db.clone());
+        Ok(Self { listener, router, db, sessions, tasks: vec![link_task, modem_task, feed], demo, journal })
     }
 
     /// Wakes the modem task; publishes journal changes.

@@ -6,7 +6,7 @@ mod task;
 
 use std::sync::{Arc, Mutex};
 
-use db::Db;
+use db::{Db, TxRecord};
 use domain::Timestamp;
 use domain::journal::RetryPolicy;
 use sms::link::{self, Connector, LinkConfig};
@@ -22,18 +22,46 @@ pub fn new_station_secret() -> [u8; 32] {
     secret
 }
 
-/// Wakes the modem task and tells everyone which journal versions changed.
+/// Wakes the modem task and tells everyone which journal versions changed; its feed reads the changed
+/// rows once for every event stream.
 #[derive(Clone)]
 pub struct Journal {
     wake: Arc<Notify>,
     changes: broadcast::Sender<i64>,
+    rows: broadcast::Sender<Arc<Vec<ChangedRow>>>,
+}
+
+/// A changed journal row as event streams send it: serialised once, for every stream.
+#[derive(Debug, Clone)]
+pub struct ChangedRow {
+    pub version: i64,
+    pub gerance_id: i64,
+    /// The row as the browser reads it (`TxView` in JSON).
+    pub json: Arc<str>,
+}
+
+impl From<&TxRecord> for ChangedRow {
+    fn from(tx: &TxRecord) -> Self {
+        Self {
+            version: tx.version,
+            gerance_id: tx.gerance_id,
+            json: serde_json::to_string(&tx.view()).expect("serialisable").into(),
+        }
+    }
 }
 
 impl Default for Journal {
     fn default() -> Self {
-        Self { wake: Arc::new(Notify::new()), changes: broadcast::channel(1024).0 }
+        Self {
+            wake: Arc::new(Notify::new()),
+            changes: broadcast::channel(1024).0,
+            rows: broadcast::channel(256).0,
+        }
     }
 }
+
+/// Rows read by the feed per query.
+const FEED_BATCH: i64 = 500;
 
 impl Journal {
     /// Something was queued: the modem task looks at the outbox now.
@@ -48,6 +76,49 @@ impl Journal {
 
     pub fn subscribe(&self) -> broadcast::Receiver<i64> {
         self.changes.subscribe()
+    }
+
+    /// The changed rows (every gérance's, in version order) as the feed reads them.
+    pub fn subscribe_rows(&self) -> broadcast::Receiver<Arc<Vec<ChangedRow>>> {
+        self.rows.subscribe()
+    }
+
+    /// Starts the feed: after each change it reads what changed since it last looked, once, and hands the
+    /// rows to every event stream, which keeps those of its own scope. With many open journals this is one
+    /// query per change instead of one per stream.
+    pub fn start_feed(&self, db: Db) -> JoinHandle<()> {
+        let journal = self.clone();
+        let mut changes = self.subscribe();
+        tokio::spawn(async move {
+            let mut last = loop {
+                match db.journal_version().await {
+                    Ok(v) => break v,
+                    Err(e) => {
+                        tracing::error!(error = %e, "journal feed: cannot read the version");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            };
+            loop {
+                match changes.recv().await {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+                loop {
+                    match db.changes_since(db::Scope::All, last, FEED_BATCH).await {
+                        Ok(rows) if rows.is_empty() => break,
+                        Ok(rows) => {
+                            last = rows.last().map_or(last, |r| r.version);
+                            let _ = journal.rows.send(Arc::new(rows.iter().map(ChangedRow::from).collect()));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "journal feed: reading changes failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        })
     }
 }
 
