@@ -135,8 +135,13 @@ fn validity_periods_cover_their_range() {
     assert_eq!(ValidityPeriod::at_most_minutes(u32::MAX).0, 255);
 }
 
+/// 2,000 cases in every `cargo test`; `PROPTEST_CASES` sets more for a longer fuzzing run.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn any_bytes_decode_to_a_value_or_an_error(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
