@@ -22,7 +22,7 @@ build: tools
 ## Every check CI runs: formatting, lints, unit and integration tests, release build, browser tests.
 test:
 	./scripts/install-tools --browser
-	$(MAKE) fmt-check clippy unit-tests build bench-check e2e
+	$(MAKE) fmt-check clippy unit-tests bench-check build e2e
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -35,12 +35,15 @@ clippy:
 unit-tests:
 	cargo test -p domain -p db -p server -p sms -p station
 
-## The benchmarks at full size (docs/performance.md); minutes each.
+## The benchmarks at full size (docs/performance.md); minutes each. Run `make build` again afterwards:
+## `cargo bench` rebuilds target/release/recharge without cargo-leptos's settings.
 bench:
 	cargo bench -p db --bench journal
 	cargo bench -p server --bench live
 
 ## The benchmarks' small versions: the harnesses work and their invariants hold (no time thresholds).
+## Before `build`: `cargo bench` writes target/release/recharge without cargo-leptos's settings, and
+## `build` must be the last to write it.
 bench-check:
 	cargo bench -p db --bench journal -- --rows 20000 --runs 2
 	cargo bench -p server --bench live -- --streams 200 --topups 10
