@@ -8,6 +8,7 @@ test("an operator creates a gérance, its administrator and a station that answe
   test.setTimeout(90_000);
   const errors = watchConsole(page);
   await login(page, OPERATOR);
+  await expect(page.getByTestId("who")).toContainText("Opérateur");
   await page.getByRole("link", { name: "Administration" }).click();
   await expect(page).toHaveURL(/\/admin$/);
   await hydrated(page);
@@ -58,6 +59,8 @@ test("an operator creates a gérance, its administrator and a station that answe
   // The new administrator logs in with the generated password and sees the new station, alone, live.
   const admin = await browser.newPage({ viewport: { width: 390, height: 844 } });
   await login(admin, { email: "chef@valais.ch", password });
+  // The header knows the account (the same answer decides the Administration link) before we look.
+  await expect(admin.getByTestId("who")).toContainText("Gérance Valais");
   await expect(admin.getByRole("link", { name: "Administration" })).toHaveCount(0);
   await admin.goto("/stations");
   await hydrated(admin);
@@ -89,6 +92,7 @@ test("an operator creates a gérance, its administrator and a station that answe
 
 test("an administrator sees its stations' facts but no administration", async ({ page }) => {
   await login(page, ADMIN);
+  await expect(page.getByTestId("who")).toContainText("Gérance test");
   await expect(page.getByRole("link", { name: "Administration" })).toHaveCount(0);
   await page.goto("/stations");
   await hydrated(page);
