@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # The server finds the built site here (pkg/, icons, manifest).
 export LEPTOS_SITE_ROOT := target/site
 
-.PHONY: run build tools test fmt-check clippy unit-tests bench-check bench e2e clean-data
+.PHONY: run build tools test fmt-check clippy unit-tests bench-check bench chaos e2e clean-data
 
 ## Build everything (release) and serve on http://127.0.0.1:3000 with the database under ./data/.
 run: build
@@ -47,6 +47,12 @@ bench:
 bench-check:
 	cargo bench -p db --bench journal -- --rows 20000 --runs 2
 	cargo bench -p server --bench live -- --streams 200 --topups 10
+	cargo bench -p server --bench chaos -- --topups 300 --rate 10 --seed 7
+
+## The fault campaign at full size (docs/reliability.md): 10,000 top-ups under every fault, about 10
+## minutes; a random seed unless SEED=N is given (a failure is replayed with its seed).
+chaos:
+	cargo bench -p server --bench chaos -- $(if $(SEED),--seed $(SEED))
 
 e2e:
 	cd end2end && npx playwright test

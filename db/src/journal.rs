@@ -4,7 +4,7 @@
 //! same database transaction: the event stream sends changes in that order and resumes from any version.
 
 use domain::Timestamp;
-use domain::journal::{Answer, TxStatus, after_answer};
+use domain::journal::{Answer, TxStatus, after_answer, settles_failure};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -217,6 +217,25 @@ async fn next_version(tx: &mut Transaction<'_, Sqlite>) -> Result<i64> {
         .await?)
 }
 
+/// Shows `reason` on transaction `id` (what went wrong last); `uncount`: its last attempt did not happen.
+/// Returns its new version.
+async fn note_reason(tx: &mut Transaction<'_, Sqlite>, id: i64, reason: &str, uncount: bool) -> Result<i64> {
+    let v = next_version(tx).await?;
+    sqlx::query(
+        "UPDATE transactions SET reason = $2, version = $3,
+             attempts = CASE WHEN $4 AND status IN ('queued', 'sent') AND attempts > 0 THEN attempts - 1
+                             ELSE attempts END
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(v)
+    .bind(uncount)
+    .execute(&mut **tx)
+    .await?;
+    Ok(v)
+}
+
 impl Db {
     /// Records a top-up (status queued, to be sent now) if `scope` may use the station and the amount is
     /// within its maximum. The same request token twice gives [`TopUpError::AlreadySent`].
@@ -334,11 +353,14 @@ impl Db {
         Ok(true)
     }
 
-    /// Transactions whose next attempt is due, in order.
+    /// Transactions whose next attempt is due, in order; not those whose last message still waits in the
+    /// outbox (their schedule starts when it leaves).
     pub async fn due_transactions(&self, now: Timestamp, limit: i64) -> Result<Vec<DueTx>> {
         let rows = sqlx::query(
-            "SELECT id, station_id, status, key_number, amount_rappen, attempts FROM transactions
-             WHERE next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2",
+            "SELECT id, station_id, status, key_number, amount_rappen, attempts FROM transactions t
+             WHERE next_attempt_at <= $1 AND NOT EXISTS (SELECT 1 FROM sms_out o
+                 WHERE o.transaction_id = t.id AND o.sent_at IS NULL AND o.error IS NULL)
+             ORDER BY next_attempt_at, id LIMIT $2",
         )
         .bind(now.millis())
         .bind(limit)
@@ -360,10 +382,17 @@ impl Db {
             .collect()
     }
 
-    /// The earliest next attempt, to know how long the modem task may sleep.
+    /// The earliest next attempt (of the transactions [`Self::due_transactions`] would consider), to know
+    /// how long the modem task may sleep.
     pub async fn next_attempt_at(&self) -> Result<Option<Timestamp>> {
-        let at: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM transactions").fetch_one(&self.pool).await?;
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT next_attempt_at FROM transactions t
+             WHERE next_attempt_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM sms_out o
+                 WHERE o.transaction_id = t.id AND o.sent_at IS NULL AND o.error IS NULL)
+             ORDER BY next_attempt_at LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(at.map(Timestamp))
     }
 
@@ -457,8 +486,8 @@ impl Db {
     /// transaction's new version if it changed.
     pub async fn message_sent(&self, out_id: i64, reference: u8, now: Timestamp) -> Result<Option<i64>> {
         let mut tx = self.write_txn().await?;
-        let tx_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE sms_out SET sent_at = $2, reference = $3 WHERE id = $1 RETURNING transaction_id",
+        let (tx_id, queued_at): (Option<i64>, i64) = sqlx::query_as(
+            "UPDATE sms_out SET sent_at = $2, reference = $3 WHERE id = $1 RETURNING transaction_id, created_at",
         )
         .bind(out_id)
         .bind(now.millis())
@@ -467,6 +496,16 @@ impl Db {
         .await?;
         let mut version = None;
         if let Some(id) = tx_id {
+            // The wait for an answer starts now, not when the message was queued: the schedule moves by
+            // the time it waited for the modem.
+            sqlx::query(
+                "UPDATE transactions SET next_attempt_at = next_attempt_at + $2
+                 WHERE id = $1 AND next_attempt_at IS NOT NULL",
+            )
+            .bind(id)
+            .bind((now.millis() - queued_at).max(0))
+            .execute(&mut *tx)
+            .await?;
             let queued: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM transactions WHERE id = $1 AND status = 'queued'")
                     .bind(id)
@@ -499,17 +538,32 @@ impl Db {
                 .bind(error)
                 .fetch_one(&mut *tx)
                 .await?;
-        let mut version = None;
-        if let Some(id) = tx_id {
-            let v = next_version(&mut tx).await?;
-            sqlx::query("UPDATE transactions SET reason = $2, version = $3 WHERE id = $1")
-                .bind(id)
-                .bind(reason)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-            version = Some(v);
-        }
+        // The message never left: the station cannot have answered it, so it is not one of the attempts
+        // after which a top-up fails.
+        let version = match tx_id {
+            Some(id) => Some(note_reason(&mut tx, id, reason, true).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// The message could not leave yet (the SIM has no credit): it stays in the outbox, and its
+    /// transaction shows why it waits. Returns the transaction's new version if it changed.
+    pub async fn message_waiting(&self, out_id: i64, reason: &str) -> Result<Option<i64>> {
+        let mut tx = self.write_txn().await?;
+        let tx_id: Option<i64> = sqlx::query_scalar(
+            "SELECT t.id FROM sms_out o JOIN transactions t ON t.id = o.transaction_id
+             WHERE o.id = $1 AND (t.reason IS NULL OR t.reason <> $2)",
+        )
+        .bind(out_id)
+        .bind(reason)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let version = match tx_id {
+            Some(id) => Some(note_reason(&mut tx, id, reason, false).await?),
+            None => None,
+        };
         tx.commit().await?;
         Ok(version)
     }
@@ -673,6 +727,12 @@ impl Db {
                             .execute(&mut *tx)
                             .await?;
                             version = Some(v);
+                        } else if status == TxStatus::Failed && settles_failure(*answer) {
+                            // The station dropped it: its cancellation need not be sent again.
+                            sqlx::query("UPDATE transactions SET next_attempt_at = NULL WHERE id = $1")
+                                .bind(tx_id)
+                                .execute(&mut *tx)
+                                .await?;
                         }
                     }
                 }
@@ -757,6 +817,43 @@ mod tests {
         assert!(db.changes_since(scope_a, 0, 100).await.unwrap().is_empty());
         assert!(!db.request_cancel(scope_a, mine.id, Timestamp(3)).await.unwrap());
         assert_eq!(db.changes_since(Scope::All, 0, 100).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_message_the_network_refused_is_not_an_attempt() {
+        let (db, _dir) = fresh().await;
+        let (_, s) = station(&db, "Gérance A", "+41790000101").await;
+        let tx =
+            db.create_top_up(Scope::All, top_up(s, "t-refused-0001"), Timestamp(2)).await.unwrap().unwrap();
+        let again = Scheduled { next_attempt_at: Some(Timestamp(10)), count_attempt: true, fail: None };
+        let (out, _) =
+            db.queue_message(s, Some(tx.id), again, Timestamp(3), |_, _| "RC1".into()).await.unwrap();
+        assert_eq!(db.transaction(Scope::All, tx.id).await.unwrap().unwrap().attempts, 1);
+        db.message_refused(out, "+CMS ERROR: 8", "sim_credit").await.unwrap();
+        let after = db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
+        assert_eq!((after.attempts, after.reason.as_deref()), (0, Some("sim_credit")));
+        assert_eq!(after.status, TxStatus::Queued);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_waits_for_its_unsent_message_and_its_schedule_starts_when_it_leaves() {
+        let (db, _dir) = fresh().await;
+        let (_, s) = station(&db, "Gérance A", "+41790000101").await;
+        let tx =
+            db.create_top_up(Scope::All, top_up(s, "t-waiting-0001"), Timestamp(2)).await.unwrap().unwrap();
+        assert_eq!(db.due_transactions(Timestamp(2), 10).await.unwrap().len(), 1);
+        let again = Scheduled { next_attempt_at: Some(Timestamp(1_000)), count_attempt: true, fail: None };
+        let (out, _) =
+            db.queue_message(s, Some(tx.id), again, Timestamp(3), |_, _| "RC1".into()).await.unwrap();
+        // The modem is away for an hour: the transaction is not due again, nothing piles up.
+        assert!(db.due_transactions(Timestamp(3_600_000), 10).await.unwrap().is_empty());
+        assert_eq!(db.next_attempt_at().await.unwrap(), None);
+        // It leaves at last: the wait for an answer starts then.
+        db.message_sent(out, 1, Timestamp(3_600_003)).await.unwrap();
+        assert_eq!(db.next_attempt_at().await.unwrap(), Some(Timestamp(3_601_000)));
+        assert!(db.due_transactions(Timestamp(3_600_999), 10).await.unwrap().is_empty());
+        assert_eq!(db.due_transactions(Timestamp(3_601_000), 10).await.unwrap().len(), 1);
+        assert_eq!(db.transaction(Scope::All, tx.id).await.unwrap().unwrap().status, TxStatus::Sent);
     }
 
     #[tokio::test]

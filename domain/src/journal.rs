@@ -126,6 +126,12 @@ pub fn after_answer(status: TxStatus, answer: Answer) -> Option<TxStatus> {
     (next != status && status != Reloaded).then_some(next)
 }
 
+/// Whether a station's answer about a *failed* top-up shows that it can never be loaded there, so its
+/// cancellation need not be sent again. (A `RELOADED` moves it to Reloaded, a `RECEIVED` to Confirmed.)
+pub fn settles_failure(answer: Answer) -> bool {
+    matches!(answer, Answer::Cancelled | Answer::Refused { retry_later: false, .. })
+}
+
 /// When to send a top-up or a cancellation again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -160,6 +166,18 @@ impl RetryPolicy {
     pub fn exhausted(&self, attempts: u32) -> bool {
         attempts >= self.max_attempts
     }
+
+    /// When to send the cancellation of a failed top-up again, after attempt number `attempts` (counting
+    /// the top-up's own sends): as the top-up's retries for as many sends again, then as often as a
+    /// confirmed top-up is asked about (a station silent that long is out of order, and its operator
+    /// sees it).
+    pub fn cancel_delay(&self, attempts: u32) -> i64 {
+        if attempts < self.max_attempts.saturating_mul(2) {
+            self.delay_after(attempts)
+        } else {
+            self.confirmed_recheck_ms
+        }
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +206,13 @@ mod tests {
         assert_eq!(after_answer(Cancelling, Answer::Cancelled), Some(Cancelled));
         assert_eq!(after_answer(Reloaded, Answer::Cancelled), None);
         assert_eq!(after_answer(Failed, Answer::Cancelled), None, "stays failed");
+        assert!(settles_failure(Answer::Cancelled) && settles_failure(refused));
+        assert!(settles_failure(Answer::Refused { cancelled: true, retry_later: false }));
+        assert!(
+            !settles_failure(Answer::Refused { cancelled: false, retry_later: true }),
+            "full: may load later"
+        );
+        assert!(!settles_failure(Answer::Received), "stored: it may still load");
         assert!(Confirmed.cancellable() && !Reloaded.cancellable() && !Cancelling.cancellable());
         assert!(TxStatus::ALL.iter().all(|s| s.as_str().parse::<TxStatus>() == Ok(*s)));
     }
@@ -203,5 +228,9 @@ mod tests {
         let delays: Vec<_> = (1..=4).map(|a| p.delay_after(a)).collect();
         assert_eq!(delays, vec![1000, 2000, 4000, 5000]);
         assert!(!p.exhausted(3) && p.exhausted(4));
+        // Failed at 4 sends; its cancellation follows the same curve for 4 more, then slows down.
+        let p = RetryPolicy { confirmed_recheck_ms: 86_400_000, ..p };
+        let cancels: Vec<_> = (5..=9).map(|a| p.cancel_delay(a)).collect();
+        assert_eq!(cancels, vec![5000, 5000, 5000, 86_400_000, 86_400_000]);
     }
 }

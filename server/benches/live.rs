@@ -18,6 +18,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
+mod support;
+
 const PASSWORD: &str = "live benchmark password";
 
 struct Options {
@@ -40,32 +42,8 @@ fn options() -> Options {
     o
 }
 
-/// Runs a `recharge` subcommand on the benchmark's database.
 fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recharge"))
-        .env("RECHARGE_DATABASE_URL", format!("sqlite://{}", dir.join("live.db").display()))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success(), "recharge {args:?}");
-}
-
-/// Resident and peak memory of a process, in MB.
-fn memory(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    support::cli(&format!("sqlite://{}", dir.join("live.db").display()), args, stdin);
 }
 
 /// CPU time (user + system) a process has used, in seconds.
@@ -155,29 +133,10 @@ async fn main() {
         .unwrap();
     let pid = server.id().unwrap();
     let mut out = BufReader::new(server.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = out.next_line().await.unwrap().expect("the server says where it listens");
-        if let Some(url) = line.strip_prefix("Recharge is running on http://") {
-            break url.trim().to_owned();
-        }
-    };
+    let addr = support::listening_on(&mut out).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let login = http
-        .post(format!("http://{addr}/login"))
-        .form(&[("email", "op@live.ch"), ("password", PASSWORD), ("next", "")])
-        .send()
-        .await
-        .unwrap();
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.contains("session"))
-        .and_then(|c| c.split(';').next())
-        .expect("logged in")
-        .to_owned();
-    let idle = memory(pid);
+    let cookie = support::login(&http, &addr, "op@live.ch", PASSWORD).await;
+    let idle = support::memory(pid);
 
     // Open the streams, at most 256 connecting at once.
     let started = Instant::now();
@@ -190,7 +149,7 @@ async fn main() {
     }
     let all = connected.acquire_many(o.streams as u32).await.unwrap();
     all.forget();
-    let open = memory(pid);
+    let open = support::memory(pid);
     println!("{} streams open in {:.1} s", o.streams, started.elapsed().as_secs_f64());
 
     // The burst: top-ups one after the other, as fast as the server takes them.
@@ -228,7 +187,7 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, peak) = memory(pid);
+    let (_, peak) = support::memory(pid);
     let burst = burst.elapsed().as_secs_f64();
     let (server_cpu, own_cpu) = (cpu_seconds(&pid.to_string()) - server_cpu, cpu_seconds("self") - own_cpu);
     let mut latencies: Vec<f64> = Vec::new();

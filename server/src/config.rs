@@ -119,9 +119,18 @@ pub struct ServeArgs {
     #[arg(long, env = "RECHARGE_RETRY_AFTER", default_value = "1m", value_parser = humantime::parse_duration)]
     pub retry_after: Duration,
 
+    /// The longest wait between two sends of the same top-up or cancellation.
+    #[arg(long, env = "RECHARGE_RETRY_MAX", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub retry_max: Duration,
+
     /// Sends of a top-up without an answer before it fails.
     #[arg(long, env = "RECHARGE_MAX_ATTEMPTS", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub max_attempts: u32,
+
+    /// Ask a station again about a top-up it confirmed but has not reported loaded after this long (its
+    /// report may have been lost; the station answers again).
+    #[arg(long, env = "RECHARGE_RECHECK_AFTER", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub recheck_after: Duration,
 }
 
 impl ServeArgs {

@@ -91,9 +91,9 @@ impl Settings {
             demo_dir: args.demo_dir,
             retry: RetryPolicy {
                 first_delay_ms: args.retry_after.as_millis() as i64,
-                max_delay_ms: RetryPolicy::default().max_delay_ms.max(args.retry_after.as_millis() as i64),
+                max_delay_ms: args.retry_max.max(args.retry_after).as_millis() as i64,
                 max_attempts: args.max_attempts,
-                ..RetryPolicy::default()
+                confirmed_recheck_ms: args.recheck_after.as_millis() as i64,
             },
         })
     }

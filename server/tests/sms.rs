@@ -251,3 +251,72 @@ async fn a_cancelled_top_up_is_never_loaded_and_a_loaded_one_cannot_be_cancelled
     assert!(!app.db.request_cancel(Scope::Gerance(gerance), loaded.id, Timestamp::now()).await.unwrap());
     assert!(!app.db.request_cancel(Scope::Gerance(gerance + 99), tx.id, Timestamp::now()).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_top_up_is_cancelled_at_its_station_once_the_network_works_again() {
+    let app = spawn_with(|s| s.retry.max_attempts = 3).await;
+    let gerance = app.add_gerance("Gérance test").await;
+    let (station, _) = add_station(&app, gerance, "A", "+41790000101").await;
+    let demo = app.demo.clone().unwrap();
+    let network = demo.network().clone();
+
+    // Every message lost: three sends, no answer, failed; its first cancellation is lost too.
+    network.set_knobs(Knobs { loss: 1.0, ..Knobs::default() });
+    let tx = top_up(&app, station, 42, 700).await;
+    let failed = wait_for(&app, tx.id, TxStatus::Failed).await;
+    assert_eq!(failed.reason.as_deref(), Some("no_answer"));
+    network.set_knobs(Knobs::default());
+
+    // The cancellation goes out again until the station has it: a late copy can never load.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let memory = demo.memory(station).await.unwrap();
+        if memory.outcomes.get(&(tx.id as u64)) == Some(&station::machine::Outcome::Cancelled) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the station never heard of the cancellation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its answer ends the resending; the journal still says failed, and the key gets nothing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.db.next_attempt_at().await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "cancellations still scheduled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.db.transaction(Scope::All, tx.id).await.unwrap().unwrap().status, TxStatus::Failed);
+    demo.present_key(station, 42).await;
+    assert_eq!(demo.balance(42), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_out_of_credit_delays_top_ups_without_failing_them() {
+    let app = spawn_with(|s| s.retry.max_attempts = 2).await;
+    let gerance = app.add_gerance("Gérance test").await;
+    let (station, _) = add_station(&app, gerance, "A", "+41790000101").await;
+    let demo = app.demo.clone().unwrap();
+    let server_modem = demo.network().modem(server::sms::demo::SERVER_NUMBER).unwrap();
+    server_modem.set_credit(Some(0));
+
+    let tx = top_up(&app, station, 42, 700).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while demo.network().stats().refused == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the modem was never asked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Far longer than its two attempts would take (300 ms, then 600 ms): it waits, one message in the
+    // outbox, and the journal says why.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let waiting = app.db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
+    assert_eq!(waiting.status, TxStatus::Queued, "not failed: it never left");
+    assert_eq!(waiting.reason.as_deref(), Some("sim_credit"));
+    assert_eq!(app.db.outbox_length().await.unwrap(), 1, "no copies piled up");
+    assert!(demo.network().stats().refused <= 2, "the modem is not hammered while the SIM is empty");
+
+    // Someone tops the SIM up; the next try sends it.
+    server_modem.set_credit(None);
+    app.journal.wake();
+    wait_for(&app, tx.id, TxStatus::Confirmed).await;
+    demo.present_key(station, 42).await;
+    wait_for(&app, tx.id, TxStatus::Reloaded).await;
+    assert_eq!(demo.balance(42), 700);
+}

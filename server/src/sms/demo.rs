@@ -89,6 +89,11 @@ impl Demo {
         self.stations.lock().await.get(&id).map(|s| s.nv().logger.records())
     }
 
+    /// Station `id`'s non-volatile memory: what it stored, loaded, cancelled.
+    pub async fn memory(&self, id: i64) -> Option<station::machine::Nv> {
+        self.stations.lock().await.get(&id).map(SimulatedStation::nv)
+    }
+
     /// The balance on a key.
     pub fn balance(&self, key: u16) -> u32 {
         self.keys.read(key).balance

@@ -26,6 +26,9 @@ pub struct TaskState {
 
 /// While the modem is away, look again this often.
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(2);
+/// While the network refuses for want of credit, try the oldest message again this often (each try is
+/// one refused `AT+CMGS`; someone has to top the SIM up).
+const NO_CREDIT_RETRY: Duration = Duration::from_secs(30);
 
 pub(super) async fn run(state: TaskState, mut events: mpsc::Receiver<Event>) {
     // What was received but not processed before a crash.
@@ -44,8 +47,8 @@ pub(super) async fn run(state: TaskState, mut events: mpsc::Receiver<Event>) {
             wait = UNAVAILABLE_RETRY;
         }
         match send_pending(&state, &mut events).await {
-            Ok(true) => {}
-            Ok(false) => wait = UNAVAILABLE_RETRY,
+            Ok(None) => {}
+            Ok(Some(later)) => wait = wait.min(later),
             Err(Stop) => return,
         }
         if let Ok(Some(next)) = state.db.next_attempt_at().await {
@@ -75,9 +78,24 @@ async fn schedule_due(state: &TaskState) -> db::Result<()> {
         let (body, schedule) = match due.status {
             TxStatus::Queued | TxStatus::Sent if policy.exhausted(attempts) => (
                 // No answer after every attempt: failed. The station is told to drop it, in case the
-                // top-up reaches it later.
+                // top-up reaches it later, until it answers (below).
                 Body::Cancel { tx: due.id as u64 },
-                Scheduled { next_attempt_at: None, count_attempt: false, fail: Some("no_answer") },
+                Scheduled {
+                    next_attempt_at: Some(now.plus_millis(policy.delay_after(attempts + 1))),
+                    count_attempt: true,
+                    fail: Some("no_answer"),
+                },
+            ),
+            // Failed, and the station has not said it dropped it: a lost cancellation would let the key
+            // load it later, unseen if that report were lost too. Sent again until the station answers
+            // (it answers `RELOADED` if the key was faster, and that wins).
+            TxStatus::Failed => (
+                Body::Cancel { tx: due.id as u64 },
+                Scheduled {
+                    next_attempt_at: Some(now.plus_millis(policy.cancel_delay(attempts + 1))),
+                    count_attempt: true,
+                    fail: None,
+                },
             ),
             TxStatus::Queued | TxStatus::Sent => (
                 top_up(&due),
@@ -107,7 +125,7 @@ async fn schedule_due(state: &TaskState) -> db::Result<()> {
                 },
             ),
             // Nothing to send for the others; they should not be due.
-            TxStatus::Reloaded | TxStatus::Failed | TxStatus::Cancelled => continue,
+            TxStatus::Reloaded | TxStatus::Cancelled => continue,
         };
         let (_, version) = state
             .db
@@ -140,13 +158,17 @@ fn sign(link: &StationLink, counter: u32, body: Body) -> String {
     Message { station: link.id as u32, counter, body }.encode(&Secret::from_bytes(link.secret))
 }
 
-/// Hands the outbox to the modem, oldest first. `Ok(false)` when the modem is unavailable (try later).
-async fn send_pending(state: &TaskState, events: &mut mpsc::Receiver<Event>) -> Result<bool, Stop> {
+/// Hands the outbox to the modem, oldest first. `Ok(Some(wait))` when the rest must wait (the modem is
+/// away, the SIM has no credit): the messages stay in the outbox, in order.
+async fn send_pending(
+    state: &TaskState,
+    events: &mut mpsc::Receiver<Event>,
+) -> Result<Option<Duration>, Stop> {
     let pending = match state.db.pending_messages(50).await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the outbox");
-            return Ok(false);
+            return Ok(Some(UNAVAILABLE_RETRY));
         }
     };
     for message in pending {
@@ -172,19 +194,24 @@ async fn send_pending(state: &TaskState, events: &mut mpsc::Receiver<Event>) -> 
         let now = Timestamp::now();
         match result {
             Ok(reference) => record(state, state.db.message_sent(message.id, reference, now).await),
+            // +CMS ERROR 8 (operator determined barring) is what a prepaid SIM without credit gets: nothing
+            // can leave until it is topped up, so the outbox waits, and the journal says why.
+            Err(SendError::Refused(error)) if error.contains("ERROR: 8") => {
+                tracing::warn!(error, "the SIM has no credit; the outbox waits");
+                record(state, state.db.message_waiting(message.id, "sim_credit").await);
+                return Ok(Some(NO_CREDIT_RETRY));
+            }
             Err(SendError::Refused(error)) => {
-                // +CMS ERROR 8 (operator determined barring) is what a prepaid SIM without credit gets.
-                let reason = if error.contains("ERROR: 8") { "sim_credit" } else { "modem_refused" };
                 tracing::warn!(error, "the network refused an SMS");
-                record(state, state.db.message_refused(message.id, &error, reason).await);
+                record(state, state.db.message_refused(message.id, &error, "modem_refused").await);
             }
             Err(SendError::Unavailable(error)) => {
                 tracing::warn!(error, "modem unavailable; the outbox waits");
-                return Ok(false);
+                return Ok(Some(UNAVAILABLE_RETRY));
             }
         }
     }
-    Ok(true)
+    Ok(None)
 }
 
 fn submit(message: &OutMessage) -> Option<Submit> {

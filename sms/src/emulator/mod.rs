@@ -37,6 +37,8 @@ pub struct Knobs {
     pub jitter: Duration,
     pub loss: f64,
     pub duplication: f64,
+    /// A copy held back until [`Network::release_held`]: a delay of hours, whatever the clock says.
+    pub hold: f64,
     /// `AT+CMGS` answered with `+CMS ERROR: 500` (nothing sent).
     pub error: f64,
     /// How long a modem takes to answer `AT+CMGS` (real ones: seconds).
@@ -52,6 +54,7 @@ impl Default for Knobs {
             jitter: Duration::ZERO,
             loss: 0.0,
             duplication: 0.0,
+            hold: 0.0,
             error: 0.0,
             send_time: Duration::ZERO,
             cost: 10,
@@ -67,7 +70,21 @@ pub struct Stats {
     pub lost: u64,
     pub duplicated: u64,
     pub refused: u64,
+    pub held: u64,
 }
+
+/// A message as it crossed the network, for replaying it later (what an eavesdropper could record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overheard {
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    /// When the modem took it (the PDU after `AT+CMGS`).
+    pub at: std::time::Instant,
+}
+
+/// Messages [`Network::overheard`] keeps, newest last.
+const OVERHEARD: usize = 2000;
 
 #[derive(Clone)]
 pub struct Network {
@@ -81,6 +98,9 @@ struct Net {
     stats: Stats,
     /// The time zone of the service centre's time stamps (quarters of an hour east of UTC).
     clock_offset_quarters: i8,
+    /// Copies held back by the `hold` knob: destination and message.
+    held: Vec<(String, Deliver)>,
+    overheard: std::collections::VecDeque<Overheard>,
 }
 
 /// One subscriber: the SIM's storage and the modem's settings, which survive unplugging.
@@ -111,6 +131,8 @@ impl Network {
                 modems: HashMap::new(),
                 stats: Stats::default(),
                 clock_offset_quarters: 4,
+                held: Vec::new(),
+                overheard: std::collections::VecDeque::new(),
             })),
         }
     }
@@ -131,6 +153,20 @@ impl Network {
         self.lock().stats
     }
 
+    /// Delivers every copy the `hold` knob held back, as if hours had passed. Returns how many.
+    pub fn release_held(&self) -> usize {
+        let held = std::mem::take(&mut self.lock().held);
+        for (to, deliver) in &held {
+            self.store(to, deliver);
+        }
+        held.len()
+    }
+
+    /// The last messages submitted to the network (up to 2,000), oldest first.
+    pub fn overheard(&self) -> Vec<Overheard> {
+        self.lock().overheard.iter().cloned().collect()
+    }
+
     /// A modem with SIM number `number` (E.164, `+41…`) and prepaid `credit` in Rappen (`None`: a
     /// subscription without limit).
     pub fn add_modem(&self, number: &str, credit: Option<u32>) -> EmulatedModem {
@@ -149,6 +185,12 @@ impl Network {
         }));
         self.lock().modems.insert(number.to_owned(), sim.clone());
         EmulatedModem { network: self.clone(), sim }
+    }
+
+    /// The subscriber with number `number`, if there is one.
+    pub fn modem(&self, number: &str) -> Option<EmulatedModem> {
+        let sim = self.lock().modems.get(number).cloned()?;
+        Some(EmulatedModem { network: self.clone(), sim })
     }
 
     /// Delivers a text to `to` as if `from` had sent it from anywhere (forged senders included).
@@ -194,6 +236,15 @@ impl Network {
         let from = sim.number.clone();
         drop(sim);
         net.stats.submitted += 1;
+        if net.overheard.len() == OVERHEARD {
+            net.overheard.pop_front();
+        }
+        net.overheard.push_back(Overheard {
+            from: from.clone(),
+            to: submit.destination.to_string(),
+            text: submit.user_data.text.clone(),
+            at: std::time::Instant::now(),
+        });
         if net.rng.gen_bool(knobs.loss.clamp(0.0, 1.0)) {
             net.stats.lost += 1;
             return Ok(reference);
@@ -209,7 +260,12 @@ impl Network {
             self.now()
         };
         for copy in 0..copies {
-            let jitter = knobs.jitter.mul_f64(self.lock().rng.r#gen::<f64>());
+            let (jitter, hold) = {
+                let mut net = self.lock();
+                let hold = net.rng.gen_bool(knobs.hold.clamp(0.0, 1.0));
+                net.stats.held += u64::from(hold);
+                (knobs.jitter.mul_f64(net.rng.r#gen::<f64>()), hold)
+            };
             let delay = knobs.latency + jitter;
             let network = self.clone();
             let (from, submit, sender) = (from.clone(), submit.clone(), sender.clone());
@@ -224,6 +280,11 @@ impl Network {
                     timestamp: network.now(),
                     user_data: submit.user_data.clone(),
                 };
+                if hold {
+                    // No report either: the network itself does not know yet.
+                    network.lock().held.push((submit.destination.to_string(), deliver));
+                    return;
+                }
                 let delivered = network.store(&submit.destination.to_string(), &deliver);
                 if submit.status_report_request && copy == 0 {
                     let report = StatusReport {
