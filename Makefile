@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # The server finds the built site here (pkg/, icons, manifest).
 export LEPTOS_SITE_ROOT := target/site
 
-.PHONY: run build tools test fmt-check clippy unit-tests bench-check bench chaos e2e clean-data
+.PHONY: run build tools test fmt-check clippy unit-tests bench-check first-load-check bench chaos e2e clean-data
 
 ## Build everything (release) and serve on http://127.0.0.1:3000 with the database under ./data/.
 run: build
@@ -19,10 +19,11 @@ tools:
 build: tools
 	cargo leptos build --release --precompress
 
-## Every check CI runs: formatting, lints, unit and integration tests, release build, browser tests.
+## Every check CI runs: formatting, lints, unit and integration tests, the benchmarks' small versions,
+## release build, first-load check, browser tests.
 test:
 	./scripts/install-tools --browser
-	$(MAKE) fmt-check clippy unit-tests bench-check build e2e
+	$(MAKE) fmt-check clippy unit-tests bench-check build first-load-check e2e
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -35,11 +36,16 @@ clippy:
 unit-tests:
 	cargo test -p domain -p db -p server -p sms -p station
 
-## The benchmarks at full size (docs/performance.md); minutes each. Run `make build` again afterwards:
-## `cargo bench` rebuilds target/release/recharge without cargo-leptos's settings.
+## The benchmarks at full size (docs/performance.md); about an hour in all, gammu-smsd's queue the longest.
+## `cargo bench` rebuilds target/release/recharge without cargo-leptos's settings, so `build` comes after
+## it and before the first-load measurement.
 bench:
 	cargo bench -p db --bench journal
 	cargo bench -p server --bench live
+	cargo bench -p server --bench send
+	cargo bench -p server --bench intake
+	$(MAKE) build
+	./scripts/first-load/run
 
 ## The benchmarks' small versions: the harnesses work and their invariants hold (no time thresholds).
 ## Before `build`: `cargo bench` writes target/release/recharge without cargo-leptos's settings, and
@@ -48,8 +54,14 @@ bench-check:
 	cargo bench -p db --bench journal -- --rows 20000 --runs 2
 	cargo bench -p server --bench live -- --streams 200 --topups 10
 	cargo bench -p server --bench chaos -- --topups 300 --rate 10 --seed 7
+	cargo bench -p server --bench send -- --small
+	cargo bench -p server --bench intake -- --topups 500 --clients 1,16
 
-## The fault campaign at full size (docs/reliability.md): 10,000 top-ups under every fault, about 10
+## Sizes of the browser files and Lighthouse on the login page, against the release build (after `build`).
+first-load-check:
+	./scripts/first-load/run --small
+
+## The fault campaign at full size (docs/reliability.md): 10,000 top-ups under every fault, about 15
 ## minutes; a random seed unless SEED=N is given (a failure is replayed with its seed).
 chaos:
 	cargo bench -p server --bench chaos -- $(if $(SEED),--seed $(SEED))
