@@ -25,7 +25,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,7 +37,6 @@ use sms::emulator::{Knobs, Network, pty::Port};
 use station::machine::Config;
 use station::protocol::{Body, Message, Provisioning, Secret};
 use station::sim::{Keys, SimulatedStation, StationSpec};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, watch};
 
 mod support;
@@ -103,8 +101,8 @@ impl Server {
     async fn start(&mut self) {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_recharge"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--no-demo"])
+        let mut command = support::serve(&database_url(&self.dir), &self.dir, "warn");
+        command
             .args([
                 "--retry-after",
                 "1s",
@@ -118,17 +116,8 @@ impl Server {
             .args(["--server-number", SERVER_NUMBER])
             .arg("--modem")
             .arg(self.dir.join("ttyUSB0"))
-            .env("RECHARGE_DATABASE_URL", database_url(&self.dir))
-            .env("RUST_LOG", "warn")
-            .env("LEPTOS_SITE_ROOT", &self.dir)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = support::listening_on(&mut out).await;
-        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+            .stderr(log);
+        let (child, addr) = support::spawn_server(command).await;
         self.child = Some(child);
         self.starts += 1;
         let _ = self.addr.send(Some(addr));

@@ -11,12 +11,10 @@
 //! ```
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use db::{Db, Scope};
 use sms::emulator::{Knobs, Network, pty::Port};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod support;
 
@@ -52,20 +50,9 @@ fn database_url(dir: &Path) -> String {
 /// Starts the server; its process, address, and the time from spawning it to the first page served.
 async fn start(dir: &Path, http: &reqwest::Client) -> (tokio::process::Child, String, Duration) {
     let t0 = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_recharge"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--server-number", "+41790000001"])
-        .arg("--modem")
-        .arg(dir.join("ttyUSB0"))
-        .env("RECHARGE_DATABASE_URL", database_url(dir))
-        .env("RUST_LOG", "warn")
-        .env("LEPTOS_SITE_ROOT", dir)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = support::listening_on(&mut out).await;
-    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    let mut command = support::serve(&database_url(dir), dir, "warn");
+    command.args(["--server-number", "+41790000001", "--modem"]).arg(dir.join("ttyUSB0"));
+    let (child, addr) = support::spawn_server(command).await;
     loop {
         let page = http.get(format!("http://{addr}/login")).send().await;
         if page.is_ok_and(|p| p.status().is_success()) {
@@ -133,21 +120,10 @@ async fn main() {
                 let mut times = Vec::with_capacity(per_client);
                 for i in 0..per_client {
                     let station = (c + i) % STATIONS + 1;
-                    let body = format!(
-                        "station={station}&key={}&amount=20.00&token=intake-{round}-{c:04}-{i:08}",
-                        (c * 7919 + i) % 65536
-                    );
+                    let token = format!("intake-{round}-{c:04}-{i:08}");
                     let t0 = Instant::now();
-                    let r = http
-                        .post(format!("http://{addr}/api/topup"))
-                        .header("cookie", &cookie)
-                        .header("content-type", "application/x-www-form-urlencoded")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    let text = r.text().await.unwrap();
-                    assert!(text.contains("\"Created\""), "top-up refused: {text}");
+                    support::top_up(&http, &addr, &cookie, station, (c * 7919 + i) % 65536, "20.00", &token)
+                        .await;
                     times.push(t0.elapsed().as_secs_f64() * 1000.0);
                 }
                 times

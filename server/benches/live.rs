@@ -10,7 +10,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -120,20 +119,11 @@ async fn main() {
         ],
         "",
     );
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_recharge"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--retry-after", "1h"])
-        .arg("--demo-dir")
-        .arg(dir.path().join("demo"))
-        .env("RECHARGE_DATABASE_URL", format!("sqlite://{}", dir.path().join("live.db").display()))
-        .env("RUST_LOG", "warn")
-        .env("LEPTOS_SITE_ROOT", dir.path())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let database = format!("sqlite://{}", dir.path().join("live.db").display());
+    let mut command = support::serve(&database, dir.path(), "warn");
+    command.args(["--retry-after", "1h", "--demo-dir"]).arg(dir.path().join("demo"));
+    let (mut server, addr) = support::spawn_server(command).await;
     let pid = server.id().unwrap();
-    let mut out = BufReader::new(server.stdout.take().unwrap()).lines();
-    let addr = support::listening_on(&mut out).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let cookie = support::login(&http, &addr, "op@live.ch", PASSWORD).await;
     let idle = support::memory(pid);
@@ -157,22 +147,8 @@ async fn main() {
     let mut sent = HashMap::new();
     for i in 0..o.topups {
         let t0 = Instant::now();
-        let body = format!("station=1&key={}&amount=10.00&token=live-benchmark-{i:08}", 1000 + i);
-        let r = http
-            .post(format!("http://{addr}/api/topup"))
-            .header("cookie", &cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let text = r.text().await.unwrap();
-        let id: i64 = text
-            .split("\"id\":")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("top-up refused: {text}"));
+        let token = format!("live-benchmark-{i:08}");
+        let id = support::top_up(&http, &addr, &cookie, 1, 1000 + i, "10.00", &token).await;
         sent.insert(id, t0);
     }
     // Wait until every stream got every top-up, or 60 s.

@@ -19,7 +19,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use sms::emulator::{Knobs, Network, pty::Port};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 mod support;
 
@@ -112,21 +111,12 @@ impl Ours {
     }
 
     async fn start(&mut self) {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_recharge"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--retry-after", "1h"])
-            .args(["--server-number", "+41790000001"])
-            .arg("--modem")
-            .arg(self.dir.join("ttyOurs"))
-            .env("RECHARGE_DATABASE_URL", format!("sqlite://{}", self.dir.join("send.db").display()))
-            .env("RUST_LOG", "error")
-            .env("LEPTOS_SITE_ROOT", &self.dir)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-        self.addr = support::listening_on(&mut out).await;
-        tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+        let database = format!("sqlite://{}", self.dir.join("send.db").display());
+        let mut command = support::serve(&database, &self.dir, "error");
+        command.args(["--retry-after", "1h", "--server-number", "+41790000001", "--modem"]);
+        command.arg(self.dir.join("ttyOurs"));
+        let (child, addr) = support::spawn_server(command).await;
+        self.addr = addr;
         self.child = Some(child);
         if self.cookie.is_empty() {
             self.cookie = support::login(&self.http, &self.addr, "op@send.ch", PASSWORD).await;
@@ -141,20 +131,8 @@ impl Ours {
 
     async fn top_up(&mut self) {
         self.serial += 1;
-        let body = format!("station=1&key=34586&amount=20.00&token=send-benchmark-{:08}", self.serial);
-        let text = self
-            .http
-            .post(format!("http://{}/api/topup", self.addr))
-            .header("cookie", &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(text.contains("\"Created\""), "top-up refused: {text}");
+        let token = format!("send-benchmark-{:08}", self.serial);
+        support::top_up(&self.http, &self.addr, &self.cookie, 1, 34586, "20.00", &token).await;
     }
 }
 

@@ -20,16 +20,62 @@ pub fn cli(database_url: &str, args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Reads the server's standard output until it says where it listens: `127.0.0.1:port`.
-pub async fn listening_on(
-    out: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-) -> String {
-    loop {
+/// `recharge serve` on a free loopback port, without the demonstration network, on the database at
+/// `database_url`, with `site` as its site root and `RUST_LOG=log`; killed when dropped. More arguments
+/// and settings go on the returned command, which [`spawn_server`] starts.
+pub fn serve(database_url: &str, site: &std::path::Path, log: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_recharge"));
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo"])
+        .env("RECHARGE_DATABASE_URL", database_url)
+        .env("RUST_LOG", log)
+        .env("LEPTOS_SITE_ROOT", site)
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts the server of `command` (from [`serve`]); its process and address (`127.0.0.1:port`) once it
+/// listens. The rest of its standard output is read and dropped.
+pub async fn spawn_server(mut command: tokio::process::Command) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
         let line = out.next_line().await.unwrap().expect("the server says where it listens");
         if let Some(url) = line.strip_prefix("Recharge is running on http://") {
-            return url.trim().to_owned();
+            break url.trim().to_owned();
         }
-    }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    (child, addr)
+}
+
+/// Enters a top-up as the top-up form does (`POST /api/topup`, `amount` in francs, the form's one-time
+/// `token`) with the session `cookie`; the new transaction's number. A refusal fails the run.
+pub async fn top_up(
+    http: &reqwest::Client,
+    addr: &str,
+    cookie: &str,
+    station: usize,
+    key: usize,
+    amount: &str,
+    token: &str,
+) -> i64 {
+    let text = http
+        .post(format!("http://{addr}/api/topup"))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("station={station}&key={key}&amount={amount}&token={token}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.contains("\"Created\"")
+        .then(|| text.split("\"id\":").nth(1)?.split([',', '}']).next()?.trim().parse().ok())
+        .flatten()
+        .unwrap_or_else(|| panic!("top-up refused: {text}"))
 }
 
 /// Logs in through the login form; the `session=…` cookie to send with every request.

@@ -75,58 +75,29 @@ async fn schedule_due(state: &TaskState) -> db::Result<()> {
     for due in state.db.due_transactions(now, 100).await? {
         let attempts = due.attempts as u32;
         let policy = state.policy;
-        let (body, schedule) = match due.status {
-            TxStatus::Queued | TxStatus::Sent if policy.exhausted(attempts) => (
-                // No answer after every attempt: failed. The station is told to drop it, in case the
-                // top-up reaches it later, until it answers (below).
-                Body::Cancel { tx: due.id as u64 },
-                Scheduled {
-                    next_attempt_at: Some(now.plus_millis(policy.delay_after(attempts + 1))),
-                    count_attempt: true,
-                    fail: Some("no_answer"),
-                },
-            ),
+        let cancel = Body::Cancel { tx: due.id as u64 };
+        // What to send, how long to wait for its answer, whether it counts as an attempt, and whether
+        // the top-up fails with it.
+        let (body, wait, count_attempt, fail) = match due.status {
+            // No answer after every attempt: failed. The station is told to drop it, in case the top-up
+            // reaches it later, until it answers (below).
+            TxStatus::Queued | TxStatus::Sent if policy.exhausted(attempts) => {
+                (cancel, policy.cancel_delay(attempts + 1), true, Some("no_answer"))
+            }
             // Failed, and the station has not said it dropped it: a lost cancellation would let the key
             // load it later, unseen if that report were lost too. Sent again until the station answers
             // (it answers `RELOADED` if the key was faster, and that wins).
-            TxStatus::Failed => (
-                Body::Cancel { tx: due.id as u64 },
-                Scheduled {
-                    next_attempt_at: Some(now.plus_millis(policy.cancel_delay(attempts + 1))),
-                    count_attempt: true,
-                    fail: None,
-                },
-            ),
-            TxStatus::Queued | TxStatus::Sent => (
-                top_up(&due),
-                Scheduled {
-                    next_attempt_at: Some(now.plus_millis(policy.delay_after(attempts + 1))),
-                    count_attempt: true,
-                    fail: None,
-                },
-            ),
+            TxStatus::Failed => (cancel, policy.cancel_delay(attempts + 1), true, None),
+            TxStatus::Queued | TxStatus::Sent => (top_up(&due), policy.delay_after(attempts + 1), true, None),
             // Confirmed long ago and never reported loaded: ask again (a lost report is answered again).
-            TxStatus::Confirmed => (
-                top_up(&due),
-                Scheduled {
-                    next_attempt_at: Some(now.plus_millis(policy.confirmed_recheck_ms)),
-                    count_attempt: false,
-                    fail: None,
-                },
-            ),
-            TxStatus::Cancelling => (
-                Body::Cancel { tx: due.id as u64 },
-                Scheduled {
-                    next_attempt_at: Some(
-                        now.plus_millis(policy.delay_after((attempts + 1).min(policy.max_attempts))),
-                    ),
-                    count_attempt: true,
-                    fail: None,
-                },
-            ),
+            TxStatus::Confirmed => (top_up(&due), policy.confirmed_recheck_ms, false, None),
+            TxStatus::Cancelling => {
+                (cancel, policy.delay_after((attempts + 1).min(policy.max_attempts)), true, None)
+            }
             // Nothing to send for the others; they should not be due.
             TxStatus::Reloaded | TxStatus::Cancelled => continue,
         };
+        let schedule = Scheduled { next_attempt_at: Some(now.plus_millis(wait)), count_attempt, fail };
         let (_, version) = state
             .db
             .queue_message(due.station_id, Some(due.id), schedule, now, |counter, link| {
