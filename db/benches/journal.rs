@@ -196,6 +196,11 @@ fn cases(first_gerance: i64, first_station: i64) -> Vec<Case> {
             add(name, Scope::All, filter.clone(), JournalSort::Number, true, at);
         }
     }
+    let reloaded = JournalFilter { status: Some(TxStatus::Reloaded), ..all() };
+    for (at, page) in pages {
+        let name = format!("operator, reloaded sorted by amount, {page} page");
+        add(name, Scope::All, reloaded.clone(), JournalSort::Amount, true, at);
+    }
     let combined = JournalFilter {
         status: Some(TxStatus::Reloaded),
         from: Some(Timestamp(END_MS - 100 * DAY_MS)),

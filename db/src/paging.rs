@@ -1,6 +1,6 @@
 //! The journal's pages at operator scale (a million transactions and more).
 //!
-//! Three things keep every page and its "sur N" total fast whatever the depth, sort or filter:
+//! These keep every page and its "sur N" total fast whatever the depth, sort or filter:
 //! - **Totals from counts kept up to date**: `journal_counts` holds the number of transactions per gérance,
 //!   station and status, maintained by triggers in the same database transaction as every insert and
 //!   status change (migration 0004). A total without key or date filter is a sum over at most
@@ -13,6 +13,10 @@
 //! - **Skip less**: sorted by station or status, the counts say in which group a page starts, so only that
 //!   group's rows are skipped; the operator's default view (every transaction by number) is a range of
 //!   numbers when they have no gap (transactions are never deleted), found without skipping anything.
+//! - **Deep pages skip buckets, not rows**: `journal_buckets` (migration 0006) counts the transactions per
+//!   bucket of each sort column (a range of numbers, keys, amounts or dates), status and gérance, kept
+//!   like `journal_counts`. A page thousands of rows deep sums the buckets in order until it reaches its
+//!   offset, then skips only within that bucket through the column's index.
 //!
 //! [`Db::journal_page_naive`] is the straightforward `OFFSET`/`COUNT(*)` form: the benchmark's baseline and
 //! the reference the fast form is checked against (`db/benches/journal.rs`).
@@ -22,9 +26,54 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::journal::{JournalFilter, JournalSort, TX_COLUMNS, TX_FROM, TxRecord, tx_from_row};
 use crate::stations::Scope;
 use crate::{Db, Result};
+use domain::journal::TxStatus;
 
-/// Appends ` AND …` for the scope and every filter that is set.
-fn push_filters(q: &mut QueryBuilder<'_, Sqlite>, scope: Scope, filter: &JournalFilter) {
+/// From how many rows to skip on the kept bucket counts rather than through an index alone: below it,
+/// stepping through the index costs less than a tenth of a millisecond.
+const SKIP_BY_BUCKETS_FROM: i64 = 5_000;
+
+/// A sort column's buckets in `journal_buckets` (migration 0006, which repeats the widths).
+#[derive(Debug, Clone, Copy)]
+struct Buckets {
+    name: &'static str,
+    /// The column whose value / `width` is the bucket; it ascends with the sort order.
+    column: &'static str,
+    width: i64,
+}
+
+impl Buckets {
+    const ALL: [Buckets; 4] = [
+        Buckets { name: "id", column: "t.id", width: 8_192 },
+        Buckets { name: "key", column: "t.key_number", width: 128 },
+        Buckets { name: "amount", column: "t.amount_rappen", width: 100 },
+        Buckets { name: "date", column: "t.created_at", width: 1 << 31 },
+    ];
+
+    /// The buckets a sort skips on: by number, and by status then number, on the numbers'.
+    fn of(sort: JournalSort) -> Option<Buckets> {
+        match sort {
+            JournalSort::Number | JournalSort::Status => Some(Self::ALL[0]),
+            JournalSort::Key => Some(Self::ALL[1]),
+            JournalSort::Amount => Some(Self::ALL[2]),
+            JournalSort::Date => Some(Self::ALL[3]),
+            JournalSort::Station => None,
+        }
+    }
+}
+
+/// Appends ` AND …` for the scope and every filter that is set, for rows read in `sort` order.
+///
+/// Sorted by key, amount or date, a status is checked on the sort column's index, which carries it
+/// (migration 0006), rather than looked up through the status index: SQLite, without statistics, takes
+/// any equality for selective and would otherwise fetch all 930,000 reloaded transactions of a million
+/// and sort them to show 25. The condition is written so that no index serves it (portable SQL; a
+/// PostgreSQL planner, which keeps statistics, chooses on its own).
+fn push_filters(
+    q: &mut QueryBuilder<'_, Sqlite>,
+    scope: Scope,
+    filter: &JournalFilter,
+    sort: Option<JournalSort>,
+) {
     if let Scope::Gerance(g) = scope {
         q.push(" AND t.gerance_id = ").push_bind(g);
     }
@@ -35,7 +84,9 @@ fn push_filters(q: &mut QueryBuilder<'_, Sqlite>, scope: Scope, filter: &Journal
         q.push(" AND t.key_number = ").push_bind(i64::from(k));
     }
     if let Some(s) = filter.status {
-        q.push(" AND t.status = ").push_bind(s.as_str());
+        let on_sort_index = matches!(sort, Some(JournalSort::Key | JournalSort::Amount | JournalSort::Date));
+        q.push(if on_sort_index { " AND t.status || '' = " } else { " AND t.status = " })
+            .push_bind(s.as_str());
     }
     if let Some(t) = filter.from {
         q.push(" AND t.created_at >= ").push_bind(t.millis());
@@ -60,9 +111,73 @@ fn ids_query<'a>(
         q.push(" JOIN stations s ON s.id = t.station_id");
     }
     q.push(" WHERE 1 = 1");
-    push_filters(&mut q, scope, filter);
+    push_filters(&mut q, scope, filter, Some(sort));
     q.push(" ORDER BY ").push(sort.order_by(descending));
     q.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(skip);
+    q
+}
+
+/// The buckets of a sort column in its order (by status first when sorted by status) with their number
+/// of rows matching the scope and status filter.
+fn buckets_query<'a>(
+    prefix: &str,
+    scope: Scope,
+    filter: &JournalFilter,
+    sort: JournalSort,
+    buckets: Buckets,
+    descending: bool,
+) -> QueryBuilder<'a, Sqlite> {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let groups = if sort == JournalSort::Status { "status, bucket" } else { "bucket" };
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "{prefix}SELECT {groups}, SUM(n) AS n FROM journal_buckets WHERE sort_by = "
+    ));
+    q.push_bind(buckets.name);
+    if let Scope::Gerance(g) = scope {
+        q.push(" AND gerance_id = ").push_bind(g);
+    }
+    if let Some(s) = filter.status {
+        q.push(" AND status = ").push_bind(s.as_str());
+    }
+    if sort == JournalSort::Status {
+        q.push(format!(" GROUP BY status, bucket ORDER BY status {dir}, bucket {dir}"));
+    } else {
+        q.push(format!(" GROUP BY bucket ORDER BY bucket {dir}"));
+    }
+    q
+}
+
+/// Where a deep page starts: in which bucket (and status, sorted by status), `offset` rows into it.
+struct Start {
+    status: Option<String>,
+    bucket: i64,
+    offset: i64,
+}
+
+/// The ids of a page from its bucket on: the column's index from the bucket's bound, skipping only
+/// within the bucket.
+#[allow(clippy::too_many_arguments)]
+fn bucket_ids_query<'a>(
+    prefix: &str,
+    scope: Scope,
+    filter: &JournalFilter,
+    sort: JournalSort,
+    buckets: Buckets,
+    descending: bool,
+    start: Start,
+    limit: i64,
+) -> QueryBuilder<'a, Sqlite> {
+    // The bucket's bounds on the column, which ascend with it.
+    let (low, high) = (start.bucket * buckets.width, (start.bucket + 1) * buckets.width);
+    let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT t.id FROM transactions t WHERE "));
+    q.push(buckets.column).push(if descending { " < " } else { " >= " });
+    q.push_bind(if descending { high } else { low });
+    if let Some(s) = start.status {
+        q.push(" AND t.status = ").push_bind(s);
+    }
+    push_filters(&mut q, scope, filter, Some(sort));
+    q.push(" ORDER BY ").push(sort.order_by(descending));
+    q.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(start.offset);
     q
 }
 
@@ -74,7 +189,7 @@ fn total_query<'a>(prefix: &str, scope: Scope, filter: &JournalFilter) -> QueryB
     } else {
         format!("{prefix}SELECT COALESCE(SUM(t.n), 0) FROM journal_counts t WHERE 1 = 1")
     });
-    push_filters(&mut q, scope, filter);
+    push_filters(&mut q, scope, filter, None);
     q
 }
 
@@ -155,6 +270,13 @@ impl Db {
                 });
             }
         }
+        if counts_apply
+            && filter.station.is_none()
+            && skip >= SKIP_BY_BUCKETS_FROM
+            && let Some(buckets) = Buckets::of(sort)
+        {
+            return self.page_ids_by_bucket(scope, filter, sort, buckets, descending, limit, skip).await;
+        }
         if counts_apply && matches!(sort, JournalSort::Station | JournalSort::Status) {
             return self.page_ids_by_group(scope, filter, sort, descending, limit, skip).await;
         }
@@ -180,7 +302,7 @@ impl Db {
         let mut q = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {column} AS grp, SUM(t.n) AS n FROM journal_counts t{join} WHERE 1 = 1"
         ));
-        push_filters(&mut q, scope, filter);
+        push_filters(&mut q, scope, filter, None);
         q.push(format!(" GROUP BY {column} ORDER BY {column} {dir}"));
         let groups: Vec<(String, i64)> = q.build_query_as().fetch_all(&self.pool).await?;
         let mut ids = Vec::new();
@@ -200,7 +322,7 @@ impl Db {
             } else {
                 q.push("t.status = ").push_bind(group);
             }
-            push_filters(&mut q, scope, filter);
+            push_filters(&mut q, scope, filter, Some(sort));
             // Within the group too, from its nearer end.
             let take = (limit - ids.len() as i64).min(n - skip);
             let backwards = skip > n / 2;
@@ -221,14 +343,65 @@ impl Db {
         Ok(ids)
     }
 
+    /// Deep in the journal, the kept bucket counts (`journal_buckets`) tell in which bucket of the sort
+    /// column the page starts: only that bucket's rows are skipped, through the column's index. The
+    /// buckets are read in order only as far as the page needs.
+    #[allow(clippy::too_many_arguments)]
+    async fn page_ids_by_bucket(
+        &self,
+        scope: Scope,
+        filter: &JournalFilter,
+        sort: JournalSort,
+        buckets: Buckets,
+        descending: bool,
+        limit: i64,
+        skip: i64,
+    ) -> Result<Vec<i64>> {
+        use futures::TryStreamExt;
+
+        let by_status = sort == JournalSort::Status;
+        let mut q = buckets_query("", scope, filter, sort, buckets, descending);
+        // The bucket where the page starts, and how many of its rows come before the page.
+        let mut start = None;
+        let mut before = 0;
+        {
+            let mut rows = q.build().fetch(&self.pool);
+            while let Some(row) = rows.try_next().await? {
+                let n: i64 = row.try_get("n")?;
+                if before + n > skip {
+                    let status: Option<String> = if by_status { Some(row.try_get("status")?) } else { None };
+                    start = Some((status, row.try_get::<i64, _>("bucket")?));
+                    break;
+                }
+                before += n;
+            }
+        }
+        let Some((status, bucket)) = start else { return Ok(Vec::new()) };
+        let start = Start { status: status.clone(), bucket, offset: skip - before };
+        let mut q = bucket_ids_query("", scope, filter, sort, buckets, descending, start, limit);
+        let mut ids: Vec<i64> = q.build_query_scalar().fetch_all(&self.pool).await?;
+        if let Some(s) = status
+            && (ids.len() as i64) < limit
+        {
+            // Sorted by status, the page goes on with the next statuses from their start.
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT t.id FROM transactions t WHERE t.status ");
+            q.push(if descending { "< " } else { "> " }).push_bind(s);
+            push_filters(&mut q, scope, filter, Some(sort));
+            q.push(" ORDER BY ").push(sort.order_by(descending));
+            q.push(" LIMIT ").push_bind(limit - ids.len() as i64);
+            ids.extend(q.build_query_scalar::<i64>().fetch_all(&self.pool).await?);
+        }
+        Ok(ids)
+    }
+
     /// How many transactions match: from the kept counts when only scope, station and status filter,
     /// counted through an index otherwise.
     pub async fn journal_total(&self, scope: Scope, filter: &JournalFilter) -> Result<i64> {
         Ok(total_query("", scope, filter).build().fetch_one(&self.pool).await?.try_get(0)?)
     }
 
-    /// SQLite's query plans for a page's total and its ids (the first page's, and from the end), for the
-    /// benchmark's report.
+    /// SQLite's query plans for a page's total, its ids (the first page's, and from the end) and, where a
+    /// deep page starts from the bucket counts, those two queries, for the benchmark's report.
     pub async fn journal_plans(
         &self,
         scope: Scope,
@@ -238,9 +411,25 @@ impl Db {
     ) -> Result<Vec<String>> {
         const EXPLAIN: &str = "EXPLAIN QUERY PLAN ";
         let mut plans = Vec::new();
-        for mut q in
-            [total_query(EXPLAIN, scope, filter), ids_query(EXPLAIN, scope, filter, sort, descending, 25, 0)]
-        {
+        let mut queries = vec![
+            total_query(EXPLAIN, scope, filter),
+            ids_query(EXPLAIN, scope, filter, sort, descending, 25, 0),
+        ];
+        // A deep page: its buckets, then its rows from its bucket.
+        let only_status = filter.station.is_none()
+            && filter.key.is_none()
+            && filter.from.is_none()
+            && filter.until.is_none();
+        if let Some(buckets) = Buckets::of(sort).filter(|_| only_status) {
+            let start = Start {
+                status: (sort == JournalSort::Status).then(|| TxStatus::Reloaded.as_str().to_owned()),
+                bucket: 1,
+                offset: 100,
+            };
+            queries.push(buckets_query(EXPLAIN, scope, filter, sort, buckets, descending));
+            queries.push(bucket_ids_query(EXPLAIN, scope, filter, sort, buckets, descending, start, 25));
+        }
+        for mut q in queries {
             let rows = q.build().fetch_all(&self.pool).await?;
             let lines: Vec<String> = rows
                 .iter()
@@ -344,4 +533,183 @@ pub struct GeneratedTx {
     pub confirmed_at: Option<i64>,
     pub reloaded_at: Option<i64>,
     pub ended_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::journal::TxStatus;
+    use domain::{GeranceName, Timestamp};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::NewStation;
+    use crate::testing::fresh;
+
+    const SORTS: [JournalSort; 6] = [
+        JournalSort::Number,
+        JournalSort::Date,
+        JournalSort::Station,
+        JournalSort::Key,
+        JournalSort::Amount,
+        JournalSort::Status,
+    ];
+
+    /// 13,000 transactions over two gérances (most in the first) and four stations: keys crowded at the
+    /// bottom and spread over the whole range, amounts on round francs and not, dates over a year, most
+    /// reloaded; then a few hundred queued ones cancelled through the product's own path.
+    async fn journal() -> (Db, tempfile::TempDir, i64) {
+        let (db, dir) = fresh().await;
+        let mut rng = StdRng::seed_from_u64(6);
+        let mut stations = Vec::new();
+        for g in 0..2 {
+            let name = GeranceName::parse(&format!("Gérance {g}")).unwrap();
+            let gerance_id = db.create_gerance(&name, Timestamp(1)).await.unwrap().id;
+            for s in 0..2 {
+                let new = NewStation {
+                    gerance_id,
+                    name: &format!("Station {g}{s}"),
+                    place: "Sion",
+                    phone: &format!("+4179000{g}{s}01"),
+                    secret: &[7; 32],
+                    max_amount_rappen: 50_000,
+                };
+                stations.push((db.create_station(new, Timestamp(1)).await.unwrap(), gerance_id));
+            }
+        }
+        let rows: Vec<GeneratedTx> = (0..13_000)
+            .map(|i| {
+                let (station_id, gerance_id) =
+                    stations[if rng.gen_range(0..100) < 85 { i % 2 } else { 2 + i % 2 }];
+                let status = match rng.gen_range(0..100) {
+                    0..80 => TxStatus::Reloaded,
+                    80..88 => TxStatus::Failed,
+                    88..95 => TxStatus::Queued,
+                    _ => TxStatus::Confirmed,
+                };
+                GeneratedTx {
+                    gerance_id,
+                    station_id,
+                    key: if rng.gen_bool(0.7) { rng.gen_range(1..300) } else { rng.r#gen() },
+                    amount_rappen: if rng.gen_bool(0.5) {
+                        rng.gen_range(1..6) * 2_000
+                    } else {
+                        rng.gen_range(1..50_000)
+                    },
+                    status,
+                    created_at: 1_700_000_000_000 + i as i64 * 2_400_000 + rng.gen_range(0..2_400_000),
+                    sent_at: None,
+                    confirmed_at: None,
+                    reloaded_at: None,
+                    ended_at: None,
+                }
+            })
+            .collect();
+        db.insert_generated_transactions(&rows).await.unwrap();
+        let queued: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM transactions WHERE status = 'queued' ORDER BY id LIMIT 300")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        for id in queued {
+            assert!(db.request_cancel(Scope::All, id, Timestamp(2)).await.unwrap());
+        }
+        let first_gerance = stations[0].1;
+        (db, dir, first_gerance)
+    }
+
+    #[tokio::test]
+    async fn bucket_counts_follow_every_insert_and_status_change() {
+        let (db, _dir, _) = journal().await;
+        let rows: Vec<(i64, i64, i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT id, key_number, amount_rappen, created_at, status, gerance_id FROM transactions",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        let mut expected = std::collections::BTreeMap::new();
+        for (id, key, amount, date, status, gerance) in rows {
+            for (b, value) in Buckets::ALL.iter().zip([id, key, amount, date]) {
+                *expected
+                    .entry((b.name.to_string(), value / b.width, status.clone(), gerance))
+                    .or_insert(0) += 1;
+            }
+        }
+        let kept: Vec<(String, i64, String, i64, i64)> =
+            sqlx::query_as("SELECT sort_by, bucket, status, gerance_id, n FROM journal_buckets WHERE n <> 0")
+                .fetch_all(&db.pool)
+                .await
+                .unwrap();
+        let kept: std::collections::BTreeMap<_, i64> =
+            kept.into_iter().map(|(s, b, st, g, n)| ((s, b, st, g), n)).collect();
+        assert_eq!(kept, expected);
+        let cancelling = JournalFilter { status: Some(TxStatus::Cancelling), ..JournalFilter::default() };
+        assert_eq!(db.journal_total(Scope::All, &cancelling).await.unwrap(), 300);
+    }
+
+    #[tokio::test]
+    async fn deep_pages_are_the_rows_the_plain_offset_gives() {
+        let (db, _dir, gerance) = journal().await;
+        let all = JournalFilter::default;
+        let reloaded = JournalFilter { status: Some(TxStatus::Reloaded), ..all() };
+        for (scope, filter) in [(Scope::All, all()), (Scope::Gerance(gerance), all()), (Scope::All, reloaded)]
+        {
+            let total = db.journal_total(scope, &filter).await.unwrap();
+            for sort in SORTS {
+                for descending in [true, false] {
+                    // Around the middle, at the threshold from either end, and straddling the statuses.
+                    let mut offsets = vec![
+                        SKIP_BY_BUCKETS_FROM,
+                        total / 2 - 13,
+                        total / 2,
+                        total - SKIP_BY_BUCKETS_FROM - 25,
+                    ];
+                    let mut statuses = TxStatus::ALL;
+                    statuses.sort_by_key(|s| s.as_str());
+                    let mut boundary = 0;
+                    for status in statuses {
+                        let this = JournalFilter { status: Some(status), ..filter.clone() };
+                        boundary += db.journal_total(scope, &this).await.unwrap();
+                        let at = if descending { total - boundary } else { boundary };
+                        offsets.push((at - 10).clamp(0, total - 1));
+                    }
+                    for offset in offsets {
+                        let fast =
+                            db.journal_page(scope, &filter, sort, descending, offset, 25).await.unwrap();
+                        let naive = db
+                            .journal_page_naive(scope, &filter, sort, descending, offset, 25)
+                            .await
+                            .unwrap();
+                        assert_eq!(
+                            fast, naive,
+                            "{scope:?} {filter:?} {sort:?} desc {descending} at {offset}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_found_through_the_buckets_is_the_page_at_any_depth() {
+        let (db, _dir, gerance) = journal().await;
+        let filter = JournalFilter::default();
+        for scope in [Scope::All, Scope::Gerance(gerance)] {
+            let total = db.journal_total(scope, &filter).await.unwrap();
+            for sort in SORTS {
+                let Some(buckets) = Buckets::of(sort) else { continue };
+                for descending in [true, false] {
+                    for skip in [0, 1, 137, 4_099, 8_191, 8_192, total - 25, total - 3] {
+                        let ids = db
+                            .page_ids_by_bucket(scope, &filter, sort, buckets, descending, 25, skip)
+                            .await
+                            .unwrap();
+                        let naive = db.journal_page_naive(scope, &filter, sort, descending, skip, 25).await;
+                        let naive: Vec<i64> = naive.unwrap().0.iter().map(|r| r.id).collect();
+                        assert_eq!(ids, naive, "{scope:?} {sort:?} desc {descending} skip {skip}");
+                    }
+                }
+            }
+        }
+    }
 }
