@@ -5,8 +5,9 @@
 //! after that version, in order, before the live ones. Nothing is lost between a page load and the
 //! stream's start, or while a browser was offline.
 //!
-//! Live rows come from the journal's feed (`Journal::start_feed`), which reads each change once for all
-//! streams; a stream queries the database itself only to catch up (at its start, or when it fell behind).
+//! Live rows come from the journal's feed (`Journal::start_feed`), which reads each change once and
+//! writes its event once for all streams; a stream queries the database itself only to catch up (at its
+//! start, or when it fell behind), and sends every event it has at hand in one write.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -14,12 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use db::{Db, Scope};
 use domain::Account;
-use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
@@ -33,6 +34,9 @@ pub struct Since {
 
 /// Changes read from the database per query (catching up).
 const BATCH: i64 = 200;
+
+/// How long a stream stays silent before a comment line is sent.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 struct Feed {
     db: Db,
@@ -53,7 +57,7 @@ pub async fn events(
     Extension(account): Extension<Account>,
     headers: HeaderMap,
     Query(query): Query<Since>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> impl IntoResponse {
     // Subscribed before catching up: what changes meanwhile arrives either way (and is sent once, in
     // version order).
     let rows = state.journal.subscribe_rows();
@@ -73,6 +77,8 @@ pub async fn events(
         catching_up: true,
     };
     let stream = futures::stream::unfold(feed, |mut feed| async move {
+        // Every row there is to send now (up to a batch) goes out in one write.
+        let mut out: Vec<Bytes> = Vec::new();
         loop {
             let next = feed.ready.pop_front().or_else(|| {
                 let (batch, at) = feed.live.as_mut()?;
@@ -88,8 +94,11 @@ pub async fn events(
                     continue;
                 }
                 feed.since = row.version;
-                let event = Event::default().event("tx").id(row.version.to_string()).data(&*row.json);
-                return Some((Ok(event), feed));
+                out.push(row.frame);
+                if out.len() < BATCH as usize {
+                    continue;
+                }
+                return Some((concat(out), feed));
             }
             if feed.live.is_some() {
                 continue;
@@ -108,13 +117,27 @@ pub async fn events(
                     }
                 }
             }
-            match feed.rows.recv().await {
-                Ok(rows) => feed.live = Some((rows, 0)),
+            if !out.is_empty() {
+                return Some((concat(out), feed));
+            }
+            match tokio::time::timeout(KEEP_ALIVE, feed.rows.recv()).await {
+                Ok(Ok(rows)) => feed.live = Some((rows, 0)),
                 // Too slow to follow the feed: catch up from the database again.
-                Err(broadcast::error::RecvError::Lagged(_)) => feed.catching_up = true,
-                Err(broadcast::error::RecvError::Closed) => return None,
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => feed.catching_up = true,
+                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                // A comment now and then keeps proxies from closing a quiet stream.
+                Err(_) => return Some((Bytes::from_static(b":\n\n"), feed)),
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
+    let stream = futures::StreamExt::map(stream, Ok::<_, Infallible>);
+    (
+        [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
+        Body::from_stream(stream),
+    )
+}
+
+/// The events as one buffer; a single one as it is (shared, not copied).
+fn concat(mut frames: Vec<Bytes>) -> Bytes {
+    if frames.len() == 1 { frames.swap_remove(0) } else { Bytes::from(frames.concat()) }
 }

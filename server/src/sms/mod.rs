@@ -31,21 +31,24 @@ pub struct Journal {
     rows: broadcast::Sender<Arc<Vec<ChangedRow>>>,
 }
 
-/// A changed journal row as event streams send it: serialised once, for every stream.
+/// A changed journal row as event streams send it: its server-sent event written once, for every stream.
 #[derive(Debug, Clone)]
 pub struct ChangedRow {
     pub version: i64,
     pub gerance_id: i64,
-    /// The row as the browser reads it (`TxView` in JSON).
-    pub json: Arc<str>,
+    /// `event: tx`, `id: <version>`, `data: <TxView in JSON>` and the blank line that ends the event:
+    /// shared by every stream that sends it (cloning `Bytes` copies nothing).
+    pub frame: axum::body::Bytes,
 }
 
 impl From<&TxRecord> for ChangedRow {
     fn from(tx: &TxRecord) -> Self {
+        // Compact JSON holds no line break (those in strings are escaped), so it is one `data:` line.
+        let json = serde_json::to_string(&tx.view()).expect("serialisable");
         Self {
             version: tx.version,
             gerance_id: tx.gerance_id,
-            json: serde_json::to_string(&tx.view()).expect("serialisable").into(),
+            frame: format!("event: tx\nid: {}\ndata: {json}\n\n", tx.version).into(),
         }
     }
 }
