@@ -44,7 +44,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="manifest" href="/manifest.webmanifest" />
                 <link rel="icon" type="image/png" sizes="192x192" href="/icons/icon-192.png" />
                 <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
-                <HydrationScripts options />
+                <DeferredHydration options />
                 <script type="module" src="/pwa.js"></script>
                 <MetaTags />
             </head>
@@ -53,6 +53,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// Loads the WebAssembly and hydrates the page once it has loaded and the browser is idle, without
+/// preloading anything: on a slow link the server-rendered page (whose forms work without WebAssembly)
+/// comes first, and half a megabyte of WebAssembly does not compete with its stylesheet. Leptos's
+/// `HydrationScripts` preloads both files even with `defer` (at low priority), which starts them before
+/// the first paint.
+#[component]
+fn DeferredHydration(options: LeptosOptions) -> impl IntoView {
+    let nonce = leptos::nonce::use_nonce();
+    let pkg = options.site_pkg_dir.to_string();
+    let js = options.output_name.to_string();
+    // cargo-leptos names the WebAssembly after the output name; a plain wasm-bindgen build adds `_bg`.
+    let wasm = if option_env!("LEPTOS_OUTPUT_NAME").is_some() { js.clone() } else { format!("{js}_bg") };
+    let script = format!(
+        "const hydrate = () => import(\"/{pkg}/{js}.js\").then((m) => \
+         m.default({{ module_or_path: \"/{pkg}/{wasm}.wasm\" }}).then(() => m.hydrate())); \
+         const idle = () => \"requestIdleCallback\" in window \
+         ? requestIdleCallback(hydrate, {{ timeout: 1000 }}) : setTimeout(hydrate, 0); \
+         document.readyState === \"complete\" ? idle() : addEventListener(\"load\", idle);"
+    );
+    view! { <script type="module" nonce=nonce>{script}</script> }
 }
 
 /// The application: language context, styles and routes.

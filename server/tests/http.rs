@@ -49,6 +49,17 @@ async fn the_login_page_is_a_real_form_and_french_by_default() {
 }
 
 #[tokio::test]
+async fn the_page_comes_before_its_webassembly() {
+    let app = spawn_app().await;
+    let html = app.get("/login", None).await.text().await.unwrap();
+    // Nothing fetches the WebAssembly while the page itself is loading: no preload, and the loader
+    // waits for the page's load event.
+    assert!(!html.contains("rel=\"preload\"") && !html.contains("rel=\"modulepreload\""), "{html}");
+    let loader = html.split("<script").find(|s| s.contains(".wasm")).expect("a WebAssembly loader");
+    assert!(loader.contains("addEventListener(\"load\"") && loader.contains("m.hydrate()"), "{loader}");
+}
+
+#[tokio::test]
 async fn cross_site_posts_are_refused() {
     let app = spawn_app().await;
     app.add_user("op@recharge.ch", Role::Operator, None).await;
