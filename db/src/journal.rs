@@ -523,6 +523,22 @@ impl Db {
                 .await?;
                 version = Some(v);
             }
+            // It left: a SIM without credit is no longer why it waits.
+            let cleared: Option<i64> = sqlx::query_scalar(
+                "UPDATE transactions SET reason = NULL WHERE id = $1 AND reason = 'sim_credit' RETURNING id",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if cleared.is_some() && version.is_none() {
+                let v = next_version(&mut tx).await?;
+                sqlx::query("UPDATE transactions SET version = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await?;
+                version = Some(v);
+            }
         }
         tx.commit().await?;
         Ok(version)

@@ -316,6 +316,8 @@ async fn a_sim_out_of_credit_delays_top_ups_without_failing_them() {
     server_modem.set_credit(None);
     app.journal.wake();
     wait_for(&app, tx.id, TxStatus::Confirmed).await;
+    let sent = app.db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
+    assert_eq!(sent.reason, None, "the SIM credit is no longer why it waits");
     demo.present_key(station, 42).await;
     wait_for(&app, tx.id, TxStatus::Reloaded).await;
     assert_eq!(demo.balance(42), 700);

@@ -92,9 +92,10 @@ pub enum Event {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    /// The network or the SIM refused this message (`+CMS ERROR`, e.g. 8: no credit left).
-    #[error("refused: {0}")]
-    Refused(String),
+    /// The network or the SIM refused this message: the modem's answer, and its `+CMS ERROR` number
+    /// when it gave one (8, operator determined barring, is what a prepaid SIM without credit gets).
+    #[error("refused: {message}")]
+    Refused { message: String, cms: Option<u16> },
     /// The modem is not there or not answering; try again later.
     #[error("modem unavailable: {0}")]
     Unavailable(String),
@@ -115,7 +116,8 @@ pub struct Handle {
 impl Handle {
     /// Sends `submit`; returns the message reference its status report will carry.
     pub async fn send(&self, submit: &Submit) -> Result<u8, SendError> {
-        let (pdu, tpdu_len) = submit.encode().map_err(|e| SendError::Refused(e.to_string()))?;
+        let (pdu, tpdu_len) =
+            submit.encode().map_err(|e| SendError::Refused { message: e.to_string(), cms: None })?;
         self.ask(|reply| Request::Send { pdu, tpdu_len, reply }).await
     }
 
@@ -249,7 +251,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         match result {
             Ok(v) => (Ok(v), None),
             Err(e) if e.is_fatal() => (Err(SendError::Unavailable(e.to_string())), Some(e)),
-            Err(e) => (Err(SendError::Refused(e.to_string())), None),
+            Err(e) => {
+                let cms = match &e {
+                    ModemError::Cms { error, .. } => error.code,
+                    _ => None,
+                };
+                (Err(SendError::Refused { message: e.to_string(), cms }), None)
+            }
         }
     }
     let fatal = match request {

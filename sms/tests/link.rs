@@ -199,7 +199,7 @@ async fn prepaid_credit_runs_out_and_the_balance_is_read_by_ussd() {
     handle.send(&submit(STATION, "one")).await.unwrap();
     handle.send(&submit(STATION, "two")).await.unwrap();
     let refused = handle.send(&submit(STATION, "three")).await;
-    assert!(matches!(refused, Err(SendError::Refused(ref e)) if e.contains("+CMS ERROR: 8")), "{refused:?}");
+    assert!(matches!(refused, Err(SendError::Refused { cms: Some(8), .. })), "{refused:?}");
     assert_eq!(handle.ussd("*130#").await.unwrap(), "Votre credit est de CHF 0.00");
     port.modem().set_credit(Some(500));
     handle.send(&submit(STATION, "three, after topping up the SIM")).await.unwrap();

@@ -167,12 +167,12 @@ async fn send_pending(
             Ok(reference) => record(state, state.db.message_sent(message.id, reference, now).await),
             // +CMS ERROR 8 (operator determined barring) is what a prepaid SIM without credit gets: nothing
             // can leave until it is topped up, so the outbox waits, and the journal says why.
-            Err(SendError::Refused(error)) if error.contains("ERROR: 8") => {
+            Err(SendError::Refused { message: error, cms: Some(8) }) => {
                 tracing::warn!(error, "the SIM has no credit; the outbox waits");
                 record(state, state.db.message_waiting(message.id, "sim_credit").await);
                 return Ok(Some(NO_CREDIT_RETRY));
             }
-            Err(SendError::Refused(error)) => {
+            Err(SendError::Refused { message: error, .. }) => {
                 tracing::warn!(error, "the network refused an SMS");
                 record(state, state.db.message_refused(message.id, &error, "modem_refused").await);
             }
