@@ -49,8 +49,16 @@ impl Buckets {
         Buckets { name: "date", column: "t.created_at", width: 1 << 31 },
     ];
 
-    /// The buckets a sort skips on: by number, and by status then number, on the numbers'.
-    fn of(sort: JournalSort) -> Option<Buckets> {
+    /// The buckets a deep page skips on, when its sort has them and the filter is at most a status (the
+    /// counts are per status and gérance): by number, and by status then number, on the numbers'.
+    fn of(sort: JournalSort, filter: &JournalFilter) -> Option<Buckets> {
+        let only_status = filter.station.is_none()
+            && filter.key.is_none()
+            && filter.from.is_none()
+            && filter.until.is_none();
+        if !only_status {
+            return None;
+        }
         match sort {
             JournalSort::Number | JournalSort::Status => Some(Self::ALL[0]),
             JournalSort::Key => Some(Self::ALL[1]),
@@ -270,10 +278,8 @@ impl Db {
                 });
             }
         }
-        if counts_apply
-            && filter.station.is_none()
-            && skip >= SKIP_BY_BUCKETS_FROM
-            && let Some(buckets) = Buckets::of(sort)
+        if skip >= SKIP_BY_BUCKETS_FROM
+            && let Some(buckets) = Buckets::of(sort, filter)
         {
             return self.page_ids_by_bucket(scope, filter, sort, buckets, descending, limit, skip).await;
         }
@@ -416,11 +422,7 @@ impl Db {
             ids_query(EXPLAIN, scope, filter, sort, descending, 25, 0),
         ];
         // A deep page: its buckets, then its rows from its bucket.
-        let only_status = filter.station.is_none()
-            && filter.key.is_none()
-            && filter.from.is_none()
-            && filter.until.is_none();
-        if let Some(buckets) = Buckets::of(sort).filter(|_| only_status) {
+        if let Some(buckets) = Buckets::of(sort, filter) {
             let start = Start {
                 status: (sort == JournalSort::Status).then(|| TxStatus::Reloaded.as_str().to_owned()),
                 bucket: 1,
@@ -697,7 +699,7 @@ mod tests {
         for scope in [Scope::All, Scope::Gerance(gerance)] {
             let total = db.journal_total(scope, &filter).await.unwrap();
             for sort in SORTS {
-                let Some(buckets) = Buckets::of(sort) else { continue };
+                let Some(buckets) = Buckets::of(sort, &filter) else { continue };
                 for descending in [true, false] {
                     for skip in [0, 1, 137, 4_099, 8_191, 8_192, total - 25, total - 3] {
                         let ids = db
