@@ -51,6 +51,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: SqlitePool,
+    /// One connection for the write transactions (`write_txn`): writers wait their turn here, in
+    /// order, and never meet SQLite's busy handler, which sleeps up to 100 ms at a time however soon
+    /// the lock frees (tens to hundreds of milliseconds added to a top-up while the modem task writes).
+    writer: SqlitePool,
 }
 
 impl Db {
@@ -76,7 +80,7 @@ impl Db {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| DbError::Unusable(e.to_string()))?;
         // Reading the schema is the first thing that touches the file's content: a damaged or foreign
@@ -86,18 +90,27 @@ impl Db {
             .await
             .map_err(|e| DbError::Unusable(e.to_string()))?;
         MIGRATOR.run(&pool).await.map_err(|e| DbError::Unusable(e.to_string()))?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            // A write transaction is short; a long wait means something is stuck.
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| DbError::Unusable(e.to_string()))?;
+        Ok(Self { pool, writer })
     }
 
-    /// A transaction that will write: it takes SQLite's write lock at once (waiting for it under the busy
-    /// timeout), so two writers never deadlock upgrading from a read. The one SQLite-specific statement of
-    /// the layer; PostgreSQL's plain `BEGIN` does the same job there.
+    /// A transaction that will write, on the writer connection (so in-process writers queue in order):
+    /// it takes SQLite's write lock at once (waiting for another process's under the busy timeout), so
+    /// two writers never deadlock upgrading from a read. The one SQLite-specific statement of the layer;
+    /// PostgreSQL's plain `BEGIN` does the same job there.
     pub(crate) async fn write_txn(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Closes every connection, waiting for them to be returned.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
