@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use db::Db;
 use domain::{Email, GeranceName, Role, Timestamp};
 use leptos::config::{Env, LeptosOptions};
@@ -178,8 +179,20 @@ impl Application {
     /// Serves until `shutdown` completes, then lets running requests finish and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let sweeper = tokio::spawn(sweep_forever(self.db.clone(), self.sessions));
+        // Event streams are served by the listener itself, the rest by hyper. The tap is also what lets
+        // axum give handlers the peer's address (`ConnectInfo<SocketAddr>`) from a listener of ours.
+        let listener = http::Listener::new(self.listener, self.router.clone())
+            .context("starting the listener")?
+            .tap_io(|socket| {
+                let _ = socket.set_nodelay(true);
+            });
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let journal = self.journal.clone();
+        let shutdown = async move {
+            shutdown.await;
+            journal.stop_streams();
+        };
+        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
         sweeper.abort();
         for task in &self.tasks {
             task.abort();

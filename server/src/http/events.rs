@@ -7,9 +7,10 @@
 //!
 //! Live rows come from the journal's feed (`Journal::start_feed`), which reads each change once and
 //! writes its event once for all streams; a stream queries the database itself only to catch up (at its
-//! start, or when it fell behind), and sends every event it has at hand in one write.
+//! start, or when it fell behind), and sends every event it has at hand in one write. Streams end when
+//! the server stops (`Journal::stop_streams`), so that it can.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use axum::response::IntoResponse;
 use db::{Db, Scope};
 use domain::Account;
 use serde::Deserialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::AppState;
 use crate::sms::ChangedRow;
@@ -50,6 +51,8 @@ struct Feed {
     /// Rows from the feed not looked at yet, and where in it.
     live: Option<(Arc<Vec<ChangedRow>>, usize)>,
     catching_up: bool,
+    /// True once the server stops.
+    stopping: watch::Receiver<bool>,
 }
 
 pub async fn events(
@@ -75,10 +78,11 @@ pub async fn events(
         ready: VecDeque::new(),
         live: None,
         catching_up: true,
+        stopping: state.journal.stopping(),
     };
     let stream = futures::stream::unfold(feed, |mut feed| async move {
         // Every row there is to send now (up to a batch) goes out in one write.
-        let mut out: Vec<Bytes> = Vec::new();
+        let mut out: Vec<ChangedRow> = Vec::new();
         loop {
             let next = feed.ready.pop_front().or_else(|| {
                 let (batch, at) = feed.live.as_mut()?;
@@ -94,11 +98,11 @@ pub async fn events(
                     continue;
                 }
                 feed.since = row.version;
-                out.push(row.frame);
+                out.push(row);
                 if out.len() < BATCH as usize {
                     continue;
                 }
-                return Some((concat(out), feed));
+                return Some((write_out(out), feed));
             }
             if feed.live.is_some() {
                 continue;
@@ -118,9 +122,25 @@ pub async fn events(
                 }
             }
             if !out.is_empty() {
-                return Some((concat(out), feed));
+                // What the feed published meanwhile goes into the same write: a stream that fell
+                // behind catches up in fewer, larger writes.
+                match feed.rows.try_recv() {
+                    Ok(rows) => {
+                        feed.live = Some((rows, 0));
+                        continue;
+                    }
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                        feed.catching_up = true;
+                        continue;
+                    }
+                    Err(_) => return Some((write_out(out), feed)),
+                }
             }
-            match tokio::time::timeout(KEEP_ALIVE, feed.rows.recv()).await {
+            let received = tokio::select! {
+                received = tokio::time::timeout(KEEP_ALIVE, feed.rows.recv()) => received,
+                _ = feed.stopping.wait_for(|stopping| *stopping) => return None,
+            };
+            match received {
                 Ok(Ok(rows)) => feed.live = Some((rows, 0)),
                 // Too slow to follow the feed: catch up from the database again.
                 Ok(Err(broadcast::error::RecvError::Lagged(_))) => feed.catching_up = true,
@@ -137,7 +157,37 @@ pub async fn events(
     )
 }
 
-/// The events as one buffer; a single one as it is (shared, not copied).
-fn concat(mut frames: Vec<Bytes>) -> Bytes {
-    if frames.len() == 1 { frames.swap_remove(0) } else { Bytes::from(frames.concat()) }
+/// The events of one write as one buffer. A row that appears again later in the same write (a stream
+/// that fell behind took several of the feed's batches at once) is sent only in its later state: the
+/// client would show the earlier one for no time at all, and resuming after the write's last id
+/// misses nothing. A single event goes as it is (shared, not copied).
+fn write_out(mut rows: Vec<ChangedRow>) -> Bytes {
+    if rows.len() == 1 {
+        return rows.swap_remove(0).frame;
+    }
+    let mut later: HashSet<i64> = HashSet::with_capacity(rows.len());
+    let mut kept: Vec<&ChangedRow> = rows.iter().rev().filter(|row| later.insert(row.id)).collect();
+    kept.reverse();
+    let mut buffer = Vec::with_capacity(kept.iter().map(|row| row.frame.len()).sum());
+    for row in kept {
+        buffer.extend_from_slice(&row.frame);
+    }
+    Bytes::from(buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, version: i64) -> ChangedRow {
+        ChangedRow { id, version, gerance_id: 1, frame: format!("id: {version}\ndata: {id}\n\n").into() }
+    }
+
+    #[test]
+    fn a_write_sends_each_row_once_in_its_latest_state_in_version_order() {
+        let out = write_out(vec![row(7, 10), row(8, 11), row(7, 12), row(9, 13), row(8, 14)]);
+        assert_eq!(&out[..], b"id: 12\ndata: 7\n\nid: 13\ndata: 9\n\nid: 14\ndata: 8\n\n");
+        assert_eq!(&write_out(vec![row(7, 10)])[..], b"id: 10\ndata: 7\n\n");
+        assert_eq!(&write_out(vec![row(7, 10), row(8, 11)])[..], b"id: 10\ndata: 7\n\nid: 11\ndata: 8\n\n");
+    }
 }

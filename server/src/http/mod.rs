@@ -5,6 +5,9 @@ mod auth;
 mod events;
 mod export;
 mod guard;
+mod listener;
+
+pub use listener::Listener;
 
 use std::sync::Arc;
 

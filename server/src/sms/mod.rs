@@ -10,7 +10,7 @@ use db::{Db, TxRecord};
 use domain::Timestamp;
 use domain::journal::RetryPolicy;
 use sms::link::{self, Connector, LinkConfig};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
 pub use task::{TaskState, apply_incoming, queue_status_request};
@@ -29,11 +29,15 @@ pub struct Journal {
     wake: Arc<Notify>,
     changes: broadcast::Sender<i64>,
     rows: broadcast::Sender<Arc<Vec<ChangedRow>>>,
+    /// Set when the server stops: event streams end (they would keep it from stopping otherwise).
+    stopping: Arc<watch::Sender<bool>>,
 }
 
 /// A changed journal row as event streams send it: its server-sent event written once, for every stream.
 #[derive(Debug, Clone)]
 pub struct ChangedRow {
+    /// The transaction's number.
+    pub id: i64,
     pub version: i64,
     pub gerance_id: i64,
     /// `event: tx`, `id: <version>`, `data: <TxView in JSON>` and the blank line that ends the event:
@@ -46,6 +50,7 @@ impl From<&TxRecord> for ChangedRow {
         // Compact JSON holds no line break (those in strings are escaped), so it is one `data:` line.
         let json = serde_json::to_string(&tx.view()).expect("serialisable");
         Self {
+            id: tx.id,
             version: tx.version,
             gerance_id: tx.gerance_id,
             frame: format!("event: tx\nid: {}\ndata: {json}\n\n", tx.version).into(),
@@ -59,6 +64,7 @@ impl Default for Journal {
             wake: Arc::new(Notify::new()),
             changes: broadcast::channel(1024).0,
             rows: broadcast::channel(256).0,
+            stopping: Arc::new(watch::channel(false).0),
         }
     }
 }
@@ -84,6 +90,21 @@ impl Journal {
     /// The changed rows (every gérance's, in version order) as the feed reads them.
     pub fn subscribe_rows(&self) -> broadcast::Receiver<Arc<Vec<ChangedRow>>> {
         self.rows.subscribe()
+    }
+
+    /// The server is stopping: every event stream ends.
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Becomes true when the server stops.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// How many event streams follow the feed now.
+    pub fn open_streams(&self) -> usize {
+        self.rows.receiver_count()
     }
 
     /// Starts the feed: after each change it reads what changed since it last looked, once, and hands the

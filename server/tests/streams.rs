@@ -1,0 +1,181 @@
+//! The event stream over raw HTTP/1.1, as browsers and proxies open it: on a connection of its own (the
+//! listener serves it) and on a connection that carried another request before (hyper serves it). Both answer
+//! the same, with the same checks; a stream whose client went away is dropped; the server stops with
+//! streams open.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{TestApp, spawn_with};
+use db::NewStation;
+use domain::{Role, Timestamp};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn admin_with_station(app: &TestApp) -> (String, i64) {
+    let gerance = app.add_gerance("Gérance A").await;
+    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
+    let new = NewStation {
+        gerance_id: gerance,
+        name: "Station",
+        place: "Sion",
+        phone: "+41790000101",
+        secret: &[3; 32],
+        max_amount_rappen: 50_000,
+    };
+    let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
+    app.demo.as_ref().unwrap().sync(&app.db).await.unwrap();
+    (app.login("a@example.ch").await, station)
+}
+
+async fn top_up(app: &TestApp, cookie: &str, station: i64, key: u16, token: &str) -> i64 {
+    let body = format!("station={station}&key={key}&amount=5.00&token={token}");
+    let r = app.post_api("/api/topup", Some(cookie), &body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["Created"]["id"].as_i64().unwrap()
+}
+
+fn events_request(app: &TestApp, cookie: Option<&str>) -> String {
+    let cookie = cookie.map(|c| format!("Cookie: {c}\r\n")).unwrap_or_default();
+    format!("GET /api/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{cookie}\r\n", app.addr)
+}
+
+/// A response's status and header fields (names lower-cased), read up to its empty line.
+async fn response_head(reader: &mut BufReader<TcpStream>) -> (u16, HashMap<String, String>) {
+    let mut line = String::new();
+    tokio::time::timeout(WAIT, reader.read_line(&mut line)).await.unwrap().unwrap();
+    let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    let mut fields = HashMap::new();
+    loop {
+        line.clear();
+        tokio::time::timeout(WAIT, reader.read_line(&mut line)).await.unwrap().unwrap();
+        let Some((name, value)) = line.trim_end().split_once(':') else { break };
+        fields.insert(name.to_ascii_lowercase(), value.trim().to_owned());
+    }
+    (status, fields)
+}
+
+/// Reads lines until the `data:` of a `tx` event for transaction `id` (chunk-size lines of a chunked
+/// body are skipped: they are not `data:` lines).
+async fn wait_for_transaction(reader: &mut BufReader<TcpStream>, id: i64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = tokio::time::timeout_at(deadline, reader.read_line(&mut line)).await;
+        let n = read.expect("the transaction's event arrives").unwrap();
+        assert!(n > 0, "the stream ended before the transaction's event");
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            let tx: Value = serde_json::from_str(data).unwrap();
+            if tx["id"] == id {
+                return;
+            }
+        }
+    }
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_on_its_own_connection_is_checked_and_answered_like_any_request() {
+    let app = spawn_with(|_| {}).await;
+    let (cookie, station) = admin_with_station(&app).await;
+
+    // Without a session: refused, with the security headers every response carries.
+    let mut refused = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+    refused.get_mut().write_all(events_request(&app, None).as_bytes()).await.unwrap();
+    let (status, fields) = response_head(&mut refused).await;
+    assert_eq!(status, 401);
+    assert_eq!(fields["x-content-type-options"], "nosniff");
+    assert_eq!(fields["connection"], "close");
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, refused.read_to_end(&mut rest)).await.unwrap().unwrap();
+
+    // With one: the stream, delimited by the connection's end rather than chunked.
+    let mut stream = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+    stream.get_mut().write_all(events_request(&app, Some(&cookie)).as_bytes()).await.unwrap();
+    let (status, fields) = response_head(&mut stream).await;
+    assert_eq!(status, 200);
+    assert_eq!(fields["content-type"], "text/event-stream");
+    assert_eq!(fields["cache-control"], "no-cache");
+    assert_eq!(fields["x-content-type-options"], "nosniff");
+    assert_eq!(fields["connection"], "close");
+    assert!(!fields.contains_key("transfer-encoding"));
+    let id = top_up(&app, &cookie, station, 34586, "token-raw-stream-0123456789").await;
+    wait_for_transaction(&mut stream, id).await;
+
+    // A malformed head gets 400 and the connection closes.
+    let mut bad = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+    bad.get_mut().write_all(b"GET /api/events HTTP/1.1\r\nContent-Length: 9\r\n\r\n").await.unwrap();
+    assert_eq!(response_head(&mut bad).await.0, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_after_another_request_on_the_same_connection_gets_the_same_events() {
+    let app = spawn_with(|_| {}).await;
+    let (cookie, station) = admin_with_station(&app).await;
+    let mut connection = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+    let page = format!("GET /manifest.webmanifest HTTP/1.1\r\nHost: {}\r\n\r\n", app.addr);
+    connection.get_mut().write_all(page.as_bytes()).await.unwrap();
+    let (status, fields) = response_head(&mut connection).await;
+    assert_eq!(status, 200);
+    let length: usize = fields["content-length"].parse().unwrap();
+    let mut body = vec![0; length];
+    connection.read_exact(&mut body).await.unwrap();
+
+    // The same connection, kept alive: hyper serves the stream, chunked.
+    connection.get_mut().write_all(events_request(&app, Some(&cookie)).as_bytes()).await.unwrap();
+    let (status, fields) = response_head(&mut connection).await;
+    assert_eq!(status, 200);
+    assert_eq!(fields["content-type"], "text/event-stream");
+    assert_eq!(fields["transfer-encoding"], "chunked");
+    let id = top_up(&app, &cookie, station, 34587, "token-kept-alive-0123456789").await;
+    wait_for_transaction(&mut connection, id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_client_left_is_dropped_and_the_server_stops_with_streams_open() {
+    let app = spawn_with(|_| {}).await;
+    let (cookie, _) = admin_with_station(&app).await;
+    let open = || async {
+        let mut stream = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+        stream.get_mut().write_all(events_request(&app, Some(&cookie)).as_bytes()).await.unwrap();
+        assert_eq!(response_head(&mut stream).await.0, 200);
+        stream
+    };
+    let journal = app.journal.clone();
+    let (first, second) = (open().await, open().await);
+    wait_until("both streams follow the journal", || journal.open_streams() == 2).await;
+    drop(first);
+    wait_until("the stream of the client that left is dropped", || journal.open_streams() == 1).await;
+
+    // Stopping the server ends the open streams (the restart would wait for them otherwise), the one on
+    // a connection of its own and one served by hyper after another request.
+    let mut kept_alive = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+    let file = format!("GET /manifest.webmanifest HTTP/1.1\r\nHost: {}\r\n\r\n", app.addr);
+    kept_alive.get_mut().write_all(file.as_bytes()).await.unwrap();
+    let (_, fields) = response_head(&mut kept_alive).await;
+    let mut body = vec![0; fields["content-length"].parse().unwrap()];
+    kept_alive.read_exact(&mut body).await.unwrap();
+    kept_alive.get_mut().write_all(events_request(&app, Some(&cookie)).as_bytes()).await.unwrap();
+    assert_eq!(response_head(&mut kept_alive).await.0, 200);
+    wait_until("both streams follow the journal", || journal.open_streams() == 2).await;
+    let mut second = second;
+    let restarted = tokio::time::timeout(WAIT, app.restart()).await.expect("the server stops");
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, second.read_to_end(&mut rest)).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, kept_alive.read_to_end(&mut rest)).await.unwrap().unwrap();
+    drop(restarted);
+}
