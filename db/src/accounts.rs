@@ -76,7 +76,7 @@ impl Db {
             sqlx::query_scalar("INSERT INTO gerances (name, created_at) VALUES ($1, $2) RETURNING id")
                 .bind(name.as_str())
                 .bind(now.millis())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.writer)
                 .await
                 .map_err(classify)?;
         Ok(Gerance { id, name: name.clone() })
@@ -146,7 +146,7 @@ impl Db {
         .bind(user.role.as_str())
         .bind(user.gerance_id)
         .bind(now.millis())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(classify)?;
         Ok(id)
@@ -229,7 +229,7 @@ impl Db {
         sqlx::query("UPDATE users SET locale = $1 WHERE id = $2")
             .bind(locale)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -602,7 +602,7 @@ impl Db {
         .bind(phone)
         .bind(i64::from(status))
         .bind(now.millis())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -612,7 +612,7 @@ impl Db {
         Ok(sqlx::query_scalar("INSERT INTO sms_in (received_at, pdu) VALUES ($1, $2) RETURNING id")
             .bind(now.millis())
             .bind(pdu_hex)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.writer)
             .await?)
     }
 
@@ -632,7 +632,7 @@ impl Db {
         text: Option<&str>,
         station_id: Option<i64>,
     ) -> Result<()> {
-        record_verdict(&self.pool, in_id, verdict, sender, text, station_id).await
+        record_verdict(&self.writer, in_id, verdict, sender, text, station_id).await
     }
 
     /// Applies a verified station message: checks and advances the station's replay window (from

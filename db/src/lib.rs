@@ -51,9 +51,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: SqlitePool,
-    /// One connection for the write transactions (`write_txn`): writers wait their turn here, in
-    /// order, and never meet SQLite's busy handler, which sleeps up to 100 ms at a time however soon
-    /// the lock frees (tens to hundreds of milliseconds added to a top-up while the modem task writes).
+    /// The one connection every write goes through (`write_txn`, and single statements that write):
+    /// writers wait their turn here, in order, and never meet SQLite's busy handler, which sleeps up to
+    /// 100 ms at a time however soon the lock frees (tens to hundreds of milliseconds added to a top-up
+    /// while the modem task writes; a second or more for a statement outside the queue). `pool` reads.
     writer: SqlitePool,
 }
 

@@ -153,7 +153,7 @@ impl Db {
         .bind(&new.secret[..])
         .bind(new.max_amount_rappen)
         .bind(now.millis())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(classify)
     }
@@ -169,7 +169,7 @@ impl Db {
         .bind(edit.place)
         .bind(edit.phone)
         .bind(edit.max_amount_rappen)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(classify)?
         .rows_affected();
@@ -225,7 +225,7 @@ impl Db {
     pub async fn count_rejected(&self, station_id: i64) -> Result<()> {
         sqlx::query("UPDATE stations SET rejected = rejected + 1 WHERE id = $1")
             .bind(station_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -42,7 +42,7 @@ impl Db {
         .bind(i64::from(record.failures))
         .bind(record.first_failure_at.millis())
         .bind(record.last_failure_at.millis())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -50,7 +50,7 @@ impl Db {
     pub async fn clear_throttle(&self, subject: &str) -> Result<()> {
         sqlx::query("DELETE FROM login_throttle WHERE subject = $1")
             .bind(subject)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -59,7 +59,7 @@ impl Db {
     pub async fn sweep_throttle(&self, before: Timestamp) -> Result<u64> {
         let done = sqlx::query("DELETE FROM login_throttle WHERE last_failure_at < $1")
             .bind(before.millis())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(done.rows_affected())
     }
