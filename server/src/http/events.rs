@@ -10,7 +10,7 @@
 //! start, or when it fell behind), and sends every event it has at hand in one write. Streams end when
 //! the server stops (`Journal::stop_streams`), so that it can.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,12 +165,19 @@ fn write_out(mut rows: Vec<ChangedRow>) -> Bytes {
     if rows.len() == 1 {
         return rows.swap_remove(0).frame;
     }
-    let mut later: HashSet<i64> = HashSet::with_capacity(rows.len());
-    let mut kept: Vec<&ChangedRow> = rows.iter().rev().filter(|row| later.insert(row.id)).collect();
-    kept.reverse();
-    let mut buffer = Vec::with_capacity(kept.iter().map(|row| row.frame.len()).sum());
-    for row in kept {
-        buffer.extend_from_slice(&row.frame);
+    // Rows by number, then position: of equal numbers, all but the last are superseded.
+    let mut order: Vec<(i64, usize)> = rows.iter().enumerate().map(|(at, row)| (row.id, at)).collect();
+    order.sort_unstable();
+    let mut superseded = vec![false; rows.len()];
+    for pair in order.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            superseded[pair[0].1] = true;
+        }
+    }
+    let kept = || rows.iter().zip(&superseded).filter(|(_, gone)| !**gone).map(|(row, _)| &row.frame);
+    let mut buffer = Vec::with_capacity(kept().map(Bytes::len).sum());
+    for frame in kept() {
+        buffer.extend_from_slice(frame);
     }
     Bytes::from(buffer)
 }

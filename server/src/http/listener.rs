@@ -57,8 +57,11 @@ impl Listener {
     pub fn new(tcp: TcpListener, router: Router) -> io::Result<Self> {
         let local = tcp.local_addr()?;
         let (to_hyper, for_hyper) = mpsc::channel(QUEUE);
+        // Half the cores at most: the other half stays free for requests and the modem task. On two
+        // cores, two stream threads delivered a burst faster but made top-ups wait (docs/performance.md).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let streams = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads((cores / 2).max(1))
             .thread_name("event-streams")
             .enable_all()
             .build()?;
