@@ -219,6 +219,58 @@ async fn next_version(tx: &mut Transaction<'_, Sqlite>) -> Result<i64> {
 
 /// Shows `reason` on transaction `id` (what went wrong last); `uncount`: its last attempt did not happen.
 /// Returns its new version.
+/// What `Db::queue_message` does, inside the caller's database transaction.
+async fn queue_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    station_id: i64,
+    tx_id: Option<i64>,
+    schedule: Scheduled,
+    now: Timestamp,
+    make_text: impl FnOnce(u32, &StationLink) -> String,
+) -> Result<(i64, Option<i64>)> {
+    let row = sqlx::query(&format!(
+        "UPDATE stations SET sent_counter = sent_counter + 1 WHERE id = $1 RETURNING {LINK_COLUMNS}"
+    ))
+    .bind(station_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(DbError::NotFound)?;
+    let link = link_from_row(&row)?;
+    let counter =
+        u32::try_from(link.sent_counter).map_err(|_| DbError::Unusable("counter exhausted".into()))?;
+    let text = make_text(counter, &link);
+    let out_id: i64 = sqlx::query_scalar(
+        "INSERT INTO sms_out (station_id, transaction_id, text, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(station_id)
+    .bind(tx_id)
+    .bind(&text)
+    .bind(now.millis())
+    .fetch_one(&mut **tx)
+    .await?;
+    let mut version = None;
+    if let Some(id) = tx_id {
+        let v = next_version(tx).await?;
+        sqlx::query(
+            "UPDATE transactions SET attempts = attempts + $2, next_attempt_at = $3, version = $4,
+                 status = CASE WHEN $5 IS NULL THEN status ELSE 'failed' END,
+                 reason = COALESCE($5, reason),
+                 ended_at = CASE WHEN $5 IS NULL THEN ended_at ELSE $6 END
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(i64::from(schedule.count_attempt))
+        .bind(schedule.next_attempt_at.map(|t| t.millis()))
+        .bind(v)
+        .bind(schedule.fail)
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+        version = Some(v);
+    }
+    Ok((out_id, version))
+}
+
 async fn note_reason(tx: &mut Transaction<'_, Sqlite>, id: i64, reason: &str, uncount: bool) -> Result<i64> {
     let v = next_version(tx).await?;
     sqlx::query(
@@ -408,48 +460,36 @@ impl Db {
         make_text: impl FnOnce(u32, &StationLink) -> String,
     ) -> Result<(i64, Option<i64>)> {
         let mut tx = self.write_txn().await?;
-        let row = sqlx::query(&format!(
-            "UPDATE stations SET sent_counter = sent_counter + 1 WHERE id = $1 RETURNING {LINK_COLUMNS}"
-        ))
-        .bind(station_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(DbError::NotFound)?;
-        let link = link_from_row(&row)?;
-        let counter =
-            u32::try_from(link.sent_counter).map_err(|_| DbError::Unusable("counter exhausted".into()))?;
-        let text = make_text(counter, &link);
-        let out_id: i64 = sqlx::query_scalar(
-            "INSERT INTO sms_out (station_id, transaction_id, text, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        let queued = queue_in(&mut tx, station_id, tx_id, schedule, now, make_text).await?;
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Queues a STATUS request to `station_id` (a message of no transaction) unless one was queued at or
+    /// after `not_since`; returns the new message's id, or `None` when it was asked recently. The check
+    /// and the queueing are one database transaction: two requests at once queue one message.
+    pub async fn queue_status_request(
+        &self,
+        station_id: i64,
+        now: Timestamp,
+        not_since: Timestamp,
+        make_text: impl FnOnce(u32, &StationLink) -> String,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.write_txn().await?;
+        let recent: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM sms_out WHERE station_id = $1 AND transaction_id IS NULL AND created_at >= $2 LIMIT 1",
         )
         .bind(station_id)
-        .bind(tx_id)
-        .bind(&text)
-        .bind(now.millis())
-        .fetch_one(&mut *tx)
+        .bind(not_since.millis())
+        .fetch_optional(&mut *tx)
         .await?;
-        let mut version = None;
-        if let Some(id) = tx_id {
-            let v = next_version(&mut tx).await?;
-            sqlx::query(
-                "UPDATE transactions SET attempts = attempts + $2, next_attempt_at = $3, version = $4,
-                     status = CASE WHEN $5 IS NULL THEN status ELSE 'failed' END,
-                     reason = COALESCE($5, reason),
-                     ended_at = CASE WHEN $5 IS NULL THEN ended_at ELSE $6 END
-                 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(i64::from(schedule.count_attempt))
-            .bind(schedule.next_attempt_at.map(|t| t.millis()))
-            .bind(v)
-            .bind(schedule.fail)
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
-            version = Some(v);
+        if recent.is_some() {
+            return Ok(None);
         }
+        let nothing = Scheduled { next_attempt_at: None, count_attempt: false, fail: None };
+        let (out_id, _) = queue_in(&mut tx, station_id, None, nothing, now, make_text).await?;
         tx.commit().await?;
-        Ok((out_id, version))
+        Ok(Some(out_id))
     }
 
     /// How many messages wait to be handed to the modem.
@@ -833,6 +873,39 @@ mod tests {
         assert!(db.changes_since(scope_a, 0, 100).await.unwrap().is_empty());
         assert!(!db.request_cancel(scope_a, mine.id, Timestamp(3)).await.unwrap());
         assert_eq!(db.changes_since(Scope::All, 0, 100).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_station_is_asked_for_its_state_once_per_interval_with_one_counter_each() {
+        let (db, _dir) = fresh().await;
+        let (_, other) = station(&db, "Gérance B", "+41790000102").await;
+        let (_, station) = station(&db, "Gérance A", "+41790000101").await;
+        let ask = |station: i64, now: i64, not_since: i64| {
+            let db = db.clone();
+            async move {
+                db.queue_status_request(station, Timestamp(now), Timestamp(not_since), |counter, _| {
+                    format!("STATUS {counter}")
+                })
+                .await
+                .unwrap()
+            }
+        };
+        let first = ask(station, 1_000, 0).await;
+        assert!(first.is_some());
+        assert_eq!(ask(station, 1_500, 900).await, None, "asked at 1,000: not again since 900");
+        assert!(ask(other, 1_500, 900).await.is_some(), "another station is asked on its own");
+        let later = ask(station, 70_000, 10_000).await;
+        assert!(later.is_some(), "asked at 1,000: again after 10,000");
+        // A refused request used no counter: the messages are signed 1 and 2.
+        let texts: Vec<String> = db
+            .pending_messages(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.station_id == station)
+            .map(|m| m.text)
+            .collect();
+        assert_eq!(texts, ["STATUS 1", "STATUS 2"]);
     }
 
     #[tokio::test]

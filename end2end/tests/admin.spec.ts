@@ -70,10 +70,13 @@ test("an operator creates a gérance, its administrator and a station that answe
   await expect(card).toContainText("Station Hérémence");
   await expect(card).toContainText("Gérance Valais, Hérémence");
   await card.getByRole("button", { name: "Demander l'état" }).click();
-  await expect(card.getByTestId("asked")).toBeVisible();
+  await expect(card.getByTestId("asked")).toContainText("Demande envoyée");
   await expect(card.getByTestId("pending")).toHaveText("0", { timeout: 30_000 });
   await expect(card.getByTestId("last-heard")).toHaveText(/\d\d\.\d\d\.\d{4} \d\d:\d\d:\d\d/);
   await expect(card.getByTestId("firmware")).toContainText("sim-");
+  // Asked again within the minute: each request is an SMS on the server's SIM credit, so none is sent.
+  await card.getByRole("button", { name: "Demander l'état" }).click();
+  await expect(card.getByTestId("asked")).toContainText("Déjà demandé");
 
   // An administrator cannot open the administration page.
   await admin.goto("/admin");

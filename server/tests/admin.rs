@@ -145,7 +145,11 @@ async fn an_operator_sets_up_a_gerance_its_admin_and_a_station_that_works() {
     assert_eq!(reloaded("abcdef0123456789abc2", "1.50").await, 1400);
 
     // Asked for its state, the station answers with a heartbeat.
-    assert_eq!(call(&app, &admin, "/api/station_status", &format!("id={station}")).await, json!(true));
+    assert_eq!(call(&app, &admin, "/api/station_status", &format!("id={station}")).await, json!("Sent"));
+    // Asked again at once: nothing more is sent (each request is an SMS paid from the server's SIM).
+    let outbox = app.db.outbox_length().await.unwrap();
+    assert_eq!(call(&app, &admin, "/api/station_status", &format!("id={station}")).await, json!("Recently"));
+    assert!(app.db.outbox_length().await.unwrap() <= outbox);
     let facts =
         wait_for_station(&app, &admin, station, |s| s["pending"] == 0 && !s["firmware"].is_null()).await;
     assert!(facts["firmware"].as_str().unwrap().starts_with("sim-"), "{facts}");
@@ -218,7 +222,7 @@ async fn only_operators_administer_and_admins_see_only_their_stations() {
         page["stations"].as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, vec![station_a]);
     let asked = call(&app, &admin_a, "/api/station_status", &format!("id={station_b}")).await;
-    assert_eq!(asked, json!(false));
+    assert_eq!(asked, json!("NoStation"));
     assert_eq!(app.db.outbox_length().await.unwrap(), 0, "nothing was sent to B's station");
     // Without a session: 401.
     assert_eq!(app.post_api("/api/stations", None, "").await.status(), StatusCode::UNAUTHORIZED);

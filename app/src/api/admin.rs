@@ -200,17 +200,29 @@ pub async fn save_station(
     }
 }
 
+/// What became of a request for a station's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusAsked {
+    /// The request is on its way; the station answers within about a minute.
+    Sent,
+    /// It was asked less than a minute ago: its answer is on the way, nothing more was sent.
+    Recently,
+    /// No such station for this account.
+    NoStation,
+}
+
 /// Asks a station for its state (it answers with a heartbeat: pending top-ups, signal, SIM credit).
-/// Anyone who sees the station may ask.
+/// Anyone who sees the station may ask, once a minute (each request is an SMS paid from the server's
+/// SIM credit).
 #[server(endpoint = "station_status")]
-pub async fn request_station_status(id: i64) -> Result<bool, ServerFnError> {
+pub async fn request_station_status(id: i64) -> Result<StatusAsked, ServerFnError> {
     let account = base::account().await?;
     let db = base::db()?;
     if db.station(db::Scope::of(&account), id).await.map_err(base::internal)?.is_none() {
-        return Ok(false);
+        return Ok(StatusAsked::NoStation);
     }
-    base::host()?.0.request_status(id).await.map_err(base::internal)?;
-    Ok(true)
+    let queued = base::host()?.0.request_status(id).await.map_err(base::internal)?;
+    Ok(if queued { StatusAsked::Sent } else { StatusAsked::Recently })
 }
 
 /// A gérance with how much hangs from it.

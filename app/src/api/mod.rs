@@ -369,8 +369,9 @@ pub mod ssr {
         /// The provisioning string for a station, and whether it holds the server's real number (a
         /// placeholder stands in when the operator has not configured it).
         fn provisioning(&self, station: i64, secret: [u8; 32]) -> (String, bool);
-        /// Queues a signed STATUS request to a station.
-        fn request_status(&self, station: i64) -> BoxFuture<'_, Result<(), String>>;
+        /// Queues a signed STATUS request to a station; `false` when it was asked too recently (nothing
+        /// is queued).
+        fn request_status(&self, station: i64) -> BoxFuture<'_, Result<bool, String>>;
         /// A new account's first password (readable, about 93 bits).
         fn new_password(&self) -> String;
         /// Argon2id of a password, on the blocking pool.

@@ -9,7 +9,8 @@ use domain::station::StationField;
 use leptos::prelude::*;
 
 use crate::api::{
-    ModemView, RequestStationStatus, SaveStation, StationInfo, StationProblem, StationSaved, stations_page,
+    ModemView, RequestStationStatus, SaveStation, StationInfo, StationProblem, StationSaved, StatusAsked,
+    stations_page,
 };
 use crate::i18n::*;
 
@@ -158,7 +159,7 @@ fn StationCard(
     });
     // The answer takes a few seconds over SMS: look a few times.
     Effect::new(move |_| {
-        if let Some(Ok(true)) = ask.value().get() {
+        if let Some(Ok(StatusAsked::Sent)) = ask.value().get() {
             for seconds in [2, 5, 10, 20] {
                 set_timeout(refresh, Duration::from_secs(seconds));
             }
@@ -193,9 +194,15 @@ fn StationCard(
                     {t!(i18n, stations_ask)}
                 </button>
             </ActionForm>
-            {move || matches!(ask.value().get(), Some(Ok(true))).then(|| view! {
-                <p class="notice info" role="status" data-testid="asked">{t!(i18n, stations_asked)}</p>
-            })}
+            {move || match ask.value().get() {
+                Some(Ok(StatusAsked::Sent)) => Some(view! {
+                    <p class="notice info" role="status" data-testid="asked">{t!(i18n, stations_asked)}</p>
+                }.into_any()),
+                Some(Ok(StatusAsked::Recently)) => Some(view! {
+                    <p class="notice info" role="status" data-testid="asked">{t!(i18n, stations_asked_recently)}</p>
+                }.into_any()),
+                _ => None,
+            }}
             {editable.then(|| view! {
                 <details class="edit">
                     <summary>{t!(i18n, stations_edit)}</summary>

@@ -192,11 +192,14 @@ impl Host for ServerHost {
         (provisioning.encode(), self.server_number.is_some())
     }
 
-    fn request_status(&self, station: i64) -> BoxFuture<'_, Result<(), String>> {
+    fn request_status(&self, station: i64) -> BoxFuture<'_, Result<bool, String>> {
         Box::pin(async move {
-            crate::sms::queue_status_request(&self.db, station).await.map_err(|e| e.to_string())?;
-            self.journal.wake();
-            Ok(())
+            let queued =
+                crate::sms::queue_status_request(&self.db, station).await.map_err(|e| e.to_string())?;
+            if queued {
+                self.journal.wake();
+            }
+            Ok(queued)
         })
     }
 

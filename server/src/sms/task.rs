@@ -112,14 +112,20 @@ async fn schedule_due(state: &TaskState) -> db::Result<()> {
 }
 
 /// Queues a signed STATUS request: the station answers with a heartbeat (its live facts).
-pub async fn queue_status_request(db: &Db, station: i64) -> db::Result<()> {
-    let nothing = Scheduled { next_attempt_at: None, count_attempt: false, fail: None };
-    db.queue_message(station, None, nothing, Timestamp::now(), |counter, link| {
-        sign(link, counter, Body::Status)
-    })
-    .await?;
-    Ok(())
+/// `false` when the station was asked less than `STATUS_REQUEST_INTERVAL_MS` ago: nothing is queued.
+pub async fn queue_status_request(db: &Db, station: i64) -> db::Result<bool> {
+    let now = Timestamp::now();
+    let not_since = now.plus_millis(-STATUS_REQUEST_INTERVAL_MS);
+    let queued = db
+        .queue_status_request(station, now, not_since, |counter, link| sign(link, counter, Body::Status))
+        .await?;
+    Ok(queued.is_some())
 }
+
+/// How often a station may be asked for its state. Each request is an SMS paid from the server's SIM
+/// credit, and a station answers within about a minute: asking again sooner tells nothing new, and a
+/// button pressed in a loop must not drain the credit that top-ups need.
+pub const STATUS_REQUEST_INTERVAL_MS: i64 = 60_000;
 
 fn top_up(due: &DueTx) -> Body {
     Body::TopUp { tx: due.id as u64, key: due.key, amount: due.amount_rappen as u32 }
