@@ -126,7 +126,8 @@ fn the_first_start_creates_demo_accounts_that_can_log_in() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(BIN)
-        .args(["serve", "--addr", &addr])
+        .args(["serve", "--addr", &addr, "--demo-dir"])
+        .arg(env.dir.path().join("demo"))
         .env("RECHARGE_DATABASE_URL", env.db_url())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
