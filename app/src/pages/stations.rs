@@ -194,14 +194,13 @@ fn StationCard(
                     {t!(i18n, stations_ask)}
                 </button>
             </ActionForm>
-            {move || match ask.value().get() {
-                Some(Ok(StatusAsked::Sent)) => Some(view! {
-                    <p class="notice info" role="status" data-testid="asked">{t!(i18n, stations_asked)}</p>
-                }.into_any()),
-                Some(Ok(StatusAsked::Recently)) => Some(view! {
-                    <p class="notice info" role="status" data-testid="asked">{t!(i18n, stations_asked_recently)}</p>
-                }.into_any()),
-                _ => None,
+            {move || {
+                let text = match ask.value().get() {
+                    Some(Ok(StatusAsked::Sent)) => t_string!(i18n, stations_asked),
+                    Some(Ok(StatusAsked::Recently)) => t_string!(i18n, stations_asked_recently),
+                    _ => return None,
+                };
+                Some(view! { <p class="notice info" role="status" data-testid="asked">{text.to_string()}</p> })
             }}
             {editable.then(|| view! {
                 <details class="edit">
