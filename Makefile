@@ -15,9 +15,10 @@ run: build
 tools:
 	./scripts/install-tools
 
-## Release build of the server and the WebAssembly, precompressed.
+## Release build of the server and the WebAssembly, precompressed; each page's islands in their own
+## WebAssembly file (`--split`), loaded by the pages that have them.
 build: tools
-	cargo leptos build --release --precompress
+	cargo leptos build --release --precompress --split
 
 ## Every check CI runs: formatting, lints, unit and integration tests, the benchmarks' small versions,
 ## release build, first-load check, browser tests.

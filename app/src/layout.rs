@@ -11,7 +11,7 @@ use crate::locale_from_code;
 #[component]
 pub fn Layout() -> impl IntoView {
     let i18n = use_i18n();
-    let account = Resource::new(|| (), |_| current_account());
+    let account = AsyncDerived::new(current_account);
     view! {
         <a class="skip" href="#main">{t!(i18n, skip_to_content)}</a>
         <header class="topbar">
@@ -33,15 +33,13 @@ pub fn Layout() -> impl IntoView {
                 <Transition>
                     {move || account.get().map(|a| match a {
                         Ok(a) => view! { <Who account=a /> }.into_any(),
-                        Err(_) => {
-                            expired();
-                            ().into_any()
-                        }
+                        // The server sends no page without a session: only a session ended meanwhile lands here.
+                        Err(_) => ().into_any(),
                     })}
                 </Transition>
             </div>
             <div class="session">
-                <LanguageSwitch logged_in=true />
+                <LanguageSwitch locale=i18n.get_locale_untracked() logged_in=true />
                 <form method="post" action="/logout" class="logout">
                     <button type="submit" class="link">{t!(i18n, logout)}</button>
                 </form>
@@ -72,37 +70,30 @@ fn Who(account: Account) -> impl IntoView {
     }
 }
 
-/// The session ended while the page was open (expired, or logged out elsewhere): go to the login page.
-fn expired() {
-    #[cfg(feature = "hydrate")]
-    if let Some(w) = web_sys_window() {
-        let _ = w.location().set_href("/login?reason=expired");
-    }
-}
-
-#[cfg(feature = "hydrate")]
-fn web_sys_window() -> Option<leptos::web_sys::Window> {
-    leptos::web_sys::window()
-}
-
-/// A language menu; the choice is kept in a cookie and, once logged in, in the account.
-#[component]
-pub fn LanguageSwitch(logged_in: bool) -> impl IntoView {
-    let i18n = use_i18n();
-    let save = Action::new(|code: &String| save_locale(code.clone()));
+/// A language menu; the choice is kept in a cookie and, once logged in, in the account, and the page is
+/// rendered again in the new language.
+///
+/// An island: it gets its language from the page (`locale`) rather than from a context, so that the
+/// browser needs none of the language machinery (cookie reading, negotiation) the server runs.
+#[island]
+pub fn LanguageSwitch(locale: Locale, logged_in: bool) -> impl IntoView {
     let on_change = move |ev: leptos::ev::Event| {
         let code = event_target_value(&ev);
-        if let Some(locale) = locale_from_code(&code) {
-            i18n.set_locale(locale);
-            if logged_in {
-                save.dispatch(code);
-            }
+        if locale_from_code(&code).is_some() {
+            leptos::task::spawn_local(async move {
+                remember_locale(&code);
+                if logged_in {
+                    // Kept in the cookie even if this fails: the next page is in the chosen language.
+                    let _ = save_locale(code).await;
+                }
+                reload();
+            });
         }
     };
-    let selected = move |code: &'static str| move || i18n.get_locale().as_str() == code;
+    let selected = move |code: &'static str| locale.as_str() == code;
     view! {
         <label class="lang">
-            <span class="visually-hidden">{t!(i18n, language)}</span>
+            <span class="visually-hidden">{td_string!(locale, language)}</span>
             <select on:change=on_change data-testid="language">
                 <option value="fr" selected=selected("fr")>"Français"</option>
                 <option value="de" selected=selected("de")>"Deutsch"</option>
@@ -110,5 +101,24 @@ pub fn LanguageSwitch(logged_in: bool) -> impl IntoView {
                 <option value="it" selected=selected("it")>"Italiano"</option>
             </select>
         </label>
+    }
+}
+
+/// Keeps the language in the cookie the server reads (a year; every page of the site).
+fn remember_locale(code: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(document) = leptos::web_sys::window().and_then(|w| w.document()) {
+        let cookie = format!("{}={code}; path=/; max-age=31536000; samesite=lax", crate::LOCALE_COOKIE);
+        let _ = leptos::web_sys::js_sys::Reflect::set(&document, &"cookie".into(), &cookie.into());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = code;
+}
+
+/// Loads the page again (the server renders it in the chosen language).
+fn reload() {
+    #[cfg(feature = "hydrate")]
+    if let Some(w) = leptos::web_sys::window() {
+        let _ = w.location().reload();
     }
 }

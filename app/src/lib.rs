@@ -16,6 +16,7 @@ mod translations {
 pub use translations::i18n;
 
 pub mod api;
+pub mod form;
 mod layout;
 mod live;
 mod pages;
@@ -25,7 +26,7 @@ pub mod security;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use crate::i18n::*;
 
@@ -55,11 +56,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// Loads the WebAssembly and hydrates the page once it has loaded and the browser is idle, without
-/// preloading anything: on a slow link the server-rendered page (whose forms work without WebAssembly)
-/// comes first, and half a megabyte of WebAssembly does not compete with its stylesheet. Leptos's
-/// `HydrationScripts` preloads both files even with `defer` (at low priority), which starts them before
-/// the first paint.
+/// Loads the WebAssembly once the page has loaded and the browser is idle, without preloading anything,
+/// then brings the page's islands to life (the interactive parts: everything else is server-rendered
+/// HTML whose links and forms work without WebAssembly). On a slow link the page comes first, and the
+/// WebAssembly does not compete with its stylesheet. Leptos's `HydrationScripts` preloads both files,
+/// which starts them before the first paint; this is its island walk, started later.
 #[component]
 fn DeferredHydration(options: LeptosOptions) -> impl IntoView {
     let nonce = leptos::nonce::use_nonce();
@@ -67,15 +68,33 @@ fn DeferredHydration(options: LeptosOptions) -> impl IntoView {
     let js = options.output_name.to_string();
     // cargo-leptos names the WebAssembly after the output name; a plain wasm-bindgen build adds `_bg`.
     let wasm = if option_env!("LEPTOS_OUTPUT_NAME").is_some() { js.clone() } else { format!("{js}_bg") };
-    let script = format!(
-        "const hydrate = () => import(\"/{pkg}/{js}.js\").then((m) => \
-         m.default({{ module_or_path: \"/{pkg}/{wasm}.wasm\" }}).then(() => m.hydrate())); \
-         const idle = () => \"requestIdleCallback\" in window \
-         ? requestIdleCallback(hydrate, {{ timeout: 1000 }}) : setTimeout(hydrate, 0); \
-         document.readyState === \"complete\" ? idle() : addEventListener(\"load\", idle);"
-    );
+    let script = format!("({ISLANDS_SCRIPT})(\"/{pkg}/{js}.js\", \"/{pkg}/{wasm}.wasm\");");
     view! { <script type="module" nonce=nonce>{script}</script> }
 }
+
+/// Walks the page for `<leptos-island>` elements and hydrates each with its function from the module,
+/// outer islands first, so that an inner island (inside `<leptos-children>`) sees the context its outer
+/// island provides (the language).
+const ISLANDS_SCRIPT: &str = "(js, wasm) => { \
+    const children = []; \
+    const walk = async (node, m) => { \
+        for (const el of node.children) { \
+            const tag = el.tagName.toLowerCase(); \
+            if (tag === \"leptos-island\") { \
+                const f = m[el.dataset.component]; \
+                if (f) { const cb = children[children.length - 1]; if (cb) cb(); await f(el); } \
+                await walk(el, m); \
+            } else if (tag === \"leptos-children\") { \
+                children.push(el.$$on_hydrate); await walk(el, m); children.pop(); \
+            } else { await walk(el, m); } \
+        } \
+    }; \
+    const start = () => import(js).then((m) => m.default({ module_or_path: wasm }) \
+        .then(() => { m.hydrate(); return walk(document.body, m); })); \
+    const idle = () => \"requestIdleCallback\" in window ? requestIdleCallback(start, { timeout: 1000 }) \
+        : setTimeout(start, 0); \
+    document.readyState === \"complete\" ? idle() : addEventListener(\"load\", idle); \
+}";
 
 /// The application: language context, styles and routes.
 #[component]
@@ -87,8 +106,10 @@ pub fn App() -> impl IntoView {
             <Title text="Recharge" />
             <Router>
                 <Routes fallback=pages::NotFound>
-                    <Route path=path!("/login") view=pages::Login />
-                    <ParentRoute path=path!("") view=layout::Layout>
+                    // Whole pages at once: only islands hydrate, so streaming parts of a page out of order
+                    // would only add the scripts that move them into place (and shift the layout).
+                    <Route path=path!("/login") view=pages::Login ssr=SsrMode::Async />
+                    <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
                         <Route path=path!("/") view=pages::Home />
                         <Route path=path!("/recharge") view=pages::TopUp />
                         <Route path=path!("/transactions") view=pages::Journal />

@@ -103,3 +103,33 @@ test("a top-up not loaded yet can be cancelled; the station agrees", async ({ pa
   await expect(page.getByTestId("failure")).toContainText("Annulée", { timeout: 20_000 });
   await expect(page.getByTestId("cancel")).toHaveCount(0);
 });
+
+test("the same form sends the next top-up too, and a double click sends one", async ({ page }) => {
+  await login(page);
+  await page.goto("/recharge");
+  await hydrated(page);
+  const key = page.getByLabel("Numéro de clé (0 à 65535)");
+  const amount = page.getByLabel("Montant (CHF)");
+  const send = page.getByRole("button", { name: "Envoyer" });
+  const number = async () => (await page.getByTestId("progress").locator("h2").textContent())!.match(/\d+/)![0];
+
+  await key.fill("5101");
+  await amount.fill("3.00");
+  await send.dblclick();
+  await expect(page.getByTestId("progress")).toContainText("5101 · 3.00 CHF");
+  const first = await number();
+
+  // The page now holds a new form token: the next top-up is recorded as a new one.
+  await key.fill("5102");
+  await amount.fill("4.00");
+  await send.click();
+  await expect(page.getByTestId("progress")).toContainText("5102 · 4.00 CHF");
+  const second = await number();
+  expect(Number(second)).toBeGreaterThan(Number(first));
+
+  // In the journal: each once.
+  await page.goto("/transactions?key=5101");
+  await expect(page.getByTestId("results")).toContainText("sur 1");
+  await page.goto("/transactions?key=5102");
+  await expect(page.getByTestId("results")).toContainText("sur 1");
+});

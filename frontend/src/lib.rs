@@ -1,7 +1,10 @@
-//! The browser's entry point: takes over the server-rendered page and makes it interactive.
+//! The browser's entry point: brings the server-rendered page's islands to life (the islands themselves
+//! are exported by the `app` crate, which this crate links).
+
+use app as _;
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }

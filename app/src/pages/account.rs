@@ -12,7 +12,7 @@ use crate::i18n::*;
 pub fn Account() -> impl IntoView {
     let i18n = use_i18n();
     let query = use_query_map();
-    let account = Resource::new(|| (), |_| current_account());
+    let account = AsyncDerived::new(current_account);
     let notice = move || {
         query.with(|q| {
             let retry = q.get_str("retry").and_then(|r| r.parse::<u64>().ok()).unwrap_or(60);

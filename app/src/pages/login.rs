@@ -73,7 +73,7 @@ pub fn Login() -> impl IntoView {
                 <h2>{t!(i18n, login_title)}</h2>
                 {message}
                 <form method="post" action="/login" class="stack">
-                    <input type="hidden" name="next" prop:value=next />
+                    <input type="hidden" name="next" value=next />
                     <label for="email">{t!(i18n, login_email)}</label>
                     <input
                         id="email"
@@ -98,7 +98,7 @@ pub fn Login() -> impl IntoView {
                     <button type="submit" class="primary">{t!(i18n, login_submit)}</button>
                 </form>
                 <div class="login-foot">
-                    <LanguageSwitch logged_in=false />
+                    <LanguageSwitch locale=i18n.get_locale_untracked() logged_in=false />
                 </div>
             </div>
         </main>

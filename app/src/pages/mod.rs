@@ -24,33 +24,38 @@ use domain::journal::TxStatus;
 
 use crate::i18n::*;
 
+/// The page's language, for server-rendered components (islands get it as a property).
+pub(crate) fn page_locale() -> Locale {
+    use_i18n().get_locale_untracked()
+}
+
 /// A status in the person's language.
-pub(crate) fn status_label(i18n: leptos_i18n::I18nContext<Locale>, status: TxStatus) -> String {
+pub(crate) fn status_label(locale: Locale, status: TxStatus) -> String {
     match status {
-        TxStatus::Queued => t_string!(i18n, status_queued),
-        TxStatus::Sent => t_string!(i18n, status_sent),
-        TxStatus::Confirmed => t_string!(i18n, status_confirmed),
-        TxStatus::Reloaded => t_string!(i18n, status_reloaded),
-        TxStatus::Failed => t_string!(i18n, status_failed),
-        TxStatus::Cancelling => t_string!(i18n, status_cancelling),
-        TxStatus::Cancelled => t_string!(i18n, status_cancelled),
+        TxStatus::Queued => td_string!(locale, status_queued),
+        TxStatus::Sent => td_string!(locale, status_sent),
+        TxStatus::Confirmed => td_string!(locale, status_confirmed),
+        TxStatus::Reloaded => td_string!(locale, status_reloaded),
+        TxStatus::Failed => td_string!(locale, status_failed),
+        TxStatus::Cancelling => td_string!(locale, status_cancelling),
+        TxStatus::Cancelled => td_string!(locale, status_cancelled),
     }
     .to_string()
 }
 
 /// A failure reason code in the person's language.
-pub(crate) fn reason_label(i18n: leptos_i18n::I18nContext<Locale>, reason: &str) -> String {
+pub(crate) fn reason_label(locale: Locale, reason: &str) -> String {
     match reason {
-        "no_answer" => t_string!(i18n, reason_no_answer),
-        "sim_credit" => t_string!(i18n, reason_sim_credit),
-        "modem_refused" => t_string!(i18n, reason_modem_refused),
-        "station_limit" => t_string!(i18n, reason_station_limit),
-        "station_amount" => t_string!(i18n, reason_station_amount),
-        "station_full" => t_string!(i18n, reason_station_full),
-        "station_expired" => t_string!(i18n, reason_station_expired),
-        "cancelled" => t_string!(i18n, reason_cancelled),
-        "invalid_phone" => t_string!(i18n, reason_invalid_phone),
-        _ => t_string!(i18n, reason_other),
+        "no_answer" => td_string!(locale, reason_no_answer),
+        "sim_credit" => td_string!(locale, reason_sim_credit),
+        "modem_refused" => td_string!(locale, reason_modem_refused),
+        "station_limit" => td_string!(locale, reason_station_limit),
+        "station_amount" => td_string!(locale, reason_station_amount),
+        "station_full" => td_string!(locale, reason_station_full),
+        "station_expired" => td_string!(locale, reason_station_expired),
+        "cancelled" => td_string!(locale, reason_cancelled),
+        "invalid_phone" => td_string!(locale, reason_invalid_phone),
+        _ => td_string!(locale, reason_other),
     }
     .to_string()
 }

@@ -4,52 +4,82 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::api::{PresentKey, station_screens};
+use crate::api::{PresentKey, StationScreen, station_screens};
 use crate::i18n::*;
+use crate::pages::page_locale;
 
 #[component]
 pub fn Station() -> impl IntoView {
-    let i18n = use_i18n();
-    let screens = Resource::new(|| (), |_| station_screens());
+    let locale = page_locale();
+    let screens = AsyncDerived::new(station_screens);
+    view! {
+        <h1>{td_string!(locale, station_title)}</h1>
+        <Suspense fallback=|| ()>
+            {move || screens.get().map(|s| match s {
+                Ok(None) => view! { <p class="empty">{td_string!(locale, station_not_demo)}</p> }.into_any(),
+                Ok(Some(screens)) => view! { <Screens locale screens /> }.into_any(),
+                Err(_) => view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// The displays, read again every second, and a key to present at each station.
+#[island(lazy)]
+fn Screens(locale: Locale, screens: Vec<StationScreen>) -> impl IntoView {
+    let screens = RwSignal::new(screens);
     let present = ServerAction::<PresentKey>::new();
-    // The display changes by itself over 15 s after a key: look every second while the page is open
-    // (in the browser only: an effect never runs while the server renders).
+    let refresh = move || {
+        leptos::task::spawn_local(async move {
+            if let Ok(Some(list)) = station_screens().await {
+                screens.set(list);
+            }
+        })
+    };
+    // The display changes by itself over 15 s after a key: look every second while the page is open.
     Effect::new(move |_| {
-        if let Ok(handle) = set_interval_with_handle(move || screens.refetch(), Duration::from_secs(1)) {
+        if let Ok(handle) = set_interval_with_handle(refresh, Duration::from_secs(1)) {
             on_cleanup(move || handle.clear());
         }
     });
     Effect::new(move |_| {
         if present.version().get() > 0 {
-            screens.refetch();
+            refresh();
         }
     });
     view! {
-        <h1>{t!(i18n, station_title)}</h1>
-        <Transition fallback=|| ()>
-            {move || screens.get().map(|s| match s {
-                Ok(None) => view! { <p class="empty">{t!(i18n, station_not_demo)}</p> }.into_any(),
-                Ok(Some(list)) => view! {
-                    <div class="stations">
-                        {list.into_iter().map(|s| {
-                            let key_id = format!("key-{}", s.id);
-                            view! {
-                                <section class="card station" data-testid=format!("station-{}", s.id)>
-                                    <h2>{s.label.clone()}</h2>
-                                    <pre class="lcd" data-testid="lcd" aria-label="LCD">{s.lines.join("\n")}</pre>
-                                    <ActionForm action=present attr:class="inline-form">
-                                        <input type="hidden" name="station" value=s.id.to_string() />
-                                        <label for=key_id.clone()>{t!(i18n, station_key)}</label>
-                                        <input id=key_id name="key" inputmode="numeric" required pattern="[0-9]{1,5}" maxlength="5" />
-                                        <button type="submit" class="primary">{t!(i18n, station_present)}</button>
-                                    </ActionForm>
-                                </section>
-                            }
-                        }).collect_view()}
-                    </div>
-                }.into_any(),
-                Err(_) => view! { <p class="notice error" role="alert">{t!(i18n, error_generic)}</p> }.into_any(),
-            })}
-        </Transition>
+        <div class="stations">
+            <For each=move || screens.get() key=|s| s.id let(s)>
+                <StationDisplay locale id=s.id label=s.label.clone() screens present />
+            </For>
+        </div>
+    }
+}
+
+/// One station's display (kept while the page reads the displays again, so that a key being typed
+/// stays) and its key form.
+#[component]
+fn StationDisplay(
+    locale: Locale,
+    id: i64,
+    label: String,
+    screens: RwSignal<Vec<StationScreen>>,
+    present: ServerAction<PresentKey>,
+) -> impl IntoView {
+    let key_id = format!("key-{id}");
+    let lines = move || {
+        screens.with(|l| l.iter().find(|s| s.id == id).map(|s| s.lines.join("\n"))).unwrap_or_default()
+    };
+    view! {
+        <section class="card station" data-testid=format!("station-{id}")>
+            <h2>{label}</h2>
+            <pre class="lcd" data-testid="lcd" aria-label="LCD">{lines}</pre>
+            <form action=crate::form::url(present) method="post" class="inline-form" on:submit=crate::form::submit(present)>
+                <input type="hidden" name="station" value=id.to_string() />
+                <label for=key_id.clone()>{td_string!(locale, station_key)}</label>
+                <input id=key_id name="key" inputmode="numeric" required pattern="[0-9]{1,5}" maxlength="5" />
+                <button type="submit" class="primary">{td_string!(locale, station_present)}</button>
+            </form>
+        </section>
     }
 }

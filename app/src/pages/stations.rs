@@ -9,17 +9,36 @@ use domain::station::StationField;
 use leptos::prelude::*;
 
 use crate::api::{
-    ModemView, RequestStationStatus, SaveStation, StationInfo, StationProblem, StationSaved, StatusAsked,
-    stations_page,
+    ModemView, RequestStationStatus, SaveStation, StationInfo, StationProblem, StationSaved, StationsView,
+    StatusAsked, stations_page,
 };
 use crate::i18n::*;
+use crate::pages::page_locale;
 
 #[component]
 pub fn Stations() -> impl IntoView {
-    let i18n = use_i18n();
-    let page = Resource::new(|| (), |_| stations_page());
+    let locale = page_locale();
+    let page = AsyncDerived::new(stations_page);
+    view! {
+        <h1>{td_string!(locale, stations_title)}</h1>
+        <Suspense fallback=|| ()>
+            {move || page.get().map(|p| match p {
+                Err(_) => view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> }.into_any(),
+                Ok(page) => view! {
+                    {page.admin.as_ref().map(|a| view! { <Modem locale modem=a.modem.clone() /> })}
+                    <StationsPanel locale page />
+                }.into_any(),
+            })}
+        </Suspense>
+    }
+}
+
+/// The stations' cards and, for operators, the form to register one.
+#[island(lazy)]
+fn StationsPanel(locale: Locale, page: StationsView) -> impl IntoView {
+    let page = RwSignal::new(page);
     // Heartbeats arrive without anyone asking: the facts are read again every 15 s while the page is open
-    // (browser only) into `live`, which only the facts' text follows, so that a form being filled in stays.
+    // into `live`, which only the facts' text follows, so that a form being filled in stays.
     let live = RwSignal::new(Vec::<StationInfo>::new());
     let poll = move || {
         leptos::task::spawn_local(async move {
@@ -36,42 +55,39 @@ pub fn Stations() -> impl IntoView {
     let create = ServerAction::<SaveStation>::new();
     Effect::new(move |_| {
         if let Some(Ok(StationSaved::Created { .. })) = create.value().get() {
-            page.refetch();
+            leptos::task::spawn_local(async move {
+                if let Ok(p) = stations_page().await {
+                    page.set(p);
+                }
+            });
         }
     });
     view! {
-        <h1>{t!(i18n, stations_title)}</h1>
-        <Transition fallback=|| ()>
-            {move || page.get().map(|p| match p {
-                Err(_) => view! { <p class="notice error" role="alert">{t!(i18n, error_generic)}</p> }.into_any(),
-                Ok(p) => {
-                    let admin = p.admin.clone();
-                    let gerances = admin.as_ref().map(|a| a.gerances.clone());
-                    view! {
-                        {admin.map(|a| view! { <Modem modem=a.modem /> })}
-                        {p.stations.is_empty().then(|| view! { <p class="empty">{t!(i18n, stations_empty)}</p> })}
-                        <div class="stations">
-                            {p.stations.into_iter().map(|s| {
-                                view! { <StationCard station=s editable=gerances.is_some() live=live refresh=poll /> }
-                            }).collect_view()}
-                        </div>
-                        {gerances.map(|g| view! {
-                            <section class="card" data-testid="new-station">
-                                <h2>{t!(i18n, stations_new)}</h2>
-                                <StationForm action=create station=None gerances=g />
-                            </section>
-                        })}
-                    }.into_any()
-                }
-            })}
-        </Transition>
+        {move || {
+            let p = page.get();
+            let gerances = p.admin.as_ref().map(|a| a.gerances.clone());
+            view! {
+                {p.stations.is_empty().then(|| view! { <p class="empty">{td_string!(locale, stations_empty)}</p> })}
+                <div class="stations">
+                    {p.stations.into_iter().map(|s| {
+                        view! { <StationCard locale station=s editable=gerances.is_some() live=live refresh=poll /> }
+                    }).collect_view()}
+                </div>
+                {gerances.map(|g| view! {
+                    <section class="card" data-testid="new-station">
+                        <h2>{td_string!(locale, stations_new)}</h2>
+                        <StationForm locale action=create station=None gerances=g />
+                    </section>
+                })}
+            }
+        }}
         {move || match create.value().get() {
             Some(Ok(StationSaved::Created { name, provisioning, server_number_known, .. })) => Some(view! {
                 <section class="notice info once" role="status" data-testid="provisioning">
-                    <h2>{t!(i18n, stations_created, name = move || name.clone())}</h2>
-                    <p>{t!(i18n, stations_provisioning_intro)}</p>
+                    <h2>{td!(locale, stations_created, name = move || name.clone())}</h2>
+                    <p>{td_string!(locale, stations_provisioning_intro)}</p>
                     <code data-testid="provisioning-string">{provisioning}</code>
-                    {(!server_number_known).then(|| view! { <p>{t!(i18n, stations_provisioning_placeholder)}</p> })}
+                    {(!server_number_known).then(|| view! { <p>{td_string!(locale, stations_provisioning_placeholder)}</p> })}
                 </section>
             }),
             _ => None,
@@ -81,51 +97,50 @@ pub fn Stations() -> impl IntoView {
 
 /// The server's modem, for operators.
 #[component]
-fn Modem(modem: ModemView) -> impl IntoView {
-    let i18n = use_i18n();
+fn Modem(locale: Locale, modem: ModemView) -> impl IntoView {
     let state = if modem.connected {
-        t_string!(i18n, modem_connected).to_string()
+        td_string!(locale, modem_connected).to_string()
     } else {
-        t_string!(i18n, modem_disconnected).to_string()
+        td_string!(locale, modem_disconnected).to_string()
     };
     let kind = if modem.demo {
-        t_string!(i18n, modem_demo).to_string()
+        td_string!(locale, modem_demo).to_string()
     } else {
         modem.model.clone().unwrap_or_default()
     };
     view! {
         <section class="card modem" data-testid="modem">
-            <h2>{t!(i18n, modem_title)}</h2>
+            <h2>{td_string!(locale, modem_title)}</h2>
             <dl class="facts">
-                <dt>{t!(i18n, modem_state)}</dt>
+                <dt>{td_string!(locale, modem_state)}</dt>
                 <dd class:bad=!modem.connected data-testid="modem-state">
                     {state}{modem.since.map(|s| format!(" ({s})"))}
                 </dd>
-                {(!kind.is_empty()).then(|| view! { <dt>{t!(i18n, modem_model)}</dt><dd>{kind}</dd> })}
-                {modem.error.filter(|_| !modem.connected).map(|e| view! { <dt>{t!(i18n, modem_error)}</dt><dd>{e}</dd> })}
-                <dt>{t!(i18n, stations_signal)}</dt>
-                <dd>{signal_text(i18n, modem.signal_dbm)}</dd>
-                {modem.operator.map(|o| view! { <dt>{t!(i18n, modem_operator)}</dt><dd>{o}</dd> })}
-                <dt>{t!(i18n, stations_credit)}</dt>
+                {(!kind.is_empty()).then(|| view! { <dt>{td_string!(locale, modem_model)}</dt><dd>{kind}</dd> })}
+                {modem.error.filter(|_| !modem.connected).map(|e| view! { <dt>{td_string!(locale, modem_error)}</dt><dd>{e}</dd> })}
+                <dt>{td_string!(locale, stations_signal)}</dt>
+                <dd>{signal_text(locale, modem.signal_dbm)}</dd>
+                {modem.operator.map(|o| view! { <dt>{td_string!(locale, modem_operator)}</dt><dd>{o}</dd> })}
+                <dt>{td_string!(locale, stations_credit)}</dt>
                 <dd>{modem.credit.map(|c| format!("{c}{}", modem.credit_at.map(|t| format!(" ({t})")).unwrap_or_default()))
-                    .unwrap_or_else(|| t_string!(i18n, stations_unknown).to_string())}</dd>
-                <dt>{t!(i18n, modem_outbox)}</dt>
+                    .unwrap_or_else(|| td_string!(locale, stations_unknown).to_string())}</dd>
+                <dt>{td_string!(locale, modem_outbox)}</dt>
                 <dd data-testid="modem-outbox">{modem.outbox}</dd>
             </dl>
         </section>
     }
 }
 
-fn signal_text(i18n: leptos_i18n::I18nContext<Locale>, dbm: Option<i64>) -> String {
+fn signal_text(locale: Locale, dbm: Option<i64>) -> String {
     match dbm {
-        None => t_string!(i18n, stations_unknown).to_string(),
+        None => td_string!(locale, stations_unknown).to_string(),
         Some(d) => {
             let level = if d >= -75 {
-                t_string!(i18n, signal_good)
+                td_string!(locale, signal_good)
             } else if d >= -90 {
-                t_string!(i18n, signal_fair)
+                td_string!(locale, signal_fair)
             } else {
-                t_string!(i18n, signal_weak)
+                td_string!(locale, signal_weak)
             };
             format!("{d} dBm ({level})")
         }
@@ -140,12 +155,12 @@ fn chf(rappen: i64) -> String {
 /// reads them again); operators can change it.
 #[component]
 fn StationCard(
+    locale: Locale,
     station: StationInfo,
     editable: bool,
     live: RwSignal<Vec<StationInfo>>,
     refresh: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let i18n = use_i18n();
     let ask = ServerAction::<RequestStationStatus>::new();
     let save = ServerAction::<SaveStation>::new();
     let id = station.id;
@@ -165,61 +180,68 @@ fn StationCard(
             }
         }
     });
-    let unknown = move || t_string!(i18n, stations_unknown).to_string();
     view! {
         <section class="card station" data-testid=format!("station-{id}")>
-            <h2>{move || s.with(|s| s.name.clone())}</h2>
-            <p class="muted">{move || s.with(|s| format!("{}, {}", s.gerance, s.place))}</p>
-            <dl class="facts">
-                <dt>{t!(i18n, stations_phone)}</dt>
-                <dd>{move || s.with(|s| s.phone.clone())}</dd>
-                <dt>{t!(i18n, stations_max)}</dt>
-                <dd>{move || s.with(|s| chf(s.max_rappen))}</dd>
-                <dt>{t!(i18n, stations_last_heard)}</dt>
-                <dd data-testid="last-heard">{move || s.with(|s| s.last_heard.clone()).unwrap_or_else(|| t_string!(i18n, stations_never).to_string())}</dd>
-                <dt>{t!(i18n, stations_pending)}</dt>
-                <dd data-testid="pending">{move || s.with(|s| s.pending).map(|p| p.to_string()).unwrap_or_else(unknown)}</dd>
-                <dt>{t!(i18n, stations_signal)}</dt>
-                <dd data-testid="signal">{move || signal_text(i18n, s.with(|s| s.signal_dbm))}</dd>
-                <dt>{t!(i18n, stations_credit)}</dt>
-                <dd data-testid="credit">{move || s.with(|s| s.sim_credit_rappen).map(chf).unwrap_or_else(unknown)}</dd>
-                <dt>{t!(i18n, stations_firmware)}</dt>
-                <dd data-testid="firmware">{move || s.with(|s| s.firmware.clone()).unwrap_or_else(unknown)}</dd>
-                <dt>{t!(i18n, stations_rejected)}</dt>
-                <dd class:bad=move || s.with(|s| s.rejected > 0) data-testid="rejected">{move || s.with(|s| s.rejected)}</dd>
-            </dl>
-            <ActionForm action=ask attr:class="inline-form">
+            {move || s.with(|s| facts(locale, s))}
+            <form action=crate::form::url(ask) method="post" class="inline-form" on:submit=crate::form::submit(ask)>
                 <input type="hidden" name="id" value=id.to_string() />
                 <button type="submit" class="plain" data-testid="ask-status" disabled=move || ask.pending().get()>
-                    {t!(i18n, stations_ask)}
+                    {td_string!(locale, stations_ask)}
                 </button>
-            </ActionForm>
+            </form>
             {move || {
                 let text = match ask.value().get() {
-                    Some(Ok(StatusAsked::Sent)) => t_string!(i18n, stations_asked),
-                    Some(Ok(StatusAsked::Recently)) => t_string!(i18n, stations_asked_recently),
+                    Some(Ok(StatusAsked::Sent)) => td_string!(locale, stations_asked),
+                    Some(Ok(StatusAsked::Recently)) => td_string!(locale, stations_asked_recently),
                     _ => return None,
                 };
                 Some(view! { <p class="notice info" role="status" data-testid="asked">{text.to_string()}</p> })
             }}
             {editable.then(|| view! {
                 <details class="edit">
-                    <summary>{t!(i18n, stations_edit)}</summary>
-                    <StationForm action=save station=Some(station.clone()) gerances=Vec::new() />
+                    <summary>{td_string!(locale, stations_edit)}</summary>
+                    <StationForm locale action=save station=Some(station.clone()) gerances=Vec::new() />
                 </details>
             })}
         </section>
     }
 }
 
+/// What a station last told, rendered again as a whole when it is read again.
+fn facts(locale: Locale, s: &StationInfo) -> impl IntoView + use<> {
+    let unknown = || td_string!(locale, stations_unknown).to_string();
+    view! {
+        <h2>{s.name.clone()}</h2>
+        <p class="muted">{format!("{}, {}", s.gerance, s.place)}</p>
+        <dl class="facts">
+            <dt>{td_string!(locale, stations_phone)}</dt>
+            <dd>{s.phone.clone()}</dd>
+            <dt>{td_string!(locale, stations_max)}</dt>
+            <dd>{chf(s.max_rappen)}</dd>
+            <dt>{td_string!(locale, stations_last_heard)}</dt>
+            <dd data-testid="last-heard">{s.last_heard.clone().unwrap_or_else(|| td_string!(locale, stations_never).to_string())}</dd>
+            <dt>{td_string!(locale, stations_pending)}</dt>
+            <dd data-testid="pending">{s.pending.map(|p| p.to_string()).unwrap_or_else(unknown)}</dd>
+            <dt>{td_string!(locale, stations_signal)}</dt>
+            <dd data-testid="signal">{signal_text(locale, s.signal_dbm)}</dd>
+            <dt>{td_string!(locale, stations_credit)}</dt>
+            <dd data-testid="credit">{s.sim_credit_rappen.map(chf).unwrap_or_else(unknown)}</dd>
+            <dt>{td_string!(locale, stations_firmware)}</dt>
+            <dd data-testid="firmware">{s.firmware.clone().unwrap_or_else(unknown)}</dd>
+            <dt>{td_string!(locale, stations_rejected)}</dt>
+            <dd class:bad={s.rejected > 0} data-testid="rejected">{s.rejected}</dd>
+        </dl>
+    }
+}
+
 /// The form to register a station (`station` empty) or change one.
 #[component]
 fn StationForm(
+    locale: Locale,
     action: ServerAction<SaveStation>,
     station: Option<StationInfo>,
     gerances: Vec<(i64, String)>,
 ) -> impl IntoView {
-    let i18n = use_i18n();
     let prefix = station.as_ref().map_or_else(|| "new".to_owned(), |s| format!("s{}", s.id));
     let id = move |field: &str| format!("{prefix}-{field}");
     let value = |f: fn(&StationInfo) -> String| station.as_ref().map(f).unwrap_or_default();
@@ -233,51 +255,50 @@ fn StationForm(
         Some(Ok(StationSaved::Invalid(p))) => p,
         _ => Vec::new(),
     };
-    let error =
-        move |wanted: StationProblem, message: fn(leptos_i18n::I18nContext<Locale>) -> String, id: String| {
-            move || {
-                problems()
-                    .contains(&wanted)
-                    .then(|| view! { <p class="field-error" id=id.clone() role="alert">{message(i18n)}</p> })
-            }
-        };
+    let error = move |wanted: StationProblem, message: fn(Locale) -> String, id: String| {
+        move || {
+            problems()
+                .contains(&wanted)
+                .then(|| view! { <p class="field-error" id=id.clone() role="alert">{message(locale)}</p> })
+        }
+    };
     let creating = station.is_none();
     view! {
-        <ActionForm action=action attr:class="stack">
+        <form action=crate::form::url(action) method="post" class="stack" on:submit=crate::form::submit(action)>
             {station_id.map(|sid| view! { <input type="hidden" name="id" value=sid.to_string() /> })}
             {creating.then(|| view! {
-                <label for=id("gerance")>{t!(i18n, stations_gerance)}</label>
+                <label for=id("gerance")>{td_string!(locale, stations_gerance)}</label>
                 <select id=id("gerance") name="gerance" required>
                     {gerances.iter().map(|(gid, name)| view! { <option value=gid.to_string()>{name.clone()}</option> }).collect_view()}
                 </select>
-                {error(StationProblem::Gerance, |i| t_string!(i, stations_error_gerance).to_string(), id("gerance-error"))}
+                {error(StationProblem::Gerance, |l| td_string!(l, stations_error_gerance).to_string(), id("gerance-error"))}
             })}
-            <label for=id("name")>{t!(i18n, stations_name)}</label>
+            <label for=id("name")>{td_string!(locale, stations_name)}</label>
             <input id=id("name") name="name" required maxlength="80" value=name aria-describedby=id("name-error") />
-            {error(StationProblem::Field(StationField::Name), |i| t_string!(i, stations_error_name).to_string(), id("name-error"))}
-            {error(StationProblem::NameTaken, |i| t_string!(i, stations_error_name_taken).to_string(), id("name-error"))}
-            <label for=id("place")>{t!(i18n, stations_place)}</label>
+            {error(StationProblem::Field(StationField::Name), |l| td_string!(l, stations_error_name).to_string(), id("name-error"))}
+            {error(StationProblem::NameTaken, |l| td_string!(l, stations_error_name_taken).to_string(), id("name-error"))}
+            <label for=id("place")>{td_string!(locale, stations_place)}</label>
             <input id=id("place") name="place" required maxlength="80" value=place aria-describedby=id("place-error") />
-            {error(StationProblem::Field(StationField::Place), |i| t_string!(i, stations_error_place).to_string(), id("place-error"))}
-            <label for=id("phone")>{t!(i18n, stations_phone)}</label>
+            {error(StationProblem::Field(StationField::Place), |l| td_string!(l, stations_error_place).to_string(), id("place-error"))}
+            <label for=id("phone")>{td_string!(locale, stations_phone)}</label>
             <input id=id("phone") name="phone" type="tel" required autocomplete="off" placeholder="+41 79 123 45 67"
                 value=phone aria-describedby=id("phone-error") />
-            {error(StationProblem::Field(StationField::Phone), |i| t_string!(i, stations_error_phone).to_string(), id("phone-error"))}
-            {error(StationProblem::PhoneTaken, |i| t_string!(i, stations_error_phone_taken).to_string(), id("phone-error"))}
-            <label for=id("max")>{t!(i18n, stations_max_chf)}</label>
+            {error(StationProblem::Field(StationField::Phone), |l| td_string!(l, stations_error_phone).to_string(), id("phone-error"))}
+            {error(StationProblem::PhoneTaken, |l| td_string!(l, stations_error_phone_taken).to_string(), id("phone-error"))}
+            <label for=id("max")>{td_string!(locale, stations_max_chf)}</label>
             <input id=id("max") name="max" inputmode="decimal" required autocomplete="off"
                 value=max
                 aria-describedby=id("max-error") />
-            {error(StationProblem::Field(StationField::Max), |i| t_string!(i, stations_error_max).to_string(), id("max-error"))}
+            {error(StationProblem::Field(StationField::Max), |l| td_string!(l, stations_error_max).to_string(), id("max-error"))}
             <button type="submit" class="primary" disabled=move || action.pending().get()>
-                {if creating { t!(i18n, stations_create).into_any() } else { t!(i18n, stations_save).into_any() }}
+                {if creating { td_string!(locale, stations_create) } else { td_string!(locale, stations_save) }}
             </button>
             {move || matches!(action.value().get(), Some(Ok(StationSaved::Updated { .. }))).then(|| view! {
-                <p class="notice info" role="status">{t!(i18n, stations_saved)}</p>
+                <p class="notice info" role="status">{td_string!(locale, stations_saved)}</p>
             })}
             {move || matches!(action.value().get(), Some(Err(_))).then(|| view! {
-                <p class="notice error" role="alert">{t!(i18n, error_generic)}</p>
+                <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p>
             })}
-        </ActionForm>
+        </form>
     }
 }

@@ -3,21 +3,45 @@
 
 use domain::Amount;
 use domain::journal::{TxStatus, TxView};
+use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 
-use crate::api::{CancelTopUp, Problem, TopUp as TopUpAction, TopUpResult, topup_form};
+use crate::api::{CancelTopUp, Problem, TopUp as TopUpAction, TopUpForm, TopUpResult, topup_form};
 use crate::i18n::*;
+use crate::pages::page_locale;
 
 #[component]
 pub fn TopUp() -> impl IntoView {
-    let i18n = use_i18n();
-    let form = Resource::new(|| (), |_| topup_form());
+    let locale = page_locale();
+    let form = AsyncDerived::new(topup_form);
+    view! {
+        <div class="narrow">
+            <h1>{td_string!(locale, topup_title)}</h1>
+            <Suspense fallback=|| ()>
+                {move || form.get().map(|f| match f {
+                    Ok(f) if f.stations.is_empty() => view! { <p class="empty">{td_string!(locale, topup_empty)}</p> }.into_any(),
+                    Ok(form) => view! { <TopUpPanel locale form /> }.into_any(),
+                    Err(_) => view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> }.into_any(),
+                })}
+            </Suspense>
+        </div>
+    }
+}
+
+/// The form and, once sent, the top-up's progress.
+#[island(lazy)]
+fn TopUpPanel(locale: Locale, form: TopUpForm) -> impl IntoView {
     let action = ServerAction::<TopUpAction>::new();
     let result = action.value();
     // A new token for the next top-up once this one is recorded.
+    let token = RwSignal::new(form.token);
     Effect::new(move |_| {
         if let Some(Ok(TopUpResult::Created(_))) = result.get() {
-            form.refetch();
+            leptos::task::spawn_local(async move {
+                if let Ok(f) = topup_form().await {
+                    token.set(f.token);
+                }
+            });
         }
     });
     let problem = move |wanted: fn(&Problem) -> bool| {
@@ -28,66 +52,57 @@ pub fn TopUp() -> impl IntoView {
             })
         }
     };
-    let message = move |p: Problem| match p {
-        Problem::NoStation => t!(i18n, topup_error_station).into_any(),
-        Problem::Key => t!(i18n, topup_error_key).into_any(),
-        Problem::Amount => t!(i18n, topup_error_amount).into_any(),
-        Problem::AboveMaximum(max) => {
-            let max = Amount::from_rappen(max).map(|a| a.to_string()).unwrap_or_default();
-            t!(i18n, topup_error_maximum, max = move || max.clone()).into_any()
+    let message = move |p: Problem| {
+        use leptos::either::Either::{Left, Right};
+        match p {
+            Problem::NoStation => Left(td_string!(locale, topup_error_station)),
+            Problem::Key => Left(td_string!(locale, topup_error_key)),
+            Problem::Amount => Left(td_string!(locale, topup_error_amount)),
+            Problem::AboveMaximum(max) => {
+                let max = Amount::from_rappen(max).map(|a| a.to_string()).unwrap_or_default();
+                Right(td!(locale, topup_error_maximum, max = move || max.clone()))
+            }
+            Problem::AlreadySent => Left(td_string!(locale, topup_error_twice)),
         }
-        Problem::AlreadySent => t!(i18n, topup_error_twice).into_any(),
     };
     let field_error = move |wanted: fn(&Problem) -> bool, id: &'static str| {
         let found = problem(wanted);
         move || found().map(|p| view! { <p class="field-error" id=id role="alert">{message(p)}</p> })
     };
     view! {
-        <div class="narrow">
-            <h1>{t!(i18n, topup_title)}</h1>
-            <Transition fallback=|| ()>
-                {move || form.get().map(|f| match f {
-                    Ok(f) if f.stations.is_empty() => view! { <p class="empty">{t!(i18n, topup_empty)}</p> }.into_any(),
-                    Ok(f) => view! {
-                        <ActionForm action=action attr:class="stack card" attr:data-testid="topup-form">
-                            <input type="hidden" name="token" value=f.token.clone() />
-                            <label for="station">{t!(i18n, topup_station)}</label>
-                            <select id="station" name="station" required aria-describedby="station-error">
-                                {f.stations.iter().map(|s| view! {
-                                    <option value=s.id.to_string()>{s.label.clone()}</option>
-                                }).collect_view()}
-                            </select>
-                            {field_error(|p| matches!(p, Problem::NoStation), "station-error")}
-                            <label for="key">{t!(i18n, topup_key)}</label>
-                            <input id="key" name="key" inputmode="numeric" autocomplete="off" required
-                                pattern="[0-9]{1,5}" maxlength="5" aria-describedby="key-error" />
-                            {field_error(|p| matches!(p, Problem::Key), "key-error")}
-                            <label for="amount">{t!(i18n, topup_amount)}</label>
-                            <input id="amount" name="amount" inputmode="decimal" autocomplete="off" required
-                                pattern="[0-9]{1,9}([.,][0-9]{1,2})?" aria-describedby="amount-error" />
-                            {field_error(|p| matches!(p, Problem::Amount | Problem::AboveMaximum(_)), "amount-error")}
-                            {field_error(|p| matches!(p, Problem::AlreadySent), "form-error")}
-                            <button type="submit" class="primary" disabled=move || action.pending().get()>
-                                {t!(i18n, topup_send)}
-                            </button>
-                        </ActionForm>
-                    }.into_any(),
-                    Err(_) => view! { <p class="notice error" role="alert">{t!(i18n, error_generic)}</p> }.into_any(),
-                })}
-            </Transition>
-            {move || match result.get() {
-                Some(Ok(TopUpResult::Created(tx))) => Some(view! { <Progress tx=*tx /> }.into_any()),
-                Some(Err(_)) => Some(view! { <p class="notice error" role="alert">{t!(i18n, error_generic)}</p> }.into_any()),
-                _ => None,
-            }}
-        </div>
+        <form action=crate::form::url(action) method="post" class="stack card" data-testid="topup-form" on:submit=crate::form::submit(action)>
+            <input type="hidden" name="token" value=token />
+            <label for="station">{td_string!(locale, topup_station)}</label>
+            <select id="station" name="station" required aria-describedby="station-error">
+                {form.stations.into_iter().map(|s| view! {
+                    <option value=s.id.to_string()>{s.label}</option>
+                }).collect_view()}
+            </select>
+            {field_error(|p| matches!(p, Problem::NoStation), "station-error")}
+            <label for="key">{td_string!(locale, topup_key)}</label>
+            <input id="key" name="key" inputmode="numeric" autocomplete="off" required
+                pattern="[0-9]{1,5}" maxlength="5" aria-describedby="key-error" />
+            {field_error(|p| matches!(p, Problem::Key), "key-error")}
+            <label for="amount">{td_string!(locale, topup_amount)}</label>
+            <input id="amount" name="amount" inputmode="decimal" autocomplete="off" required
+                pattern="[0-9]{1,9}([.,][0-9]{1,2})?" aria-describedby="amount-error" />
+            {field_error(|p| matches!(p, Problem::Amount | Problem::AboveMaximum(_)), "amount-error")}
+            {field_error(|p| matches!(p, Problem::AlreadySent), "form-error")}
+            <button type="submit" class="primary" disabled=move || action.pending().get()>
+                {td_string!(locale, topup_send)}
+            </button>
+        </form>
+        {move || match result.get() {
+            Some(Ok(TopUpResult::Created(tx))) => Some(Either::Left(view! { <Progress locale tx=*tx /> })),
+            Some(Err(_)) => Some(Either::Right(view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> })),
+            _ => None,
+        }}
     }
 }
 
 /// A top-up's steps, each with its time, updated live from the journal's event stream.
 #[component]
-pub fn Progress(tx: TxView) -> impl IntoView {
-    let i18n = use_i18n();
+fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
     let id = tx.id;
     let since = tx.version;
     let tx = RwSignal::new(tx);
@@ -107,7 +122,7 @@ pub fn Progress(tx: TxView) -> impl IntoView {
     };
     view! {
         <section class="card progress" data-testid="progress" aria-live="polite">
-            <h2>{t!(i18n, topup_number, id = move || id)}</h2>
+            <h2>{td!(locale, topup_number, id = move || id)}</h2>
             <p>
                 {move || tx.with(|t| format!("{} · {:05} · {}", t.station, t.key,
                     Amount::from_rappen(t.amount_rappen).map(|a| a.to_string()).unwrap_or_default()))}
@@ -116,20 +131,20 @@ pub fn Progress(tx: TxView) -> impl IntoView {
                 {move || {
                     let t = tx.get();
                     view! {
-                        {step(t_string!(i18n, status_queued).to_string(), t.shown_times[0].clone(), "step-queued")}
-                        {step(t_string!(i18n, status_sent).to_string(), t.shown_times[1].clone(), "step-sent")}
-                        {step(t_string!(i18n, status_confirmed).to_string(), t.shown_times[2].clone(), "step-confirmed")}
-                        {step(t_string!(i18n, status_reloaded).to_string(), t.shown_times[3].clone(), "step-reloaded")}
+                        {step(td_string!(locale, status_queued).to_string(), t.shown_times[0].clone(), "step-queued")}
+                        {step(td_string!(locale, status_sent).to_string(), t.shown_times[1].clone(), "step-sent")}
+                        {step(td_string!(locale, status_confirmed).to_string(), t.shown_times[2].clone(), "step-confirmed")}
+                        {step(td_string!(locale, status_reloaded).to_string(), t.shown_times[3].clone(), "step-reloaded")}
                     }
                 }}
             </ol>
             {move || tx.with(|t| t.status.cancellable()).then(|| {
                 let cancel = ServerAction::<CancelTopUp>::new();
                 view! {
-                    <ActionForm action=cancel>
+                    <form action=crate::form::url(cancel) method="post" on:submit=crate::form::submit(cancel)>
                         <input type="hidden" name="id" value=id.to_string() />
-                        <button type="submit" class="secondary" data-testid="cancel">{t!(i18n, topup_cancel)}</button>
-                    </ActionForm>
+                        <button type="submit" class="secondary" data-testid="cancel">{td_string!(locale, topup_cancel)}</button>
+                    </form>
                 }
             })}
             {move || {
@@ -137,17 +152,17 @@ pub fn Progress(tx: TxView) -> impl IntoView {
                 match t.status {
                     TxStatus::Reloaded => t.balance_rappen.and_then(|b| Amount::from_rappen(b).ok()).map(|b| {
                         let balance = b.to_string();
-                        view! { <p class="notice info" data-testid="balance">{t!(i18n, topup_balance, balance = move || balance.clone())}</p> }.into_any()
+                        EitherOf3::A(view! { <p class="notice info" data-testid="balance">{td!(locale, topup_balance, balance = move || balance.clone())}</p> })
                     }),
-                    TxStatus::Failed | TxStatus::Cancelled | TxStatus::Cancelling => Some(view! {
+                    TxStatus::Failed | TxStatus::Cancelled | TxStatus::Cancelling => Some(EitherOf3::B(view! {
                         <p class="notice error" role="alert" data-testid="failure">
-                            {crate::pages::status_label(i18n, t.status)}
-                            {t.reason.map(|r| format!(" — {}", crate::pages::reason_label(i18n, &r)))}
+                            {crate::pages::status_label(locale, t.status)}
+                            {t.reason.map(|r| format!(" — {}", crate::pages::reason_label(locale, &r)))}
                         </p>
-                    }.into_any()),
-                    _ => t.reason.map(|r| view! {
-                        <p class="notice" data-testid="reason">{crate::pages::reason_label(i18n, &r)}</p>
-                    }.into_any()),
+                    })),
+                    _ => t.reason.map(|r| EitherOf3::C(view! {
+                        <p class="notice" data-testid="reason">{crate::pages::reason_label(locale, &r)}</p>
+                    })),
                 }
             }}
         </section>
