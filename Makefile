@@ -35,7 +35,7 @@ clippy:
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 unit-tests:
-	cargo test -p domain -p db -p server -p sms -p station
+	cargo test -p domain -p db -p app -p server -p sms -p station
 
 ## The benchmarks at full size (docs/performance.md); about an hour in all, gammu-smsd's queue the longest.
 ## `cargo bench` rebuilds target/release/recharge without cargo-leptos's settings, so `build` comes after

@@ -9,6 +9,8 @@ use domain::station::StationField;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::TextJson;
+
 #[cfg(feature = "ssr")]
 use super::ssr as base;
 
@@ -89,7 +91,7 @@ pub enum StationSaved {
     Invalid(Vec<StationProblem>),
 }
 
-#[server(endpoint = "stations")]
+#[server(endpoint = "stations", output = TextJson)]
 pub async fn stations_page() -> Result<StationsView, ServerFnError> {
     let account = base::account().await?;
     let db = base::db()?;
@@ -108,7 +110,7 @@ pub async fn stations_page() -> Result<StationsView, ServerFnError> {
 }
 
 /// Creates a station (`id` empty) or changes one. Operators only.
-#[server(endpoint = "save_station")]
+#[server(endpoint = "save_station", output = TextJson)]
 pub async fn save_station(
     id: Option<i64>,
     gerance: Option<i64>,
@@ -214,7 +216,7 @@ pub enum StatusAsked {
 /// Asks a station for its state (it answers with a heartbeat: pending top-ups, signal, SIM credit).
 /// Anyone who sees the station may ask, once a minute (each request is an SMS paid from the server's
 /// SIM credit).
-#[server(endpoint = "station_status")]
+#[server(endpoint = "station_status", output = TextJson)]
 pub async fn request_station_status(id: i64) -> Result<StatusAsked, ServerFnError> {
     let account = base::account().await?;
     let db = base::db()?;
@@ -253,7 +255,7 @@ pub struct AdminView {
     pub accounts: Vec<AccountInfo>,
 }
 
-#[server(endpoint = "admin")]
+#[server(endpoint = "admin", output = TextJson)]
 pub async fn admin_page() -> Result<AdminView, ServerFnError> {
     let me = ssr::operator().await?;
     let db = base::db()?;
@@ -291,7 +293,7 @@ pub enum GeranceSaved {
     NameTaken,
 }
 
-#[server(endpoint = "create_gerance")]
+#[server(endpoint = "create_gerance", output = TextJson)]
 pub async fn create_gerance(name: String) -> Result<GeranceSaved, ServerFnError> {
     let _operator = ssr::operator().await?;
     let Ok(name) = domain::GeranceName::parse(&name) else {
@@ -325,7 +327,7 @@ pub enum AccountSaved {
     Invalid(Vec<AccountProblem>),
 }
 
-#[server(endpoint = "create_account")]
+#[server(endpoint = "create_account", output = TextJson)]
 pub async fn create_account(
     email: String,
     role: String,
@@ -363,7 +365,7 @@ pub async fn create_account(
 }
 
 /// Gives an account a new generated password (shown once) and ends all of its sessions.
-#[server(endpoint = "reset_password")]
+#[server(endpoint = "reset_password", output = TextJson)]
 pub async fn reset_password(id: i64) -> Result<String, ServerFnError> {
     let _operator = ssr::operator().await?;
     let host = base::host()?;
@@ -378,7 +380,7 @@ pub async fn reset_password(id: i64) -> Result<String, ServerFnError> {
 
 /// Disables an account (it cannot log in, its sessions end) or enables it again. Not one's own: an
 /// operator cannot lock everyone out by mistake.
-#[server(endpoint = "set_disabled")]
+#[server(endpoint = "set_disabled", output = TextJson)]
 pub async fn set_account_disabled(id: i64, disabled: bool) -> Result<bool, ServerFnError> {
     let operator = ssr::operator().await?;
     if id == operator.id {

@@ -4,7 +4,9 @@
 //! and reads the verified [`Account`] from the request; nothing the browser sends is taken as identity.
 
 mod admin;
+mod codec;
 pub use admin::*;
+pub use codec::{TextJson, TextJsonEncoding};
 
 use domain::Account;
 use domain::journal::TxView;
@@ -52,13 +54,13 @@ pub struct StationScreen {
 }
 
 /// The logged-in account, for the header.
-#[server(endpoint = "account")]
+#[server(endpoint = "account", output = TextJson)]
 pub async fn current_account() -> Result<Account, ServerFnError> {
     ssr::account().await
 }
 
 /// Remembers the language the person chose, so that it follows them to other devices.
-#[server(endpoint = "locale")]
+#[server(endpoint = "locale", output = TextJson)]
 pub async fn save_locale(locale: String) -> Result<(), ServerFnError> {
     let account = ssr::account().await?;
     if crate::locale_from_code(&locale).is_none() {
@@ -150,7 +152,7 @@ pub struct JournalPage {
     pub version: i64,
 }
 
-#[server(endpoint = "journal")]
+#[server(endpoint = "journal", output = TextJson)]
 pub async fn journal(params: JournalParams) -> Result<JournalPage, ServerFnError> {
     let account = ssr::account().await?;
     let db = ssr::db()?;
@@ -165,7 +167,7 @@ pub async fn journal(params: JournalParams) -> Result<JournalPage, ServerFnError
     Ok(JournalPage { rows: rows.iter().map(|r| r.view()).collect(), total, version })
 }
 
-#[server(endpoint = "topup_form")]
+#[server(endpoint = "topup_form", output = TextJson)]
 pub async fn topup_form() -> Result<TopUpForm, ServerFnError> {
     let account = ssr::account().await?;
     let stations = ssr::db()?.list_stations(db::Scope::of(&account)).await.map_err(ssr::internal)?;
@@ -181,7 +183,7 @@ pub async fn topup_form() -> Result<TopUpForm, ServerFnError> {
 }
 
 /// Records a top-up after checking everything again (the form's checks are only a convenience).
-#[server(endpoint = "topup")]
+#[server(endpoint = "topup", output = TextJson)]
 pub async fn top_up(
     station: String,
     key: String,
@@ -227,7 +229,7 @@ pub async fn top_up(
 
 /// Asks the station to drop a top-up that is not loaded yet. The transaction shows *Cancelling* until
 /// the station agrees (*Cancelled*), or *Reloaded* if the key was faster. False if it cannot be cancelled.
-#[server(endpoint = "cancel")]
+#[server(endpoint = "cancel", output = TextJson)]
 pub async fn cancel_top_up(id: i64) -> Result<bool, ServerFnError> {
     let account = ssr::account().await?;
     let done = ssr::db()?
@@ -241,7 +243,7 @@ pub async fn cancel_top_up(id: i64) -> Result<bool, ServerFnError> {
 }
 
 /// One transaction, if it is one's own.
-#[server(endpoint = "transaction")]
+#[server(endpoint = "transaction", output = TextJson)]
 pub async fn transaction(id: i64) -> Result<Option<TxView>, ServerFnError> {
     let account = ssr::account().await?;
     let tx = ssr::db()?.transaction(db::Scope::of(&account), id).await.map_err(ssr::internal)?;
@@ -249,7 +251,7 @@ pub async fn transaction(id: i64) -> Result<Option<TxView>, ServerFnError> {
 }
 
 /// The displays of one's simulated stations; `None` when the server drives a real modem.
-#[server(endpoint = "station_screens")]
+#[server(endpoint = "station_screens", output = TextJson)]
 pub async fn station_screens() -> Result<Option<Vec<StationScreen>>, ServerFnError> {
     let account = ssr::account().await?;
     let host = ssr::host()?;
@@ -271,7 +273,7 @@ pub async fn station_screens() -> Result<Option<Vec<StationScreen>>, ServerFnErr
 }
 
 /// A person presents a key at one of one's simulated stations (demo only).
-#[server(endpoint = "present_key")]
+#[server(endpoint = "present_key", output = TextJson)]
 pub async fn present_key(station: i64, key: String) -> Result<[String; 4], ServerFnError> {
     let account = ssr::account().await?;
     let key = domain::KeyNumber::parse(&key).map_err(|_| ServerFnError::new("key"))?;
