@@ -13,7 +13,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
@@ -190,7 +190,7 @@ async fn serve_stream(mut socket: TcpStream, peer: SocketAddr, router: Router) -
         Err(_) => return Ok(()),
         Ok(Err(Refused::Io(e))) => return Err(e),
         Ok(Err(Refused::Status(status))) => {
-            socket.write_all(&refusal(status)).await?;
+            socket.write_all(&refusal(status, SystemTime::now())).await?;
             return socket.shutdown().await;
         }
         Ok(Ok(request)) => request,
@@ -202,7 +202,7 @@ async fn serve_stream(mut socket: TcpStream, peer: SocketAddr, router: Router) -
         Err(never) => match never {},
     };
     let (parts, body) = response.into_parts();
-    socket.write_all(&response_head(&parts)).await?;
+    socket.write_all(&response_head(&parts, SystemTime::now())).await?;
     let mut body = body.into_data_stream();
     // What a client sends after its request is not read; a read only tells that it has gone.
     let mut ignored = [0u8; 64];
@@ -295,17 +295,24 @@ fn parse_head(head: &[u8]) -> Result<Option<Request<Body>>, StatusCode> {
     request.body(Body::empty()).map(Some).map_err(|_| StatusCode::BAD_REQUEST)
 }
 
-/// The status line and header fields of a response that ends with its connection.
-fn response_head(parts: &response::Parts) -> Vec<u8> {
+/// The status line and header fields of a response that ends with its connection, dated `now` (as hyper
+/// dates every other response: RFC 9110 asks it of a server with a clock).
+fn response_head(parts: &response::Parts, now: SystemTime) -> Vec<u8> {
     let mut head = Vec::with_capacity(512);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(parts.status.as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\ndate: ");
+    head.extend_from_slice(httpdate::fmt_http_date(now).as_bytes());
     head.extend_from_slice(b"\r\n");
     for (name, value) in &parts.headers {
         // The framing is this module's: the body ends with the connection.
-        if name == header::CONNECTION || name == header::TRANSFER_ENCODING || name == "keep-alive" {
+        if name == header::CONNECTION
+            || name == header::TRANSFER_ENCODING
+            || name == "keep-alive"
+            || name == header::DATE
+        {
             continue;
         }
         head.extend_from_slice(name.as_str().as_bytes());
@@ -318,10 +325,14 @@ fn response_head(parts: &response::Parts) -> Vec<u8> {
 }
 
 /// A whole answer refusing a request head.
-fn refusal(status: StatusCode) -> Vec<u8> {
+fn refusal(status: StatusCode, now: SystemTime) -> Vec<u8> {
     let reason = status.canonical_reason().unwrap_or("");
-    format!("HTTP/1.1 {} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n", status.as_str())
-        .into_bytes()
+    let date = httpdate::fmt_http_date(now);
+    format!(
+        "HTTP/1.1 {} {reason}\r\ndate: {date}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        status.as_str()
+    )
+    .into_bytes()
 }
 
 #[cfg(test)]
@@ -386,12 +397,20 @@ mod tests {
             .header("content-type", "text/event-stream")
             .header("transfer-encoding", "chunked")
             .header("connection", "keep-alive")
+            .header("date", "Thu, 01 Jan 1970 00:00:00 GMT")
             .body(())
             .unwrap();
         let (parts, ()) = response.into_parts();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         assert_eq!(
-            String::from_utf8(response_head(&parts)).unwrap(),
-            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+            String::from_utf8(response_head(&parts, now)).unwrap(),
+            "HTTP/1.1 200 OK\r\ndate: Wed, 18 Nov 2026 11:06:40 GMT\r\ncontent-type: text/event-stream\r\n\
+             connection: close\r\n\r\n"
+        );
+        assert_eq!(
+            String::from_utf8(refusal(StatusCode::BAD_REQUEST, now)).unwrap(),
+            "HTTP/1.1 400 Bad Request\r\ndate: Wed, 18 Nov 2026 11:06:40 GMT\r\ncontent-length: 0\r\n\
+             connection: close\r\n\r\n"
         );
     }
 }
