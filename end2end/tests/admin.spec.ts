@@ -104,3 +104,52 @@ test("an administrator sees its stations' facts but no administration", async ({
   await expect(page.getByTestId("new-station")).toHaveCount(0);
   await expect(page.getByTestId("modem")).toHaveCount(0);
 });
+
+test("a name that looks like markup is shown as text on every page, in the islands too", async ({ page }) => {
+  test.setTimeout(60_000);
+  const errors = watchConsole(page);
+  // Names travel to the browser inside the islands' properties (JSON in an attribute) and in events.
+  const name = `Gare "><img src=x onerror=alert(1)></leptos-island><script>alert(2)</script>`;
+  await page.addInitScript(() => (window.alert = () => { throw new Error("markup ran"); }));
+  await login(page, OPERATOR);
+  await page.goto("/admin");
+  await hydrated(page);
+  await page.getByLabel("Nouvelle gérance").fill("Gérance témoin");
+  await page.getByRole("button", { name: "Ajouter" }).click();
+  await expect(page.getByTestId("gerances")).toContainText("Gérance témoin");
+
+  await page.goto("/stations");
+  await hydrated(page);
+  const create = page.getByTestId("new-station");
+  await create.getByLabel("Gérance").selectOption({ label: "Gérance témoin" });
+  await create.getByLabel("Nom").fill(name);
+  await create.getByLabel("Lieu").fill("<b>Sion</b>");
+  await create.getByLabel("Numéro de la carte SIM").fill("079 000 09 10");
+  await create.getByRole("button", { name: "Créer la station" }).click();
+  await expect(page.getByTestId("provisioning")).toContainText(name);
+
+  // Rendered by the server, then by the island in the browser.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByRole("heading", { name, exact: true })).toBeVisible();
+  await expect(page.getByText("Gérance témoin, <b>Sion</b>")).toBeVisible();
+
+  await page.goto("/recharge");
+  await hydrated(page);
+  const label = `${name}, Gérance témoin, <b>Sion</b>`;
+  await page.getByLabel("Station").selectOption({ label });
+  await page.getByLabel("Numéro de clé (0 à 65535)").fill("777");
+  await page.getByLabel("Montant (CHF)").fill("1.00");
+  await page.getByRole("button", { name: "Envoyer" }).click();
+  await expect(page.getByTestId("progress")).toContainText(`${label} · 00777 · 1.00 CHF`);
+
+  await page.goto("/transactions?key=777");
+  await hydrated(page);
+  await expect(page.getByTestId("journal")).toContainText(label);
+  for (const path of ["/stations", "/recharge", "/transactions?key=777"]) {
+    await page.goto(path);
+    await hydrated(page);
+    await expect(page.locator("img[src=x], b")).toHaveCount(0);
+  }
+  expect(errors).toEqual([]);
+});
