@@ -1,6 +1,8 @@
 //! Recharge's user interface: the pages, the server functions they call and the types both sides share.
 //!
-//! The same code renders on the server (feature `ssr`) and hydrates in the browser (feature `hydrate`).
+//! The server (feature `ssr`) renders every page; in the browser (feature `hydrate`) only the islands run,
+//! the interactive parts of a page (`#[island]`), each page's in its own WebAssembly file when built
+//! with `--split` (`make build`).
 //! Authentication itself (login, logout, sessions) is plain HTTP in the `server` crate, so that it works
 //! before any WebAssembly has loaded; this crate only reads the verified account.
 

@@ -217,8 +217,6 @@ async fn next_version(tx: &mut Transaction<'_, Sqlite>) -> Result<i64> {
         .await?)
 }
 
-/// Shows `reason` on transaction `id` (what went wrong last); `uncount`: its last attempt did not happen.
-/// Returns its new version.
 /// What `Db::queue_message` does, inside the caller's database transaction.
 async fn queue_in(
     tx: &mut Transaction<'_, Sqlite>,
@@ -271,6 +269,8 @@ async fn queue_in(
     Ok((out_id, version))
 }
 
+/// Shows `reason` on transaction `id` (what went wrong last); `uncount`: its last attempt did not happen.
+/// Returns its new version.
 async fn note_reason(tx: &mut Transaction<'_, Sqlite>, id: i64, reason: &str, uncount: bool) -> Result<i64> {
     let v = next_version(tx).await?;
     sqlx::query(
