@@ -7,10 +7,9 @@
 //!
 //! Live rows come from the journal's feed (`Journal::start_feed`), which reads each change once and
 //! writes its event once for all streams; a stream queries the database itself only to catch up (at its
-//! start, or when it fell behind), and sends every event it has at hand in one write. Streams end when
-//! the server stops (`Journal::stop_streams`), so that it can.
+//! start, or when it fell behind), and sends every event it has at hand in one write, which streams in
+//! the same state share. Streams end when the server stops (`Journal::stop_streams`), so that it can.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,10 +45,6 @@ struct Feed {
     since: i64,
     /// Every gérance's changed rows, from the journal's feed.
     rows: broadcast::Receiver<Arc<Vec<ChangedRow>>>,
-    /// Read from the database but not sent yet: the client is catching up.
-    ready: VecDeque<ChangedRow>,
-    /// Rows from the feed not looked at yet, and where in it.
-    live: Option<(Arc<Vec<ChangedRow>>, usize)>,
     catching_up: bool,
     /// True once the server stops.
     stopping: watch::Receiver<bool>,
@@ -75,44 +70,18 @@ pub async fn events(
         scope: Scope::of(&account),
         since: since.max(0),
         rows,
-        ready: VecDeque::new(),
-        live: None,
         catching_up: true,
         stopping: state.journal.stopping(),
     };
     let stream = futures::stream::unfold(feed, |mut feed| async move {
-        // Every row there is to send now (up to a batch) goes out in one write.
-        let mut out: Vec<ChangedRow> = Vec::new();
         loop {
-            let next = feed.ready.pop_front().or_else(|| {
-                let (batch, at) = feed.live.as_mut()?;
-                let row = batch.get(*at).cloned();
-                *at += 1;
-                if row.is_none() {
-                    feed.live = None;
-                }
-                row
-            });
-            if let Some(row) = next {
-                if row.version <= feed.since || !feed.scope.allows(row.gerance_id) {
-                    continue;
-                }
-                feed.since = row.version;
-                out.push(row);
-                if out.len() < BATCH as usize {
-                    continue;
-                }
-                return Some((write_out(out), feed));
-            }
-            if feed.live.is_some() {
-                continue;
-            }
             if feed.catching_up {
                 // From the database, in this scope, until nothing older than the feed is missing.
                 match feed.db.changes_since(feed.scope, feed.since, BATCH).await {
                     Ok(rows) if !rows.is_empty() => {
-                        feed.ready.extend(rows.iter().map(ChangedRow::from));
-                        continue;
+                        let rows: Vec<ChangedRow> = rows.iter().map(ChangedRow::from).collect();
+                        feed.since = rows.last().map_or(feed.since, |row| row.version);
+                        return Some((write_out(rows), feed));
                     }
                     Ok(_) => feed.catching_up = false,
                     Err(e) => {
@@ -121,32 +90,40 @@ pub async fn events(
                     }
                 }
             }
-            if !out.is_empty() {
-                // What the feed published meanwhile goes into the same write: a stream that fell
-                // behind catches up in fewer, larger writes.
-                match feed.rows.try_recv() {
-                    Ok(rows) => {
-                        feed.live = Some((rows, 0));
-                        continue;
-                    }
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                        feed.catching_up = true;
-                        continue;
-                    }
-                    Err(_) => return Some((write_out(out), feed)),
-                }
-            }
             let received = tokio::select! {
                 received = tokio::time::timeout(KEEP_ALIVE, feed.rows.recv()) => received,
                 _ = feed.stopping.wait_for(|stopping| *stopping) => return None,
             };
-            match received {
-                Ok(Ok(rows)) => feed.live = Some((rows, 0)),
+            let mut batches = match received {
+                Ok(Ok(rows)) => vec![rows],
                 // Too slow to follow the feed: catch up from the database again.
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => feed.catching_up = true,
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    feed.catching_up = true;
+                    continue;
+                }
                 Ok(Err(broadcast::error::RecvError::Closed)) => return None,
                 // A comment now and then keeps proxies from closing a quiet stream.
                 Err(_) => return Some((Bytes::from_static(b":\n\n"), feed)),
+            };
+            // What the feed published meanwhile goes into the same write: a stream that fell behind
+            // catches up in fewer, larger writes.
+            loop {
+                match feed.rows.try_recv() {
+                    Ok(rows) => batches.push(rows),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                        feed.catching_up = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if feed.catching_up {
+                continue;
+            }
+            let (write, since) = live_write(feed.scope, feed.since, &batches);
+            feed.since = since;
+            if let Some(write) = write {
+                return Some((write, feed));
             }
         }
     });
@@ -155,6 +132,39 @@ pub async fn events(
         [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")],
         Body::from_stream(stream),
     )
+}
+
+/// A live write: what a stream that sent everything in `scope` up to version `since` sends of the feed's
+/// `batches`, and its version after it. Every stream woken by the same batches computes the same write,
+/// so the last one computed on this thread is kept and shared: a burst is written for 10,000 streams
+/// once, not 10,000 times.
+///
+/// The write depends only on `scope`, `since` and the last version of the batches: a stream that
+/// follows the feed without lagging holds every batch with a row newer than `since` in its scope.
+fn live_write(scope: Scope, since: i64, batches: &[Arc<Vec<ChangedRow>>]) -> (Option<Bytes>, i64) {
+    type Key = (Scope, i64, i64);
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(Key, Option<Bytes>, i64)>> = const { std::cell::RefCell::new(None) };
+    }
+    let until = batches.iter().rev().find_map(|batch| batch.last()).map_or(since, |row| row.version);
+    let key = (scope, since, until);
+    LAST.with_borrow_mut(|last| {
+        if let Some((seen, write, after)) = last.as_ref()
+            && *seen == key
+        {
+            return (write.clone(), *after);
+        }
+        let rows: Vec<ChangedRow> = batches
+            .iter()
+            .flat_map(|batch| batch.iter())
+            .filter(|row| row.version > since && scope.allows(row.gerance_id))
+            .cloned()
+            .collect();
+        let after = rows.last().map_or(since, |row| row.version);
+        let write = (!rows.is_empty()).then(|| write_out(rows));
+        *last = Some((key, write.clone(), after));
+        (write, after)
+    })
 }
 
 /// The events of one write as one buffer. A row that appears again later in the same write (a stream
@@ -187,7 +197,32 @@ mod tests {
     use super::*;
 
     fn row(id: i64, version: i64) -> ChangedRow {
-        ChangedRow { id, version, gerance_id: 1, frame: format!("id: {version}\ndata: {id}\n\n").into() }
+        of(1, id, version)
+    }
+
+    fn of(gerance_id: i64, id: i64, version: i64) -> ChangedRow {
+        ChangedRow { id, version, gerance_id, frame: format!("id: {version}\ndata: {id}\n\n").into() }
+    }
+
+    #[test]
+    fn a_live_write_holds_the_newer_rows_of_its_scope_and_is_shared_by_streams_in_the_same_state() {
+        let batches =
+            [Arc::new(vec![of(1, 7, 10), of(2, 8, 11)]), Arc::new(vec![of(1, 7, 12), of(2, 9, 13)])];
+        let (first, since) = live_write(Scope::Gerance(1), 9, &batches);
+        let first = first.expect("gérance 1 changed");
+        assert_eq!((&first[..], since), (&b"id: 12\ndata: 7\n\n"[..], 12));
+        // A stream in the same state gets the same write, not a copy.
+        let (again, since) = live_write(Scope::Gerance(1), 9, &batches);
+        assert_eq!((again.map(|w| w.as_ptr()), since), (Some(first.as_ptr()), 12));
+        // Another gérance in the same state: its own rows.
+        let (other, since) = live_write(Scope::Gerance(2), 9, &batches);
+        assert_eq!((other.as_deref(), since), (Some(&b"id: 11\ndata: 8\n\nid: 13\ndata: 9\n\n"[..]), 13));
+        // A stream that already sent some of them, and one that sent all: only what is newer.
+        let (all, since) = live_write(Scope::All, 11, &batches);
+        assert_eq!((all.as_deref(), since), (Some(&b"id: 12\ndata: 7\n\nid: 13\ndata: 9\n\n"[..]), 13));
+        assert_eq!(live_write(Scope::Gerance(1), 12, &batches), (None, 12));
+        // Nothing in its scope: nothing written, its version stays.
+        assert_eq!(live_write(Scope::Gerance(3), 9, &batches), (None, 9));
     }
 
     #[test]
