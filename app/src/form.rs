@@ -14,13 +14,20 @@ use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 /// The `submit` handler that dispatches `action` with the form's fields (the button that submitted
 /// included); fields that do not make the function's arguments answer an error like the server would.
 /// A submission while the previous one is still on its way is ignored (a double click sends once, and
-/// its answer is not replaced by the duplicate's).
+/// its answer is not replaced by the duplicate's). An error answer checks whether the session ended
+/// (`session::check`).
 pub fn submit<S>(action: ServerAction<S>) -> impl Fn(leptos::ev::SubmitEvent) + 'static
 where
     S: ServerFn + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
     S::Output: Send + Sync + 'static,
     S::Error: FromServerFnError + Send + Sync + 'static,
 {
+    // An answer that is an error may mean the session ended meanwhile.
+    Effect::new(move |_| {
+        if action.value().with(|answer| matches!(answer, Some(Err(_)))) {
+            crate::session::check();
+        }
+    });
     move |ev| {
         ev.prevent_default();
         if action.pending().get_untracked() {

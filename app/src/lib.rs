@@ -24,6 +24,7 @@ mod live;
 mod pages;
 #[cfg(feature = "ssr")]
 pub mod security;
+mod session;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -1,5 +1,5 @@
 import { test, expect } from "@playwright/test";
-import { ADMIN, login, watchConsole } from "./helpers";
+import { ADMIN, hydrated, login, watchConsole } from "./helpers";
 
 test("a wrong password is refused, then the right one logs in", async ({ page }) => {
   const errors = watchConsole(page);
@@ -46,4 +46,27 @@ test("logout ends the session and protected pages lead back to the login", async
   await page.getByLabel("Mot de passe").fill(ADMIN.password);
   await page.getByRole("button", { name: "Connexion" }).click();
   await expect(page).toHaveURL(/\/transactions$/);
+});
+
+test("a session that ends while a page is open leads to the login, then back to the page", async ({ page }) => {
+  await login(page);
+  await page.goto("/recharge");
+  await hydrated(page);
+  // The same person logs out in another tab: the open page's session is gone.
+  const other = await page.context().newPage();
+  await other.goto("/");
+  await other.getByRole("button", { name: "Déconnexion" }).click();
+  await expect(other).toHaveURL(/\/login\?reason=logged-out/);
+
+  // The open form is used: rather than a generic error, the login page, saying why.
+  await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
+  await page.getByLabel("Numéro de clé (0 à 65535)").fill("34586");
+  await page.getByLabel("Montant (CHF)").fill("10.00");
+  await page.getByRole("button", { name: "Envoyer" }).click();
+  await expect(page).toHaveURL(/\/login\?reason=expired&next=%2Frecharge$/);
+  await expect(page.getByTestId("login-notice")).toHaveText("Votre session a expiré. Veuillez vous reconnecter.");
+  await page.getByLabel("Adresse e-mail").fill(ADMIN.email);
+  await page.getByLabel("Mot de passe").fill(ADMIN.password);
+  await page.getByRole("button", { name: "Connexion" }).click();
+  await expect(page).toHaveURL(/\/recharge$/);
 });

@@ -116,8 +116,9 @@ fn reload(params: JournalParams, page: RwSignal<JournalPage>) -> impl Fn(domain:
         leptos::task::spawn_local(async move {
             loop {
                 again.set(false);
-                if let Ok(p) = journal(params.clone()).await {
-                    page.set(p);
+                match journal(params.clone()).await {
+                    Ok(p) => page.set(p),
+                    Err(_) => crate::session::check(),
                 }
                 if !again.get() {
                     break;

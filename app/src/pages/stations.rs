@@ -42,8 +42,9 @@ fn StationsPanel(locale: Locale, page: StationsView) -> impl IntoView {
     let live = RwSignal::new(Vec::<StationInfo>::new());
     let poll = move || {
         leptos::task::spawn_local(async move {
-            if let Ok(p) = stations_page().await {
-                live.set(p.stations);
+            match stations_page().await {
+                Ok(p) => live.set(p.stations),
+                Err(_) => crate::session::check(),
             }
         })
     };
