@@ -4,21 +4,29 @@
 //! island on a page already open calls server functions, which then answer 401 (everything under
 //! `/api/` does without a session), and the island could only say that something went wrong.
 
-/// After a server function failed in an island: when the session has ended, go to the login page,
-/// which says so and comes back to this page once logged in. A server that cannot be reached at all
-/// (offline) leaves the island's own message.
+/// After a server function failed in an island: when the session has ended (`GET /api/session` is
+/// refused), go to the login page, which says so and comes back to this page once logged in. A server
+/// that cannot be reached at all (offline) leaves the island's own message.
 pub fn check() {
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(async {
-        use leptos::server_fn::error::ServerFnError;
-        if let Err(ServerFnError::Request(_)) | Ok(_) = crate::api::current_account().await {
+        use leptos::wasm_bindgen::JsCast;
+        let Some(window) = leptos::web_sys::window() else { return };
+        let Ok(answer) = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str("/api/session")).await
+        else {
+            return;
+        };
+        let Ok(answer) = answer.dyn_into::<leptos::web_sys::Response>() else { return };
+        if answer.status() != 401 {
             return;
         }
-        let Some(window) = leptos::web_sys::window() else { return };
         let location = window.location();
-        let here =
-            format!("{}{}", location.pathname().unwrap_or_default(), location.search().unwrap_or_default());
-        let next = String::from(leptos::web_sys::js_sys::encode_uri_component(&here));
-        let _ = location.set_href(&format!("/login?reason=expired&next={next}"));
+        // Without `format!`, which would bring the formatting code into the main WebAssembly module (13 KB
+        // brotli).
+        let mut here = location.pathname().unwrap_or_default();
+        here.push_str(&location.search().unwrap_or_default());
+        let mut login = String::from("/login?reason=expired&next=");
+        login.push_str(&String::from(leptos::web_sys::js_sys::encode_uri_component(&here)));
+        let _ = location.set_href(&login);
     });
 }

@@ -170,12 +170,15 @@ async fn logout_ends_the_session_on_the_server() {
     let app = spawn_app().await;
     app.add_user("op@recharge.ch", Role::Operator, None).await;
     let cookie = app.login("op@recharge.ch").await;
+    // What an open page asks after a server function failed: is the session still there?
+    assert_eq!(app.get("/api/session", Some(&cookie)).await.status(), StatusCode::NO_CONTENT);
     let r = app.client.post(app.url("/logout")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "/login?reason=logged-out");
     assert!(set_cookies(&r).iter().any(|c| c.starts_with("recharge_session=;")));
     // The old token, replayed, is worth nothing.
     assert_eq!(app.post_api("/api/account", Some(&cookie), "").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/session", Some(&cookie)).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(location(&app.get("/", Some(&cookie)).await), "/login?reason=expired");
 }
 

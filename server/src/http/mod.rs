@@ -98,6 +98,8 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/account/password", post(auth::change_password))
         .route("/api/events", get(events::events))
+        // Whether the request's session is still valid: the session check before it answers 401 if not.
+        .route("/api/session", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/transactions.csv", get(export::transactions_csv))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
