@@ -61,7 +61,6 @@ fn cpu_seconds(pid: &str) -> f64 {
 /// (`SO_TIMESTAMPNS`: the client's network stack, as a browser on its own machine would get it), and
 /// when this generator read it (later when the generator, which shares the cores with the server, was
 /// not running).
-#[derive(Clone, Copy)]
 struct Arrival {
     id: i64,
     received: SystemTime,
