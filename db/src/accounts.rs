@@ -4,7 +4,7 @@ use domain::{Account, Email, Gerance, GeranceName, Role, Timestamp};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::{Db, DbError, Result, classify};
+use crate::{Db, DbError, Result, SessionEnded, classify};
 
 /// An account to create. The password is already hashed: the database never sees a password.
 pub struct NewUser<'a> {
@@ -201,6 +201,9 @@ impl Db {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        if disabled {
+            self.tell_ended(SessionEnded::Account(user_id));
+        }
         Ok(())
     }
 
@@ -221,6 +224,7 @@ impl Db {
         }
         sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
         tx.commit().await?;
+        self.tell_ended(SessionEnded::Account(user_id));
         Ok(())
     }
 

@@ -22,7 +22,7 @@ pub use journal::{
     DueTx, JournalFilter, JournalSort, NewTopUp, OutMessage, Scheduled, StationEffect, TopUpError, TxRecord,
 };
 pub use paging::GeneratedTx;
-pub use sessions::SessionRecord;
+pub use sessions::{SessionEnded, SessionRecord};
 pub use stations::{NewStation, Scope, StationEdit, StationLink, StationRecord};
 pub use throttle::ThrottleRecord;
 
@@ -56,6 +56,8 @@ pub struct Db {
     /// 100 ms at a time however soon the lock frees (tens to hundreds of milliseconds added to a top-up
     /// while the modem task writes; a second or more for a statement outside the queue). `pool` reads.
     writer: SqlitePool,
+    /// Sessions this process ended (`Db::ended_sessions`).
+    ended: tokio::sync::broadcast::Sender<SessionEnded>,
 }
 
 impl Db {
@@ -98,7 +100,7 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(|e| DbError::Unusable(e.to_string()))?;
-        Ok(Self { pool, writer })
+        Ok(Self { pool, writer, ended: tokio::sync::broadcast::Sender::new(64) })
     }
 
     /// A transaction that will write, on the writer connection (so in-process writers queue in order):

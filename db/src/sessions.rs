@@ -6,6 +6,17 @@ use sqlx::Row;
 use crate::accounts::account_from_row;
 use crate::{Db, Result};
 
+/// A session this process ended, as told to whoever holds something opened with it (an event stream):
+/// sessions deleted otherwise (past their expiry, or by another process on the same database) are found
+/// by asking [`Db::session`] again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEnded {
+    /// One session, by the hash of its token (logout, or found expired).
+    Session(Vec<u8>),
+    /// Every session of an account (password changed, account disabled).
+    Account(i64),
+}
+
 /// A session and the account it belongs to.
 #[derive(Debug)]
 pub struct SessionRecord {
@@ -73,7 +84,19 @@ impl Db {
             .bind(token_hash)
             .execute(&self.writer)
             .await?;
+        self.tell_ended(SessionEnded::Session(token_hash.to_vec()));
         Ok(())
+    }
+
+    /// Sessions ended from now on by this process, once each is committed. A receiver that falls behind
+    /// gets `Lagged` and should check its session in the database.
+    pub fn ended_sessions(&self) -> tokio::sync::broadcast::Receiver<SessionEnded> {
+        self.ended.subscribe()
+    }
+
+    pub(crate) fn tell_ended(&self, ended: SessionEnded) {
+        // No receiver (no stream open) is not an error.
+        let _ = self.ended.send(ended);
     }
 
     /// Deletes the sessions past their absolute expiry or idle since before `idle_cutoff`.
@@ -96,17 +119,17 @@ mod tests {
 
     use super::*;
 
+    async fn operator(db: &Db) -> (Email, i64) {
+        let e = Email::parse("op@x.ch").unwrap();
+        let new = NewUser { email: &e, password_hash: "h", role: Role::Operator, gerance_id: None };
+        let id = db.create_user(new, Timestamp(0)).await.unwrap();
+        (e, id)
+    }
+
     #[tokio::test]
     async fn sessions_are_found_by_hash_and_end_with_a_password_change() {
         let (db, _dir) = fresh().await;
-        let e = Email::parse("op@x.ch").unwrap();
-        let id = db
-            .create_user(
-                NewUser { email: &e, password_hash: "h", role: Role::Operator, gerance_id: None },
-                Timestamp(0),
-            )
-            .await
-            .unwrap();
+        let (e, id) = operator(&db).await;
         db.create_session(b"hash-1", id, Timestamp(10), Timestamp(1000)).await.unwrap();
         db.create_session(b"hash-2", id, Timestamp(10), Timestamp(1000)).await.unwrap();
         let s = db.session(b"hash-1").await.unwrap().unwrap();
@@ -119,16 +142,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ending_sessions_is_told_once_committed() {
+        let (db, _dir) = fresh().await;
+        let (_, id) = operator(&db).await;
+        let mut ended = db.ended_sessions();
+        db.create_session(b"hash-1", id, Timestamp(10), Timestamp(1000)).await.unwrap();
+        db.touch_session(b"hash-1", Timestamp(20)).await.unwrap();
+        db.set_disabled(id, false, Timestamp(25)).await.unwrap();
+        assert!(ended.try_recv().is_err(), "nothing ended yet");
+        db.delete_session(b"hash-1").await.unwrap();
+        assert_eq!(ended.try_recv().unwrap(), SessionEnded::Session(b"hash-1".to_vec()));
+        db.set_password(id, "h2", Timestamp(30)).await.unwrap();
+        assert_eq!(ended.try_recv().unwrap(), SessionEnded::Account(id));
+        db.set_disabled(id, true, Timestamp(40)).await.unwrap();
+        assert_eq!(ended.try_recv().unwrap(), SessionEnded::Account(id));
+        // A change that failed ends nothing.
+        assert!(db.set_password(id + 1, "h3", Timestamp(50)).await.is_err());
+        assert!(ended.try_recv().is_err());
+    }
+
+    #[tokio::test]
     async fn expired_and_idle_sessions_are_swept() {
         let (db, _dir) = fresh().await;
-        let e = Email::parse("op@x.ch").unwrap();
-        let id = db
-            .create_user(
-                NewUser { email: &e, password_hash: "h", role: Role::Operator, gerance_id: None },
-                Timestamp(0),
-            )
-            .await
-            .unwrap();
+        let (_, id) = operator(&db).await;
         db.create_session(b"old", id, Timestamp(0), Timestamp(50)).await.unwrap();
         db.create_session(b"idle", id, Timestamp(10), Timestamp(1000)).await.unwrap();
         db.create_session(b"live", id, Timestamp(90), Timestamp(1000)).await.unwrap();

@@ -1,4 +1,4 @@
-import { test, expect } from "@playwright/test";
+import { test, expect, type Page } from "@playwright/test";
 import { ADMIN, hydrated, login, watchConsole } from "./helpers";
 
 test("a wrong password is refused, then the right one logs in", async ({ page }) => {
@@ -48,25 +48,44 @@ test("logout ends the session and protected pages lead back to the login", async
   await expect(page).toHaveURL(/\/transactions$/);
 });
 
-test("a session that ends while a page is open leads to the login, then back to the page", async ({ page }) => {
-  await login(page);
-  await page.goto("/recharge");
-  await hydrated(page);
-  // The same person logs out in another tab: the open page's session is gone.
+/** The same person logs out in another tab: the open page's session is gone. */
+async function logOutElsewhere(page: Page) {
   const other = await page.context().newPage();
   await other.goto("/");
   await other.getByRole("button", { name: "Déconnexion" }).click();
   await expect(other).toHaveURL(/\/login\?reason=logged-out/);
+}
 
-  // The open form is used: rather than a generic error, the login page, saying why.
-  await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
-  await page.getByLabel("Numéro de clé (0 à 65535)").fill("34586");
-  await page.getByLabel("Montant (CHF)").fill("10.00");
-  await page.getByRole("button", { name: "Envoyer" }).click();
-  await expect(page).toHaveURL(/\/login\?reason=expired&next=%2Frecharge$/);
+/** The login page, saying that the session expired; logging in leads back to `path` (letters and `/`). */
+async function loginAgainBackTo(page: Page, path: string) {
+  await expect(page).toHaveURL(new RegExp(`/login\\?reason=expired&next=${encodeURIComponent(path)}$`));
   await expect(page.getByTestId("login-notice")).toHaveText("Votre session a expiré. Veuillez vous reconnecter.");
   await page.getByLabel("Adresse e-mail").fill(ADMIN.email);
   await page.getByLabel("Mot de passe").fill(ADMIN.password);
   await page.getByRole("button", { name: "Connexion" }).click();
-  await expect(page).toHaveURL(/\/recharge$/);
+  await expect(page).toHaveURL(new RegExp(`${path}$`));
+}
+
+test("a session that ends while a page is open leads to the login, then back to the page", async ({ page }) => {
+  await login(page);
+  await page.goto("/recharge");
+  await hydrated(page);
+  await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
+  await page.getByLabel("Numéro de clé (0 à 65535)").fill("34586");
+  await page.getByLabel("Montant (CHF)").fill("10.00");
+  await logOutElsewhere(page);
+
+  // The filled form is sent: rather than a generic error, the login page, saying why.
+  await page.getByRole("button", { name: "Envoyer" }).click();
+  await loginAgainBackTo(page, "/recharge");
+});
+
+test("a journal left open follows its session: when it ends, the page goes to the login by itself", async ({ page }) => {
+  await login(page);
+  await page.goto("/transactions");
+  await hydrated(page);
+  await logOutElsewhere(page);
+  // Nobody touches the journal: its live stream ends with the session, the browser's reconnection is
+  // refused, and the page says why rather than going on showing a journal that no longer updates.
+  await loginAgainBackTo(page, "/transactions");
 });

@@ -1,7 +1,7 @@
 //! The event stream over raw HTTP/1.1, as browsers and proxies open it: on a connection of its own (the
 //! listener serves it) and on a connection that carried another request before (hyper serves it). Both answer
 //! the same, with the same checks; a stream whose client went away is dropped; the server stops with
-//! streams open.
+//! streams open; a stream ends with its session.
 
 mod common;
 
@@ -178,4 +178,67 @@ async fn a_stream_whose_client_left_is_dropped_and_the_server_stops_with_streams
     tokio::time::timeout(WAIT, second.read_to_end(&mut rest)).await.unwrap().unwrap();
     tokio::time::timeout(WAIT, kept_alive.read_to_end(&mut rest)).await.unwrap().unwrap();
     drop(restarted);
+}
+
+/// Opens a stream with `cookie` and reads its response head (200).
+async fn open_stream(app: &TestApp, cookie: &str) -> BufReader<TcpStream> {
+    let mut stream = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+    stream.get_mut().write_all(events_request(app, Some(cookie)).as_bytes()).await.unwrap();
+    assert_eq!(response_head(&mut stream).await.0, 200);
+    stream
+}
+
+/// Reads a stream to its end: the server closed it.
+async fn ends(stream: &mut BufReader<TcpStream>, why: &str) {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await;
+    read.unwrap_or_else(|_| panic!("the stream ends: {why}")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_as_soon_as_its_session_is_ended_on_the_server() {
+    let app = spawn_with(|_| {}).await;
+    let (first, station) = admin_with_station(&app).await;
+    let second = app.login("a@example.ch").await;
+    app.add_user("op@example.ch", Role::Operator, None).await;
+    let operator = app.login("op@example.ch").await;
+    let journal = app.journal.clone();
+    let mut by_first = open_stream(&app, &first).await;
+    let mut by_second = open_stream(&app, &second).await;
+    let mut by_operator = open_stream(&app, &operator).await;
+    wait_until("three streams follow the journal", || journal.open_streams() == 3).await;
+
+    // Logged out: that session's stream ends (long before the minute of the periodic check), the same
+    // account's other session goes on.
+    let r = app.client.post(app.url("/logout")).header("cookie", &first).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    ends(&mut by_first, "logged out").await;
+    let id = top_up(&app, &second, station, 34588, "token-after-logout-0123456789").await;
+    wait_for_transaction(&mut by_second, id).await;
+
+    // The operator disables the account: its remaining stream ends, and a new one is refused.
+    let email = domain::Email::parse("a@example.ch").unwrap();
+    let admin = app.db.user_auth_by_email(&email).await.unwrap().unwrap().account.id;
+    let r = app.post_api("/api/set_disabled", Some(&operator), &format!("id={admin}&disabled=true")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    ends(&mut by_second, "account disabled").await;
+    let mut again = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+    again.get_mut().write_all(events_request(&app, Some(&second)).as_bytes()).await.unwrap();
+    assert_eq!(response_head(&mut again).await.0, 401);
+
+    // The operator's stream was not concerned.
+    wait_until("only the operator's stream is left", || journal.open_streams() == 1).await;
+    let id = top_up(&app, &operator, station, 34589, "token-operator-stream-0123456789").await;
+    wait_for_transaction(&mut by_operator, id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_when_its_session_expires_while_it_is_open() {
+    // Sessions idle out after 2 s here, so streams check theirs every second.
+    let app = spawn_with(|s| s.sessions.idle = Duration::from_secs(2)).await;
+    let (cookie, _) = admin_with_station(&app).await;
+    let mut stream = open_stream(&app, &cookie).await;
+    // An open stream is not activity: left alone, the session idles out, and the stream with it.
+    ends(&mut stream, "session expired").await;
+    assert_eq!(app.get("/api/session", Some(&cookie)).await.status(), StatusCode::UNAUTHORIZED);
 }

@@ -54,6 +54,12 @@ impl SessionPolicy {
         now.plus_millis(-millis(self.idle))
     }
 
+    /// How often something kept open with a session (an event stream) checks that the session still
+    /// holds: every minute, or twice per idle time when sessions idle out sooner.
+    pub fn recheck_every(&self) -> Duration {
+        Duration::from_secs(60).min(self.idle / 2)
+    }
+
     pub fn judge(&self, last_seen: Timestamp, expires_at: Timestamp, now: Timestamp) -> Verdict {
         if now >= expires_at || last_seen <= self.idle_cutoff(now) {
             Verdict::Expired

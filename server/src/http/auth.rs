@@ -18,7 +18,7 @@ use domain::{Account, Email, NewPassword, Timestamp};
 use serde::Deserialize;
 
 use super::AppState;
-use crate::auth::session::{Verdict, new_token, token_hash};
+use crate::auth::session::{SessionPolicy, Verdict, new_token, token_hash};
 use crate::auth::{password, throttle::ThrottlePolicy};
 
 #[derive(Deserialize)]
@@ -265,6 +265,9 @@ pub async fn require_session(State(state): State<AppState>, mut req: Request, ne
         if path == "/login" && req.method() == Method::GET {
             return redirect("/");
         }
+        if let Some(token) = &token {
+            req.extensions_mut().insert(SessionHash(token_hash(token)));
+        }
         req.extensions_mut().insert(account);
         return next.run(req).await;
     }
@@ -290,6 +293,34 @@ pub async fn require_session(State(state): State<AppState>, mut req: Request, ne
         append_cookie(response.headers_mut(), removal_cookie(&state));
     }
     response
+}
+
+/// The hash of the session token a request came with, next to its [`Account`] (for what outlives the
+/// request, such as an event stream, and must end with the session).
+#[derive(Clone, Copy)]
+pub struct SessionHash(pub [u8; 32]);
+
+/// Whether the session still lets its holder see `scope`: it exists, has not expired, and its account's
+/// scope is the same. Asking does not count as activity (an open page left alone still idles out). A
+/// database that cannot answer counts as no: what the stream would send is withheld, and the browser's
+/// reconnection is checked like any request.
+pub async fn session_holds(
+    db: &db::Db,
+    policy: &SessionPolicy,
+    hash: &SessionHash,
+    scope: db::Scope,
+) -> bool {
+    match db.session(&hash.0).await {
+        Ok(Some(session)) => {
+            policy.judge(session.last_seen_at, session.expires_at, Timestamp::now()) != Verdict::Expired
+                && db::Scope::of(&session.account) == scope
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "checking a stream's session failed");
+            false
+        }
+    }
 }
 
 async fn current_account(state: &AppState, token: &str) -> anyhow::Result<Option<Account>> {

@@ -8,7 +8,11 @@
 //! Live rows come from the journal's feed (`Journal::start_feed`), which reads each change once and
 //! writes its event once for all streams; a stream queries the database itself only to catch up (at its
 //! start, or when it fell behind), and sends every event it has at hand in one write, which streams in
-//! the same state share. Streams end when the server stops (`Journal::stop_streams`), so that it can.
+//! the same state share. Streams end when the server stops (`Journal::stop_streams`), so that it can, and
+//! when their session ends: at once when this server ended it (logout, password changed, account
+//! disabled: `Db::ended_sessions`), and otherwise (expiry, or the command line on the same database) at
+//! the next check (`SessionPolicy::recheck_every`, a minute at most). The browser then reconnects, is
+//! refused like any request without a session, and its page sends the person to the login.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,12 +23,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
-use db::{Db, Scope};
+use db::{Db, Scope, SessionEnded};
 use domain::Account;
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
 
 use super::AppState;
+use super::auth::{SessionHash, session_holds};
+use crate::auth::session::SessionPolicy;
 use crate::sms::ChangedRow;
 
 #[derive(Deserialize)]
@@ -48,17 +55,51 @@ struct Feed {
     catching_up: bool,
     /// True once the server stops.
     stopping: watch::Receiver<bool>,
+    /// When the stream last wrote (a keep-alive is due `KEEP_ALIVE` later).
+    wrote: Instant,
+    session: Session,
+}
+
+/// The session a stream was opened with, which it must not outlive.
+struct Session {
+    hash: SessionHash,
+    account: i64,
+    policy: SessionPolicy,
+    /// Sessions this server ended.
+    ended: broadcast::Receiver<SessionEnded>,
+    /// When to ask the database whether the session still holds.
+    check: Instant,
+}
+
+impl Session {
+    /// Whether an ended session is this stream's.
+    fn is_mine(&self, ended: &SessionEnded) -> bool {
+        match ended {
+            SessionEnded::Session(hash) => hash[..] == self.hash.0,
+            SessionEnded::Account(id) => *id == self.account,
+        }
+    }
+}
+
+/// What a stream waiting for the feed was woken by.
+enum Woken {
+    Rows(Result<Arc<Vec<ChangedRow>>, broadcast::error::RecvError>),
+    Stopping,
+    Ended(Result<SessionEnded, broadcast::error::RecvError>),
+    Time,
 }
 
 pub async fn events(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
+    Extension(hash): Extension<SessionHash>,
     headers: HeaderMap,
     Query(query): Query<Since>,
 ) -> impl IntoResponse {
     // Subscribed before catching up: what changes meanwhile arrives either way (and is sent once, in
     // version order).
     let rows = state.journal.subscribe_rows();
+    let ended = state.db.ended_sessions();
     let last_event =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     let since = match last_event.or(query.since) {
@@ -72,6 +113,17 @@ pub async fn events(
         rows,
         catching_up: true,
         stopping: state.journal.stopping(),
+        wrote: Instant::now(),
+        session: Session {
+            hash,
+            account: account.id,
+            policy: state.settings.sessions,
+            ended,
+            // The first check somewhere in the second half of the period: streams reopened together
+            // (every browser after a restart) do not then check together every minute.
+            check: Instant::now()
+                + state.settings.sessions.recheck_every().mul_f64(0.5 + rand::random::<f64>() / 2.0),
+        },
     };
     let stream = futures::stream::unfold(feed, |mut feed| async move {
         loop {
@@ -81,6 +133,7 @@ pub async fn events(
                     Ok(rows) if !rows.is_empty() => {
                         let rows: Vec<ChangedRow> = rows.iter().map(ChangedRow::from).collect();
                         feed.since = rows.last().map_or(feed.since, |row| row.version);
+                        feed.wrote = Instant::now();
                         return Some((write_out(rows), feed));
                     }
                     Ok(_) => feed.catching_up = false,
@@ -90,20 +143,46 @@ pub async fn events(
                     }
                 }
             }
-            let received = tokio::select! {
-                received = tokio::time::timeout(KEEP_ALIVE, feed.rows.recv()) => received,
-                _ = feed.stopping.wait_for(|stopping| *stopping) => return None,
+            let keep_alive = feed.wrote + KEEP_ALIVE;
+            let woken = tokio::select! {
+                rows = feed.rows.recv() => Woken::Rows(rows),
+                _ = feed.stopping.wait_for(|stopping| *stopping) => Woken::Stopping,
+                ended = feed.session.ended.recv() => Woken::Ended(ended),
+                () = tokio::time::sleep_until(keep_alive.min(feed.session.check)) => Woken::Time,
             };
-            let mut batches = match received {
-                Ok(Ok(rows)) => vec![rows],
+            let mut batches = match woken {
+                Woken::Rows(Ok(rows)) => vec![rows],
                 // Too slow to follow the feed: catch up from the database again.
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                Woken::Rows(Err(broadcast::error::RecvError::Lagged(_))) => {
                     feed.catching_up = true;
                     continue;
                 }
-                Ok(Err(broadcast::error::RecvError::Closed)) => return None,
+                Woken::Rows(Err(broadcast::error::RecvError::Closed)) | Woken::Stopping => return None,
+                Woken::Ended(Ok(ended)) if feed.session.is_mine(&ended) => {
+                    tracing::debug!("event stream ended with its session");
+                    return None;
+                }
+                Woken::Ended(Ok(_)) => continue,
+                // Missed some: ask the database.
+                Woken::Ended(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    feed.session.check = Instant::now();
+                    continue;
+                }
+                Woken::Ended(Err(broadcast::error::RecvError::Closed)) => return None,
+                Woken::Time if Instant::now() >= feed.session.check => {
+                    let s = &feed.session;
+                    if !session_holds(&feed.db, &s.policy, &s.hash, feed.scope).await {
+                        tracing::debug!("event stream ended: its session no longer holds");
+                        return None;
+                    }
+                    feed.session.check = Instant::now() + s.policy.recheck_every();
+                    continue;
+                }
                 // A comment now and then keeps proxies from closing a quiet stream.
-                Err(_) => return Some((Bytes::from_static(b":\n\n"), feed)),
+                Woken::Time => {
+                    feed.wrote = Instant::now();
+                    return Some((Bytes::from_static(b":\n\n"), feed));
+                }
             };
             // What the feed published meanwhile goes into the same write: a stream that fell behind
             // catches up in fewer, larger writes.
@@ -123,6 +202,7 @@ pub async fn events(
             let (write, since) = live_write(feed.scope, feed.since, &batches);
             feed.since = since;
             if let Some(write) = write {
+                feed.wrote = Instant::now();
                 return Some((write, feed));
             }
         }
