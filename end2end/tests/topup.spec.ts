@@ -22,14 +22,19 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   await expect(page.getByTestId("step-sent")).toHaveClass(/done/, { timeout: 20_000 });
   await expect(page.getByTestId("step-confirmed")).toHaveClass(/done/, { timeout: 20_000 });
 
-  // Somebody else has the journal open.
+  // Somebody else has the journal open, on this key.
   const journal = await browser.newPage({ viewport: { width: 390, height: 844 } });
   await login(journal);
-  await journal.goto("/transactions");
+  await journal.goto("/transactions?key=34586");
   await hydrated(journal);
   const txNumber = (await progress.locator("h2").textContent())!.match(/\d+/)![0];
   const row = journal.getByTestId(`tx-${txNumber}`);
   await expect(row).toContainText("Confirmée");
+  // The row's next change is shown where it is: the open journal does not read its page again for it.
+  let journalReads = 0;
+  journal.on("request", (request) => {
+    if (new URL(request.url()).pathname === "/api/journal") journalReads++;
+  });
 
   // At the station (another device): the tenant presents the key.
   const station = await browser.newPage({ viewport: { width: 390, height: 844 } });
@@ -49,6 +54,7 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   await expect(page.getByTestId("balance")).toHaveText("Solde sur la clé : 10.00 CHF");
   // And in the open journal, the row turned Reloaded without a reload.
   await expect(row).toContainText("Rechargée");
+  expect(journalReads).toBe(0);
   expect(errors).toEqual([]);
 });
 

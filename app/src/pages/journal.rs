@@ -91,8 +91,9 @@ fn link(params: &JournalParams, change: impl FnOnce(&mut JournalParams)) -> Stri
     if q.is_empty() { "/transactions".to_owned() } else { format!("/transactions?{q}") }
 }
 
-/// The results: count, table and pager. Any change one may see reads the page again (so rows keep its
-/// sort and filters), from the version it was read at, so nothing in between is missed.
+/// The results: count, table and pager. A change one may see reads the page again (so rows keep its
+/// sort and filters), from the version it was read at, so nothing in between is missed; unless it only
+/// changes a row already shown in a view that cannot move it (below).
 #[island(lazy)]
 fn JournalResults(locale: Locale, params: JournalParams, page: JournalPage) -> impl IntoView {
     let since = page.version;
@@ -103,11 +104,32 @@ fn JournalResults(locale: Locale, params: JournalParams, page: JournalPage) -> i
 
 /// Reads the page again after a change; changes that arrive meanwhile are answered by one more reading,
 /// so the last reading always follows the last change.
+///
+/// A transaction's status (with its times, balance and reason) is all that changes after it is created,
+/// and a scope's stations stay in it: in a view that neither sorts nor filters by status, a change of a
+/// row already on the page moves no row and changes no total, and is shown in place. A top-up then
+/// costs the server one page read per open journal (when it is created), not one per change; one of
+/// another station or key than the view's, none.
 fn reload(params: JournalParams, page: RwSignal<JournalPage>) -> impl Fn(domain::journal::TxView) + 'static {
     use std::cell::Cell;
     use std::rc::Rc;
     let (busy, again) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
-    move |_| {
+    let in_place = params.sort != "status" && params.status.is_none();
+    move |tx| {
+        // Another station's or key's transaction is never in this view, nor in its total.
+        if params.station.is_some_and(|s| s != tx.station_id) || params.key.is_some_and(|k| k != tx.key) {
+            return;
+        }
+        // While a reading is on its way, it may be older than this change: one more reading instead.
+        if in_place && !busy.get() {
+            let shown = page.with_untracked(|p| p.rows.iter().position(|row| row.id == tx.id));
+            if let Some(at) = shown {
+                if page.with_untracked(|p| p.rows[at].version < tx.version) {
+                    page.update(|p| p.rows[at] = tx);
+                }
+                return;
+            }
+        }
         if busy.replace(true) {
             again.set(true);
             return;
