@@ -301,7 +301,7 @@ pub async fn require_session(State(state): State<AppState>, mut req: Request, ne
 pub struct SessionHash(pub [u8; 32]);
 
 /// Whether the session still lets its holder see `scope`: it exists, has not expired, and its account's
-/// scope is the same. Asking does not count as activity (an open page left alone still idles out). A
+/// scope is the same. Asking does not count as activity: a stream alone keeps no session alive. A
 /// database that cannot answer counts as no: what the stream would send is withheld, and the browser's
 /// reconnection is checked like any request.
 pub async fn session_holds(
