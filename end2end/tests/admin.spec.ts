@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN, OPERATOR, hydrated, login, watchConsole } from "./helpers";
+import { ADMIN, OPERATOR, fillTopUp, hydrated, login, watchConsole } from "./helpers";
 
 // An operator on a phone sets up a new property manager from scratch: gérance, administrator, station.
 test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
@@ -134,12 +134,8 @@ test("a name that looks like markup is shown as text on every page, in the islan
   await expect(page.getByRole("heading", { name, exact: true })).toBeVisible();
   await expect(page.getByText("Gérance témoin, <b>Sion</b>")).toBeVisible();
 
-  await page.goto("/recharge");
-  await hydrated(page);
   const label = `${name}, Gérance témoin, <b>Sion</b>`;
-  await page.getByLabel("Station").selectOption({ label });
-  await page.getByLabel("Numéro de clé (0 à 65535)").fill("777");
-  await page.getByLabel("Montant (CHF)").fill("1.00");
+  await fillTopUp(page, label, "777", "1.00");
   await page.getByRole("button", { name: "Envoyer" }).click();
   await expect(page.getByTestId("progress")).toContainText(`${label} · 00777 · 1.00 CHF`);
 

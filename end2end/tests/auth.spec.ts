@@ -1,5 +1,5 @@
 import { test, expect, type Page } from "@playwright/test";
-import { ADMIN, hydrated, login, watchConsole } from "./helpers";
+import { ADMIN, fillTopUp, hydrated, login, watchConsole } from "./helpers";
 
 test("a wrong password is refused, then the right one logs in", async ({ page }) => {
   const errors = watchConsole(page);
@@ -68,11 +68,7 @@ async function loginAgainBackTo(page: Page, path: string) {
 
 test("a session that ends while a page is open leads to the login, then back to the page", async ({ page }) => {
   await login(page);
-  await page.goto("/recharge");
-  await hydrated(page);
-  await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
-  await page.getByLabel("Numéro de clé (0 à 65535)").fill("34586");
-  await page.getByLabel("Montant (CHF)").fill("10.00");
+  await fillTopUp(page, "Station Hérémence, Gérance test, Hérémence", "34586", "10.00");
   await logOutElsewhere(page);
 
   // The filled form is sent: rather than a generic error, the login page, saying why.

@@ -26,3 +26,12 @@ export async function login(page: Page, who = ADMIN) {
 export async function hydrated(page: Page) {
   await page.waitForLoadState("networkidle");
 }
+
+/** Opens the top-up page and fills its form (not sent): the station by its label, the key, the amount. */
+export async function fillTopUp(page: Page, station: string, key: string, amount: string) {
+  await page.goto("/recharge");
+  await hydrated(page);
+  await page.getByLabel("Station").selectOption({ label: station });
+  await page.getByLabel("Numéro de clé (0 à 65535)").fill(key);
+  await page.getByLabel("Montant (CHF)").fill(amount);
+}

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN, OTHER_ADMIN, hydrated, login, watchConsole } from "./helpers";
+import { ADMIN, OTHER_ADMIN, fillTopUp, hydrated, login, watchConsole } from "./helpers";
 
 // A property manager on a phone.
 test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
@@ -8,11 +8,7 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   test.setTimeout(90_000);
   const errors = watchConsole(page);
   await login(page);
-  await page.goto("/recharge");
-  await hydrated(page);
-  await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
-  await page.getByLabel("Numéro de clé (0 à 65535)").fill("34586");
-  await page.getByLabel("Montant (CHF)").fill("10.00");
+  await fillTopUp(page, "Station Hérémence, Gérance test, Hérémence", "34586", "10.00");
   await page.getByRole("button", { name: "Envoyer" }).click();
 
   const progress = page.getByTestId("progress");
