@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use db::Db;
 use domain::{Email, GeranceName, Role, Timestamp};
 use leptos::config::{Env, LeptosOptions};
@@ -39,6 +38,8 @@ pub struct Settings {
     pub modem: Option<ModemSettings>,
     pub demo_dir: PathBuf,
     pub retry: RetryPolicy,
+    /// What each connection may hold, and how many there may be.
+    pub limits: http::Limits,
 }
 
 /// A real modem on a serial port.
@@ -96,6 +97,7 @@ impl Settings {
                 max_attempts: args.max_attempts,
                 confirmed_recheck_ms: args.recheck_after.as_millis() as i64,
             },
+            limits: http::Limits::from_system(),
         })
     }
 }
@@ -109,6 +111,7 @@ pub struct Application {
     tasks: Vec<JoinHandle<()>>,
     demo: Option<Arc<Demo>>,
     journal: Journal,
+    limits: http::Limits,
 }
 
 impl Application {
@@ -155,11 +158,21 @@ impl Application {
             }
         };
         let sessions = settings.sessions;
+        let limits = settings.limits;
         let state =
             http::AppState::new(db.clone(), Arc::new(settings), journal.clone(), demo.clone(), status);
         let router = http::router(state);
         let feed = journal.start_feed(db.clone());
-        Ok(Self { listener, router, db, sessions, tasks: vec![link_task, modem_task, feed], demo, journal })
+        Ok(Self {
+            listener,
+            router,
+            db,
+            sessions,
+            tasks: vec![link_task, modem_task, feed],
+            demo,
+            journal,
+            limits,
+        })
     }
 
     /// Wakes the modem task; publishes journal changes.
@@ -179,20 +192,13 @@ impl Application {
     /// Serves until `shutdown` completes, then lets running requests finish and closes the database.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let sweeper = tokio::spawn(sweep_forever(self.db.clone(), self.sessions));
-        // Event streams are served by the listener itself, the rest by hyper. The tap is also what lets
-        // axum give handlers the peer's address (`ConnectInfo<SocketAddr>`) from a listener of ours.
-        let listener = http::Listener::new(self.listener, self.router.clone())
-            .context("starting the listener")?
-            .tap_io(|socket| {
-                let _ = socket.set_nodelay(true);
-            });
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        // Event streams are served by the listener itself, the rest by hyper.
         let journal = self.journal.clone();
         let shutdown = async move {
             shutdown.await;
             journal.stop_streams();
         };
-        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+        let served = http::serve(self.listener, self.router, self.limits, shutdown).await;
         sweeper.abort();
         for task in &self.tasks {
             task.abort();

@@ -149,3 +149,72 @@ async fn the_pwa_files_are_public() {
         assert_eq!(app.get(path, None).await.status(), StatusCode::OK, "{path}");
     }
 }
+
+/// The nonce of a response's policy, and whether every inline script of its page carries it.
+fn nonce_policy_holds(csp: Option<&str>, html: &str) -> Result<(), String> {
+    let csp = csp.ok_or("no Content-Security-Policy")?;
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .ok_or_else(|| format!("a policy without a nonce: {csp}"))?;
+    let mut inline = 0;
+    for script in html.split("<script").skip(1) {
+        let (attrs, rest) = script.split_once('>').ok_or("a cut script tag")?;
+        let body = rest.split("</script>").next().unwrap_or("");
+        if !attrs.contains("src=") && !body.trim().is_empty() {
+            inline += 1;
+            if !attrs.contains(&format!("nonce=\"{nonce}\"")) {
+                return Err(format!("<script{attrs}> lacks the policy's nonce {nonce}"));
+            }
+        }
+    }
+    if inline == 0 {
+        return Err("no inline script: the hydration bootstrap is missing".into());
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_page_carries_its_own_policy_under_concurrent_requests() {
+    let app = spawn_app().await;
+    let gerance = app.add_gerance("Gérance A").await;
+    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
+    let cookie = app.login("a@example.ch").await;
+    let pages = ["/login", "/", "/transactions", "/recharge", "/stations", "/account", "/no-such-page"];
+    let files = ["/pwa.js", "/sw.js", "/manifest.webmanifest", "/icons/icon-192.png", "/offline.html"];
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for _round in 0..20 {
+        let mut requests = tokio::task::JoinSet::new();
+        for (i, path) in pages.iter().chain(files.iter()).enumerate() {
+            let client = app.client.clone();
+            let url = app.url(path);
+            let cookie = cookie.clone();
+            let page = i < pages.len();
+            let path = path.to_string();
+            requests.spawn(async move {
+                let r = client.get(url).header("cookie", cookie).send().await.unwrap();
+                let csp = r.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+                let html = r.text().await.unwrap();
+                (page, path, csp, html)
+            });
+        }
+        while let Some(done) = requests.join_next().await {
+            let (page, path, csp, html) = done.unwrap();
+            if page {
+                checked += 1;
+                if let Err(e) = nonce_policy_holds(csp.as_deref(), &html) {
+                    failures.push(format!("{path}: {e}"));
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 20 * pages.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} pages: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(3)]
+    );
+}

@@ -71,6 +71,14 @@ impl ThrottlePolicy {
     }
 }
 
+impl ThrottlePolicy {
+    /// The record once an attempt counted ahead of its check turned out right: one failure fewer, or
+    /// none left (`None`).
+    pub fn forgive_one(&self, record: Option<ThrottleRecord>) -> Option<ThrottleRecord> {
+        record.filter(|r| r.failures > 1).map(|r| ThrottleRecord { failures: r.failures - 1, ..r })
+    }
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -106,6 +114,14 @@ mod tests {
         let t = Timestamp(1_000_000);
         assert_eq!(P.wait(after(10, t), t.plus_millis(60_000)), Some(Duration::from_secs(14 * 60)));
         assert_eq!(P.wait(after(10, t), t.plus_millis(15 * 60_000)), None);
+    }
+
+    #[test]
+    fn an_attempt_counted_ahead_and_then_right_is_forgiven() {
+        let t = Timestamp(1_000_000);
+        assert_eq!(P.forgive_one(after(1, t)), None);
+        assert_eq!(P.forgive_one(after(4, t)).map(|r| r.failures), Some(3));
+        assert_eq!(P.forgive_one(None), None);
     }
 
     #[test]

@@ -18,8 +18,8 @@ use domain::{Account, Email, NewPassword, Timestamp};
 use serde::Deserialize;
 
 use super::AppState;
+use crate::auth::password;
 use crate::auth::session::{SessionPolicy, Verdict, new_token, token_hash};
-use crate::auth::{password, throttle::ThrottlePolicy};
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -56,12 +56,16 @@ pub async fn login(
     let account = match check_password(&state, &email, form.password, peer).await {
         Ok(Check::Correct(account)) => account,
         Ok(Check::Throttled(wait)) => {
-            tracing::warn!(email = %email, client = %peer.ip(), "login refused: too many failures");
+            tracing::warn!(email = %typed(&email), client = %peer.ip(), "login refused: too many failures");
             return to_login(&format!("error=throttled&retry={}", wait.as_secs().max(1)), next);
         }
         Ok(Check::Wrong) => {
-            tracing::info!(email = %email, client = %peer.ip(), "login failed");
+            tracing::info!(email = %typed(&email), client = %peer.ip(), "login failed");
             return to_login("error=credentials", next);
+        }
+        Ok(Check::Busy) => {
+            tracing::warn!(client = %peer.ip(), "login refused: too many password checks at once");
+            return to_login("error=unavailable", next);
         }
         Err(e) => return unavailable(e),
     };
@@ -81,11 +85,22 @@ pub async fn login(
     response
 }
 
+/// An e-mail as typed at a failed login, for the log: a short hash, since people type their password
+/// into the e-mail field too. The same typed address always gives the same hash, so attempts on one
+/// address can still be followed.
+fn typed(email: &Email) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(email.as_str().as_bytes());
+    format!("sha256:{}", digest[..6].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 /// The outcome of checking a password under the throttle.
 enum Check {
     Correct(Account),
     Wrong,
     Throttled(Duration),
+    /// Too many checks at once: this one was not made (it still counts for the throttle).
+    Busy,
 }
 
 /// Checks an e-mail and password, counting failures per account and per client and refusing to check at
@@ -102,8 +117,9 @@ async fn check_password(
     let client_key = format!("client:{}", peer.ip());
     let now = Timestamp::now();
     {
-        // The failure is recorded before the password is checked, so that guesses sent in parallel are all
-        // counted; a success clears it again.
+        // The failure is recorded, per e-mail and per client, before the password is checked, so that
+        // guesses sent in parallel are all counted (and past the limit not checked at all); a success
+        // takes it back.
         let _guard = state.throttle_lock.lock().await;
         let for_account = db.throttle(&account_key).await?;
         let for_client = db.throttle(&client_key).await?;
@@ -118,29 +134,27 @@ async fn check_password(
             return Ok(Check::Throttled(wait));
         }
         db.put_throttle(&account_key, settings.account_throttle.after_failure(for_account, now)).await?;
+        db.put_throttle(&client_key, settings.client_throttle.after_failure(for_client, now)).await?;
     }
     let user = db.user_auth_by_email(email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     // Verified even without an account (against a dummy hash), so both cases take the same time.
-    let correct = password::verify(password, stored).await;
+    let Ok(correct) = password::verify(password, stored).await else {
+        return Ok(Check::Busy);
+    };
     match user {
         // A disabled account gets the same answer as a wrong password: nothing tells that it exists.
         Some(user) if correct && !user.disabled => {
+            let _guard = state.throttle_lock.lock().await;
             db.clear_throttle(&account_key).await?;
+            match settings.client_throttle.forgive_one(db.throttle(&client_key).await?) {
+                Some(record) => db.put_throttle(&client_key, record).await?,
+                None => db.clear_throttle(&client_key).await?,
+            }
             Ok(Check::Correct(user.account))
         }
-        _ => {
-            record_failure(state, &client_key, settings.client_throttle).await?;
-            Ok(Check::Wrong)
-        }
+        _ => Ok(Check::Wrong),
     }
-}
-
-async fn record_failure(state: &AppState, key: &str, policy: ThrottlePolicy) -> anyhow::Result<()> {
-    let _guard = state.throttle_lock.lock().await;
-    let record = state.db.throttle(key).await?;
-    state.db.put_throttle(key, policy.after_failure(record, Timestamp::now())).await?;
-    Ok(())
 }
 
 /// Creates a session for the account and returns the token for its cookie.
@@ -204,6 +218,7 @@ pub async fn change_password(
         Ok(Check::Throttled(wait)) => {
             return back(&format!("error=throttled&retry={}", wait.as_secs().max(1)));
         }
+        Ok(Check::Busy) => return back("error=unavailable"),
         Err(e) => return failed(e),
     }
     let replaced = async {

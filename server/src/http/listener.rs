@@ -1,5 +1,5 @@
-//! The server's listener: every connection goes to hyper (through `axum::serve`), except one whose first
-//! request opens the journal's event stream.
+//! The server's listener: accepts connections, bounds what each may hold, and serves them — with hyper,
+//! except one whose first request opens the journal's event stream.
 //!
 //! An event stream stays open as long as a journal page does, and an operator may have thousands; hyper
 //! keeps a read buffer and a header buffer of 8 KB each for every HTTP/1 connection
@@ -10,9 +10,22 @@
 //! response ends with the connection (`Connection: close`), so it needs no chunked framing and no
 //! buffer of its own. A stream asked for on a connection that already carried another request is
 //! served by hyper, with the same handler, as before.
+//!
+//! What an anonymous client can hold is bounded ([`Limits`]): the number of open connections (from the
+//! process's file-descriptor limit, so that the database and the modem always find one), a deadline for
+//! every request head (the first bytes, the rest of the head, and on a kept-alive connection the wait
+//! for the next request, which is hyper's header-read timeout), and an idle limit on every connection:
+//! nothing read or written for that long and it is closed. A peer that closes is let go at once: the
+//! first bytes are read, not peeked (a peek sees the same byte again and again and never the close), and
+//! handed on to whoever serves the connection.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -20,18 +33,17 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, Uri, Version, header, response};
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::{Handle, Runtime};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tower::ServiceExt;
 
 /// The first bytes of a request that opens an event stream; a space or `?` follows.
 const STREAM_REQUEST: &[u8] = b"GET /api/events";
-
-/// How long a new connection may take to send its request head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest request head read here (hyper's own limit is larger, but an event stream's request is a
 /// few hundred bytes: a path, a cookie, a few browser headers).
@@ -40,84 +52,109 @@ const MAX_HEAD: usize = 16 * 1024;
 /// The most header fields in a request head read here.
 const MAX_HEADERS: usize = 64;
 
-/// Accepted connections waiting for hyper.
-const QUEUE: usize = 1024;
+/// File descriptors kept for everything but client connections: the database's, the modem's, logs.
+const RESERVED_FDS: u64 = 256;
 
-/// Accepts connections, serves event streams itself and hands the rest to `axum::serve`.
-pub struct Listener {
-    local: SocketAddr,
-    for_hyper: mpsc::Receiver<(TcpStream, SocketAddr)>,
-    accepting: JoinHandle<()>,
-    /// The event streams' own runtime (`None` once dropped).
-    streams: Option<Runtime>,
+/// What one connection may hold, and how many there may be.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From accepting a connection (or the end of its last response) to the end of its next request's
+    /// head.
+    pub head: Duration,
+    /// Nothing read or written for this long, and the connection is closed. Event streams write a
+    /// comment every 20 seconds, so an open journal is never idle this long.
+    pub idle: Duration,
+    /// Open client connections at most; one more is closed as soon as it is accepted.
+    pub connections: usize,
 }
 
-impl Listener {
-    /// Starts accepting on `tcp`; event streams are answered by `router`.
-    pub fn new(tcp: TcpListener, router: Router) -> io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (to_hyper, for_hyper) = mpsc::channel(QUEUE);
-        // Half the cores at most: the other half stays free for requests and the modem task. On two
-        // cores, two stream threads delivered a burst faster but made top-ups wait (docs/performance.md).
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let streams = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads((cores / 2).max(1))
-            .thread_name("event-streams")
-            .enable_all()
-            .build()?;
-        let accepting = tokio::spawn(accept_forever(tcp, router, to_hyper, streams.handle().clone()));
-        Ok(Self { local, for_hyper, accepting, streams: Some(streams) })
+impl Limits {
+    /// Ten seconds for a head, a minute of silence, and as many connections as the file-descriptor limit
+    /// allows after raising it to its hard maximum (less those kept for the rest).
+    pub fn from_system() -> Self {
+        let fds = raise_fd_limit();
+        let connections = usize::try_from(fds.saturating_sub(RESERVED_FDS).max(64)).unwrap_or(usize::MAX);
+        Self { head: Duration::from_secs(10), idle: Duration::from_secs(60), connections }
     }
 }
 
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.accepting.abort();
-        // Dropped from within the server's runtime, so without waiting (its streams have ended, see
-        // `Journal::stop_streams`, or are cut).
-        if let Some(streams) = self.streams.take() {
-            streams.shutdown_background();
+/// Raises the soft limit on open files to the hard one, and returns it.
+fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
         }
     }
+    limit.rlim_cur
 }
 
-impl axum::serve::Listener for Listener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        match self.for_hyper.recv().await {
-            Some(connection) => connection,
-            // The accepting task ended: only when the listener is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
-}
-
-async fn accept_forever(
+/// Serves `router` on `tcp` until `shutdown` completes, then stops accepting and waits for the
+/// connections hyper serves to finish their requests. Event streams run on a runtime of their own, and
+/// end when the server stops (`Journal::stop_streams`, which `shutdown` sets) or are cut.
+pub async fn serve(
     tcp: TcpListener,
     router: Router,
-    to_hyper: mpsc::Sender<(TcpStream, SocketAddr)>,
-    streams: Handle,
-) {
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    // Half the cores at most: the other half stays free for requests and the modem task. On two
+    // cores, two stream threads delivered a burst faster but made top-ups wait (docs/performance.md).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads((cores / 2).max(1))
+        .thread_name("event-streams")
+        .enable_all()
+        .build()?;
+    let streams = runtime.handle().clone();
+    let open = Arc::new(Semaphore::new(limits.connections));
+    let graceful = GracefulShutdown::new();
+    let mut full_since: Option<Instant> = None;
+    tokio::pin!(shutdown);
     loop {
-        match tcp.accept().await {
-            Ok((socket, peer)) => {
-                tokio::spawn(route(socket, peer, router.clone(), to_hyper.clone(), streams.clone()));
+        let (socket, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = tcp.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // The peer gave up before we took it: nothing to do.
+                Err(e) if is_connection_error(&e) => continue,
+                // Out of file descriptors or memory: wait rather than spin (as `axum::serve` does).
+                Err(e) => {
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            // Closed at once, so that the file descriptor is free again; said once per episode.
+            if full_since.is_none() {
+                tracing::warn!(limit = limits.connections, %peer, "too many open connections: refusing new ones");
             }
-            // The peer gave up before we took it: nothing to do.
-            Err(e) if is_connection_error(&e) => {}
-            // Out of file descriptors or memory: wait rather than spin (as `axum::serve` does).
-            Err(e) => {
-                tracing::error!(error = %e, "accepting a connection failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            full_since = Some(Instant::now());
+            drop(socket);
+            continue;
+        };
+        if let Some(since) = full_since.take() {
+            tracing::info!(after = ?since.elapsed(), "accepting connections again");
         }
+        let connection = Connection { peer, limits, _permit: permit };
+        tokio::spawn(connection.route(socket, router.clone(), streams.clone(), graceful.watcher()));
     }
+    drop(tcp);
+    // Kept-alive connections close after their current request; a client that never finishes reading
+    // its response is cut by the idle limit.
+    graceful.shutdown().await;
+    // Within the server's runtime, so without waiting.
+    runtime.shutdown_background();
+    Ok(())
 }
 
 fn is_connection_error(e: &io::Error) -> bool {
@@ -127,47 +164,258 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// Looks at a connection's first bytes (without taking them) and serves it accordingly.
-async fn route(
-    socket: TcpStream,
+/// One accepted connection and the slot it holds.
+struct Connection {
     peer: SocketAddr,
-    router: Router,
-    to_hyper: mpsc::Sender<(TcpStream, SocketAddr)>,
-    streams: Handle,
-) {
-    let mut first = [0u8; STREAM_REQUEST.len() + 1];
-    let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
-    let opens_stream = loop {
-        match tokio::time::timeout_at(deadline, socket.peek(&mut first)).await {
-            // A quiet connection (a browser opens some ahead of need): hyper waits for its request.
-            Err(_) => break false,
-            Ok(Ok(0) | Err(_)) => return,
-            Ok(Ok(n)) => match opens_stream(&first[..n]) {
-                Some(decided) => break decided,
-                // The request line arrives in pieces: look again in a moment.
-                None => tokio::time::sleep(Duration::from_millis(5)).await,
-            },
-        }
-    };
-    if opens_stream {
-        // To the streams' runtime, so that its many writes never queue before requests and the work
-        // they start (the session check, a top-up's commit, the feed's read of what changed).
-        let socket = match socket.into_std() {
-            Ok(socket) => socket,
-            Err(e) => return tracing::debug!(error = %e, %peer, "event stream: connection lost"),
+    limits: Limits,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    /// Reads the connection's first bytes and serves it accordingly.
+    async fn route(
+        self,
+        mut socket: TcpStream,
+        router: Router,
+        streams: Handle,
+        graceful: hyper_util::server::graceful::Watcher,
+    ) {
+        let _ = socket.set_nodelay(true);
+        let deadline = Instant::now() + self.limits.head;
+        let Some((seen, opens_stream)) = first_bytes(&mut socket, deadline).await else {
+            // Closed, failed, or said too little in time: nothing to serve.
+            return;
         };
-        streams.spawn(async move {
-            let served = match TcpStream::from_std(socket) {
-                Ok(socket) => serve_stream(socket, peer, router).await,
-                Err(e) => Err(e),
+        if opens_stream {
+            // To the streams' runtime, so that its many writes never queue before requests and the work
+            // they start (the session check, a top-up's commit, the feed's read of what changed).
+            let socket = match socket.into_std() {
+                Ok(socket) => socket,
+                Err(e) => {
+                    return tracing::debug!(error = %e, peer = %self.peer, "event stream: connection lost");
+                }
             };
-            if let Err(e) = served {
-                tracing::debug!(error = %e, %peer, "event stream ended");
-            }
+            streams.spawn(async move {
+                let peer = self.peer;
+                let served = match TcpStream::from_std(socket) {
+                    Ok(socket) => self.serve_stream(socket, seen, deadline, router).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = served {
+                    tracing::debug!(error = %e, %peer, "event stream ended");
+                }
+            });
+        } else {
+            self.serve_hyper(socket, seen, router, graceful).await;
+        }
+    }
+
+    /// Serves the connection with hyper, its first bytes `seen` given back in front of the rest.
+    async fn serve_hyper(
+        self,
+        socket: TcpStream,
+        seen: Vec<u8>,
+        router: Router,
+        graceful: hyper_util::server::graceful::Watcher,
+    ) {
+        let activity = Arc::new(Activity::new());
+        let io = Tracked { prefix: seen, at: 0, inner: socket, activity: activity.clone() };
+        let peer = self.peer;
+        let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request.map(Body::new))
         });
-    } else {
-        // Fails only when the server is shutting down: the connection is then closed.
-        let _ = to_hyper.send((socket, peer)).await;
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(self.limits.head);
+        let served = graceful.watch(http.serve_connection(TokioIo::new(io), service));
+        tokio::select! {
+            result = served => if let Err(e) = result {
+                tracing::debug!(error = %e, %peer, "connection ended");
+            },
+            () = activity.idle_for(self.limits.idle) => {
+                tracing::debug!(%peer, "closed an idle connection");
+            }
+        }
+    }
+
+    /// Serves one request on `socket` (whose first bytes are `seen`) through `router`, writing the
+    /// response as it comes, then closes. The response ends when its body does (an event stream's when
+    /// the server stops, see `Journal::stop_streams`) or when the client leaves or stops reading.
+    async fn serve_stream(
+        self,
+        mut socket: TcpStream,
+        seen: Vec<u8>,
+        deadline: Instant,
+        router: Router,
+    ) -> io::Result<()> {
+        let idle = self.limits.idle;
+        let request = match tokio::time::timeout_at(deadline, read_head(&mut socket, seen)).await {
+            Err(_) => return Ok(()),
+            Ok(Err(Refused::Io(e))) => return Err(e),
+            Ok(Err(Refused::Status(status))) => {
+                write_within(&mut socket, &refusal(status, SystemTime::now()), idle).await?;
+                return socket.shutdown().await;
+            }
+            Ok(Ok(request)) => request,
+        };
+        let mut request = request;
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let response = match router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let (parts, body) = response.into_parts();
+        write_within(&mut socket, &response_head(&parts, SystemTime::now()), idle).await?;
+        let mut body = body.into_data_stream();
+        // What a client sends after its request is not read; a read only tells that it has gone.
+        let mut ignored = [0u8; 64];
+        loop {
+            tokio::select! {
+                data = body.next() => match data {
+                    Some(Ok(data)) => write_within(&mut socket, &data, idle).await?,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "event stream: the response failed");
+                        break;
+                    }
+                    None => break,
+                },
+                readable = socket.readable() => {
+                    readable?;
+                    match socket.try_read(&mut ignored) {
+                        Ok(0) => return Ok(()),
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        socket.shutdown().await
+    }
+}
+
+/// Writes all of `data`, or fails when the client has not taken any of it for `idle`.
+async fn write_within(socket: &mut TcpStream, mut data: &[u8], idle: Duration) -> io::Result<()> {
+    while !data.is_empty() {
+        match tokio::time::timeout(idle, socket.write(data)).await {
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")),
+            Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => data = &data[n..],
+            Ok(Err(e)) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads until it can tell whether the connection opens an event stream: the bytes read and the
+/// answer, or `None` if the peer closed, failed or did not say enough before `deadline`.
+async fn first_bytes(socket: &mut TcpStream, deadline: Instant) -> Option<(Vec<u8>, bool)> {
+    let mut seen = Vec::with_capacity(256);
+    loop {
+        // At most what is left of the buffer: undecided means fewer than `STREAM_REQUEST` + 1 bytes.
+        match tokio::time::timeout_at(deadline, socket.read_buf(&mut seen)).await {
+            Err(_) | Ok(Err(_)) | Ok(Ok(0)) => return None,
+            Ok(Ok(_)) => {}
+        }
+        if let Some(decided) = opens_stream(&seen) {
+            return Some((seen, decided));
+        }
+    }
+}
+
+/// When a connection last moved a byte, for its idle limit.
+struct Activity {
+    start: Instant,
+    /// Milliseconds after `start`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { start: Instant::now(), last: AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// Completes once nothing has moved for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = self.start + Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let until = last + limit;
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep_until(until).await;
+        }
+    }
+}
+
+/// A connection that first gives back the bytes already read from it, and notes every byte it moves.
+struct Tracked {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.at < this.prefix.len() {
+            let n = (this.prefix.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.prefix[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.activity.touch();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -179,55 +427,6 @@ fn opens_stream(seen: &[u8]) -> Option<bool> {
         return Some(false);
     }
     seen.get(STREAM_REQUEST.len()).map(|next| matches!(next, b' ' | b'?'))
-}
-
-/// Serves one request on `socket` through `router`, writing the response as it comes, then closes.
-/// The response ends when its body does (an event stream's when the server stops, see
-/// `Journal::stop_streams`) or when the client leaves.
-async fn serve_stream(mut socket: TcpStream, peer: SocketAddr, router: Router) -> io::Result<()> {
-    socket.set_nodelay(true)?;
-    let request = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut socket)).await {
-        Err(_) => return Ok(()),
-        Ok(Err(Refused::Io(e))) => return Err(e),
-        Ok(Err(Refused::Status(status))) => {
-            socket.write_all(&refusal(status, SystemTime::now())).await?;
-            return socket.shutdown().await;
-        }
-        Ok(Ok(request)) => request,
-    };
-    let mut request = request;
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let response = match router.oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let (parts, body) = response.into_parts();
-    socket.write_all(&response_head(&parts, SystemTime::now())).await?;
-    let mut body = body.into_data_stream();
-    // What a client sends after its request is not read; a read only tells that it has gone.
-    let mut ignored = [0u8; 64];
-    loop {
-        tokio::select! {
-            data = body.next() => match data {
-                Some(Ok(data)) => socket.write_all(&data).await?,
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "event stream: the response failed");
-                    break;
-                }
-                None => break,
-            },
-            readable = socket.readable() => {
-                readable?;
-                match socket.try_read(&mut ignored) {
-                    Ok(0) => return Ok(()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-    }
-    socket.shutdown().await
 }
 
 /// Why a request head is not served.
@@ -243,18 +442,20 @@ impl From<io::Error> for Refused {
     }
 }
 
-/// Reads a request head (and nothing after it matters: the connection closes after its response).
-async fn read_head(socket: &mut TcpStream) -> Result<Request<Body>, Refused> {
-    let mut head = Vec::with_capacity(1024);
+/// Reads a request head that starts with `seen` (and nothing after it matters: the connection closes
+/// after its response).
+async fn read_head(socket: &mut TcpStream, seen: Vec<u8>) -> Result<Request<Body>, Refused> {
+    let mut head = seen;
+    head.reserve(1024);
     loop {
-        if socket.read_buf(&mut head).await? == 0 {
-            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-        }
         if let Some(request) = parse_head(&head).map_err(Refused::Status)? {
             return Ok(request);
         }
         if head.len() >= MAX_HEAD {
             return Err(Refused::Status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE));
+        }
+        if socket.read_buf(&mut head).await? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
         }
     }
 }

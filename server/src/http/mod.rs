@@ -7,7 +7,7 @@ mod export;
 mod guard;
 mod listener;
 
-pub use listener::Listener;
+pub use listener::{Limits, serve};
 
 use std::sync::Arc;
 

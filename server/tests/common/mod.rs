@@ -64,6 +64,7 @@ pub fn settings(dir: &tempfile::TempDir) -> Settings {
             max_attempts: 12,
             confirmed_recheck_ms: 2_000,
         },
+        limits: server::http::Limits::from_system(),
     }
 }
 
