@@ -35,8 +35,6 @@ use crate::i18n::*;
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    security::provide_nonce_and_policy();
     view! {
         <!DOCTYPE html>
         <html>

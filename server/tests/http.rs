@@ -194,7 +194,13 @@ async fn every_page_carries_its_own_policy_under_concurrent_requests() {
             let page = i < pages.len();
             let path = path.to_string();
             requests.spawn(async move {
-                let r = client.get(url).header("cookie", cookie).send().await.unwrap();
+                // The login page is asked for without the session (with it, it redirects).
+                let mut r = client.get(url);
+                if path != "/login" {
+                    r = r.header("cookie", cookie);
+                }
+                let r = r.send().await.unwrap();
+                assert!(r.status().is_success() || r.status() == 404, "{path}: {}", r.status());
                 let csp = r.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
                 let html = r.text().await.unwrap();
                 (page, path, csp, html)
@@ -217,4 +223,36 @@ async fn every_page_carries_its_own_policy_under_concurrent_requests() {
         failures.len(),
         &failures[..failures.len().min(3)]
     );
+}
+
+#[tokio::test]
+async fn a_page_reached_through_a_static_directory_is_refused_without_a_session() {
+    let app = spawn_app().await;
+    // reqwest would normalise `..` itself: the request line is written by hand.
+    for path in
+        ["/pkg/../transactions", "/icons/../transactions", "/pkg/%2e%2e/transactions", "//transactions"]
+    {
+        let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(!answer.contains("<html"), "{path}: a page was rendered: {answer}");
+    }
+    // A file that is not there in a static directory is a plain 404, not the app's page.
+    let r = app.get("/pkg/no-such-file.js", None).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(!r.text().await.unwrap().contains("<html"));
+    // An unknown page is still the app's 404 page, with its own policy.
+    let gerance = app.add_gerance("Gérance A").await;
+    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
+    let cookie = app.login("a@example.ch").await;
+    let r = app.get("/no-such-page", Some(&cookie)).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let csp = r.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+    let html = r.text().await.unwrap();
+    nonce_policy_holds(csp.as_deref(), &html).unwrap();
 }

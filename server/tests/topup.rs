@@ -209,3 +209,66 @@ async fn the_journal_pages_filters_and_exports_only_ones_own_rows() {
     let anonymous = app.get("/transactions.csv", None).await;
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "to the login page");
 }
+
+/// Posts the top-up form as a browser does without script: a page is asked for, from the form's page.
+async fn post_form_without_script(app: &TestApp, cookie: &str, body: &str) -> String {
+    let r = app
+        .client
+        .post(app.url("/api/topup"))
+        .header(COOKIE, cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+        .header("referer", app.url("/recharge"))
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    common::location(&r)
+}
+
+#[tokio::test]
+async fn a_top_up_posted_without_script_answers_with_its_receipt_and_never_twice() {
+    let app = spawn_with(|_| {}).await;
+    let (a, station) = gerance_with_admin(&app, "Gérance A", "a@example.ch", "+41790000101").await;
+    let token = "fedcba9876543210fedc";
+    let form = format!("station={station}&key=34586&amount=12.50&token={token}");
+
+    let answer = post_form_without_script(&app, &a, &form).await;
+    let rows = app.db.changes_since(db::Scope::All, 0, 100).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let id = rows[0].id;
+    assert_eq!(answer, format!("/recharge?sent={id}"));
+    let r = app.get(&answer, Some(&a)).await;
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let page = r.text().await.unwrap().replace("<!>", "");
+    for nonce in page.split("nonce=\"").skip(1).map(|rest| rest.split('"').next().unwrap()) {
+        assert!(
+            csp.contains(&format!("'nonce-{nonce}'")),
+            "a script's nonce {nonce} is not the policy's: {csp}"
+        );
+    }
+    assert!(page.contains(&format!("Transaction N° {id}")), "{page}");
+    assert!(page.contains("34586") && page.contains("12.50"), "{page}");
+    assert!(page.contains(r#"data-testid="progress""#), "{page}");
+
+    // The same form sent again (back, then send): the first one's receipt, nothing recorded twice.
+    let again = post_form_without_script(&app, &a, &form).await;
+    assert_eq!(again, format!("/recharge?sent={id}"));
+    assert_eq!(app.db.changes_since(db::Scope::All, 0, 100).await.unwrap().len(), 1);
+
+    // A wrong field: the form again, with the problem and what was typed.
+    let wrong = format!("station={station}&key=70000&amount=12.50&token=0011223344556677");
+    let answer = post_form_without_script(&app, &a, &wrong).await;
+    assert!(answer.starts_with("/recharge?problem=key&"), "{answer}");
+    let page = app.get(&answer, Some(&a)).await.text().await.unwrap();
+    assert!(page.contains("Le numéro de clé est un nombre entier de 0 à 65535."), "{page}");
+    assert!(page.contains(r#"value="70000""#) && page.contains(r#"value="12.50""#), "{page}");
+    assert!(!page.contains(r#"data-testid="progress""#), "{page}");
+    assert_eq!(app.db.changes_since(db::Scope::All, 0, 100).await.unwrap().len(), 1);
+
+    // Another gérance's transaction number in the address shows nothing of it.
+    let (b, _) = gerance_with_admin(&app, "Gérance B", "b@example.ch", "+41790000102").await;
+    let page = app.get(&format!("/recharge?sent={id}"), Some(&b)).await.text().await.unwrap();
+    assert!(!page.contains(&format!("Transaction N° {id}")) && !page.contains("34586"), "{page}");
+}

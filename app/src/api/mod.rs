@@ -39,10 +39,74 @@ pub enum Problem {
     AlreadySent,
 }
 
+impl Problem {
+    /// The problem as it travels in the top-up page's address after a form posted without script.
+    pub fn as_query(self) -> String {
+        match self {
+            Problem::NoStation => "station".into(),
+            Problem::Key => "key".into(),
+            Problem::Amount => "amount".into(),
+            Problem::AboveMaximum(max) => format!("max-{max}"),
+            Problem::AlreadySent => "twice".into(),
+        }
+    }
+
+    pub fn from_query(code: &str) -> Option<Self> {
+        Some(match code {
+            "station" => Problem::NoStation,
+            "key" => Problem::Key,
+            "amount" => Problem::Amount,
+            "twice" => Problem::AlreadySent,
+            _ => Problem::AboveMaximum(code.strip_prefix("max-")?.parse().ok()?),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TopUpResult {
     Created(Box<TxView>),
     Invalid(Vec<Problem>),
+}
+
+/// What the top-up page shows first: the receipt of a top-up just sent, or a form sent back with its
+/// problems and what was typed — the answer to a form posted without script, carried in the address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUpAnswer {
+    pub sent: Option<TxView>,
+    pub problems: Vec<Problem>,
+    /// The server could not record it (an error, not a problem of the form).
+    pub failed: bool,
+    pub station: Option<i64>,
+    pub key: String,
+    pub amount: String,
+}
+
+#[cfg(feature = "ssr")]
+impl TopUpAnswer {
+    /// The address of the page that answers a form posted without script.
+    pub fn address(
+        result: &Result<TopUpResult, ServerFnError>,
+        station: &str,
+        key: &str,
+        amount: &str,
+    ) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        match result {
+            Ok(TopUpResult::Created(tx)) => {
+                query.append_pair("sent", &tx.id.to_string());
+            }
+            Ok(TopUpResult::Invalid(problems)) => {
+                let codes: Vec<String> = problems.iter().map(|p| p.as_query()).collect();
+                query.append_pair("problem", &codes.join(","));
+                query.append_pair("station", station).append_pair("key", key).append_pair("amount", amount);
+            }
+            Err(_) => {
+                query.append_pair("failed", "1");
+                query.append_pair("station", station).append_pair("key", key).append_pair("amount", amount);
+            }
+        }
+        format!("/recharge?{}", query.finish())
+    }
 }
 
 /// A simulated station's display (demo only).
@@ -183,12 +247,33 @@ pub async fn topup_form() -> Result<TopUpForm, ServerFnError> {
 }
 
 /// Records a top-up after checking everything again (the form's checks are only a convenience).
+///
+/// Posted as a plain form (no script: the page's WebAssembly did not run), it answers with the top-up
+/// page showing the result — the receipt with the transaction's progress, or the form with its
+/// problems — never the empty form again, which would get a recorded top-up sent twice. The same form
+/// sent again shows the first one's receipt.
 #[server(endpoint = "topup", output = TextJson)]
 pub async fn top_up(
     station: String,
     key: String,
     amount: String,
     token: String,
+) -> Result<TopUpResult, ServerFnError> {
+    let plain = ssr::plain_form_post();
+    let result = record_top_up(station.clone(), key.clone(), amount.clone(), token, plain).await;
+    if plain {
+        ssr::answer_with_page(&TopUpAnswer::address(&result, &station, &key, &amount));
+    }
+    result
+}
+
+#[cfg(feature = "ssr")]
+async fn record_top_up(
+    station: String,
+    key: String,
+    amount: String,
+    token: String,
+    plain: bool,
 ) -> Result<TopUpResult, ServerFnError> {
     use domain::{Amount, KeyNumber, Timestamp};
     let account = ssr::account().await?;
@@ -223,6 +308,13 @@ pub async fn top_up(
         }
         Err(db::TopUpError::UnknownStation) => TopUpResult::Invalid(vec![Problem::NoStation]),
         Err(db::TopUpError::AboveMaximum(max)) => TopUpResult::Invalid(vec![Problem::AboveMaximum(max)]),
+        Err(db::TopUpError::AlreadySent(id)) if plain => {
+            // A form sent again without script: the first one's receipt.
+            match db.transaction(db::Scope::of(&account), id).await.map_err(ssr::internal)? {
+                Some(tx) => TopUpResult::Created(Box::new(tx.view())),
+                None => TopUpResult::Invalid(vec![Problem::AlreadySent]),
+            }
+        }
         Err(db::TopUpError::AlreadySent(_)) => TopUpResult::Invalid(vec![Problem::AlreadySent]),
     })
 }
@@ -385,6 +477,24 @@ pub mod ssr {
 
     pub fn host() -> Result<HostHandle, ServerFnError> {
         use_context::<HostHandle>().ok_or_else(|| ServerFnError::new("the host is not available"))
+    }
+
+    /// Whether this request is a form posted by the browser itself (no script ran: it asks for a page),
+    /// rather than a call from an island.
+    pub fn plain_form_post() -> bool {
+        use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        })
+    }
+
+    /// Answers a plain form post with the page at `address` (a same-site path) instead of the page it
+    /// came from.
+    pub fn answer_with_page(address: &str) {
+        leptos_axum::redirect(address);
     }
 
     /// 128 random bits in hex: a form's one-time token.

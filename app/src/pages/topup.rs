@@ -6,21 +6,46 @@ use domain::journal::{TxStatus, TxView};
 use leptos::either::{Either, EitherOf3};
 use leptos::prelude::*;
 
-use crate::api::{CancelTopUp, Problem, TopUp as TopUpAction, TopUpForm, TopUpResult, topup_form};
+use crate::api::{
+    CancelTopUp, Problem, TopUp as TopUpAction, TopUpAnswer, TopUpForm, TopUpResult, topup_form, transaction,
+};
 use crate::i18n::*;
 use crate::pages::page_locale;
 
 #[component]
 pub fn TopUp() -> impl IntoView {
     let locale = page_locale();
-    let form = AsyncDerived::new(topup_form);
+    // The answer to a form posted without script, if this page is one (see `api::top_up`).
+    let query = leptos_router::hooks::use_query_map().get_untracked();
+    let sent = query.get("sent").and_then(|id| id.parse::<i64>().ok());
+    let answer = TopUpAnswer {
+        sent: None,
+        problems: query
+            .get("problem")
+            .map(|codes| codes.split(',').filter_map(Problem::from_query).collect())
+            .unwrap_or_default(),
+        failed: query.get("failed").is_some(),
+        station: query.get("station").and_then(|id| id.parse().ok()),
+        key: query.get("key").unwrap_or_default().chars().take(16).collect(),
+        amount: query.get("amount").unwrap_or_default().chars().take(16).collect(),
+    };
+    let form = AsyncDerived::new(move || {
+        let mut answer = answer.clone();
+        async move {
+            let form = topup_form().await?;
+            if let Some(id) = sent {
+                answer.sent = transaction(id).await?;
+            }
+            Ok::<_, ServerFnError>((form, answer))
+        }
+    });
     view! {
         <div class="narrow">
             <h1>{td_string!(locale, topup_title)}</h1>
             <Suspense fallback=|| ()>
                 {move || form.get().map(|f| match f {
-                    Ok(f) if f.stations.is_empty() => view! { <p class="empty">{td_string!(locale, topup_empty)}</p> }.into_any(),
-                    Ok(form) => view! { <TopUpPanel locale form /> }.into_any(),
+                    Ok((f, _)) if f.stations.is_empty() => view! { <p class="empty">{td_string!(locale, topup_empty)}</p> }.into_any(),
+                    Ok((form, answer)) => view! { <TopUpPanel locale form answer /> }.into_any(),
                     Err(_) => view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> }.into_any(),
                 })}
             </Suspense>
@@ -28,9 +53,12 @@ pub fn TopUp() -> impl IntoView {
     }
 }
 
-/// The form and, once sent, the top-up's progress.
+/// The form and, once sent, the top-up's progress; first what `answer` says (a form posted without
+/// script comes back here with its result).
 #[island(lazy)]
-fn TopUpPanel(locale: Locale, form: TopUpForm) -> impl IntoView {
+fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl IntoView {
+    let TopUpAnswer { sent, problems: first_problems, failed, station: typed_station, key, amount } = answer;
+    let first_problems = StoredValue::new(first_problems);
     let action = ServerAction::<TopUpAction>::new();
     let result = action.value();
     // A new token for the next top-up once this one is recorded.
@@ -45,11 +73,10 @@ fn TopUpPanel(locale: Locale, form: TopUpForm) -> impl IntoView {
         }
     });
     let problem = move |wanted: fn(&Problem) -> bool| {
-        move || {
-            result.get().and_then(|r| match r {
-                Ok(TopUpResult::Invalid(problems)) => problems.into_iter().find(wanted),
-                _ => None,
-            })
+        move || match result.get() {
+            Some(Ok(TopUpResult::Invalid(problems))) => problems.into_iter().find(wanted),
+            Some(_) => None,
+            None => first_problems.with_value(|all| all.iter().copied().find(wanted)),
         }
     };
     let message = move |p: Problem| {
@@ -75,16 +102,16 @@ fn TopUpPanel(locale: Locale, form: TopUpForm) -> impl IntoView {
             <label for="station">{td_string!(locale, topup_station)}</label>
             <select id="station" name="station" required aria-describedby="station-error">
                 {form.stations.into_iter().map(|s| view! {
-                    <option value=s.id.to_string()>{s.label}</option>
+                    <option value=s.id.to_string() selected=typed_station == Some(s.id)>{s.label}</option>
                 }).collect_view()}
             </select>
             {field_error(|p| matches!(p, Problem::NoStation), "station-error")}
             <label for="key">{td_string!(locale, topup_key)}</label>
-            <input id="key" name="key" inputmode="numeric" autocomplete="off" required
+            <input id="key" name="key" value=key inputmode="numeric" autocomplete="off" required
                 pattern="[0-9]{1,5}" maxlength="5" aria-describedby="key-error" />
             {field_error(|p| matches!(p, Problem::Key), "key-error")}
             <label for="amount">{td_string!(locale, topup_amount)}</label>
-            <input id="amount" name="amount" inputmode="decimal" autocomplete="off" required
+            <input id="amount" name="amount" value=amount inputmode="decimal" autocomplete="off" required
                 pattern="[0-9]{1,9}([.,][0-9]{1,2})?" aria-describedby="amount-error" />
             {field_error(|p| matches!(p, Problem::Amount | Problem::AboveMaximum(_)), "amount-error")}
             {field_error(|p| matches!(p, Problem::AlreadySent), "form-error")}
@@ -95,7 +122,11 @@ fn TopUpPanel(locale: Locale, form: TopUpForm) -> impl IntoView {
         {move || match result.get() {
             Some(Ok(TopUpResult::Created(tx))) => Some(Either::Left(view! { <Progress locale tx=*tx /> })),
             Some(Err(_)) => Some(Either::Right(view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> })),
-            _ => None,
+            Some(Ok(TopUpResult::Invalid(_))) => None,
+            None => match sent.clone() {
+                Some(tx) => Some(Either::Left(view! { <Progress locale tx /> })),
+                None => failed.then(|| Either::Right(view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> })),
+            },
         }}
     }
 }

@@ -250,18 +250,52 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
     response
 }
 
-/// Addresses anyone may fetch: the login page and the static files the login page and the PWA need.
+/// The static directories: anyone may fetch their files (the WebAssembly, the icons), no session is
+/// looked up for them, and an address in them that is not a file is a plain 404, never a page.
+const STATIC_DIRS: [&str; 2] = ["/pkg/", "/icons/"];
+
+/// The other addresses anyone may fetch: the login page and the files the login page and the PWA need.
+const PUBLIC_FILES: [&str; 6] =
+    ["/login", "/manifest.webmanifest", "/sw.js", "/pwa.js", "/favicon.ico", "/offline.html"];
+
+/// Whether `path` (normalised: see [`is_normal`]) is in a static directory.
+pub(super) fn in_static_dir(path: &str) -> bool {
+    STATIC_DIRS.iter().any(|d| path.starts_with(d))
+}
+
+/// Addresses anyone may fetch; `path` is normalised (see [`is_normal`]).
 fn is_public(path: &str) -> bool {
-    const FILES: [&str; 5] = ["/login", "/manifest.webmanifest", "/sw.js", "/pwa.js", "/favicon.ico"];
-    const DIRS: [&str; 2] = ["/pkg/", "/icons/"];
-    FILES.contains(&path) || DIRS.iter().any(|d| path.starts_with(d)) || path == "/offline.html"
+    PUBLIC_FILES.contains(&path) || in_static_dir(path)
+}
+
+/// Whether a request path is in its one normal form: absolute, no `.` or `..` segment (also
+/// percent-encoded), no empty segment, no backslash or encoded slash. Only such paths are served, so
+/// that what the session check sees is what the router and the file server see.
+fn is_normal(path: &str) -> bool {
+    if !path.starts_with('/') || path.contains('\\') {
+        return false;
+    }
+    let lower = path.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return false;
+    }
+    let segments: Vec<&str> = lower[1..].split('/').collect();
+    let last = segments.len() - 1;
+    segments.iter().enumerate().all(|(i, segment)| {
+        let dots = segment.replace("%2e", ".");
+        // A trailing slash leaves one empty last segment ("/" itself is one).
+        (!segment.is_empty() || i == last) && dots != "." && dots != ".."
+    })
 }
 
 /// Verifies the session cookie and attaches the [`Account`] to the request; without a valid session, pages
 /// redirect to the login and everything else answers 401.
 pub async fn require_session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if path.starts_with("/pkg/") || path.starts_with("/icons/") {
+    if !is_normal(&path) {
+        return (StatusCode::BAD_REQUEST, "This address is not valid.\n").into_response();
+    }
+    if in_static_dir(&path) {
         return next.run(req).await;
     }
     let token = session_token(req.headers(), &state);
@@ -433,6 +467,27 @@ fn safe_next(next: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_normal_paths_are_served() {
+        for path in ["/", "/login", "/pkg/recharge.wasm", "/transactions", "/a/b/"] {
+            assert!(is_normal(path), "{path}");
+        }
+        for path in [
+            "/pkg/../transactions",
+            "/icons/%2e%2e/transactions",
+            "/pkg/%2E./x",
+            "/pkg/./x",
+            "//transactions",
+            "/pkg//x",
+            "/pkg/..",
+            "/pkg%2f..%2ftransactions",
+            "/pkg\\..\\transactions",
+            "transactions",
+        ] {
+            assert!(!is_normal(path), "{path}");
+        }
+    }
 
     #[test]
     fn only_local_paths_are_followed_after_login() {

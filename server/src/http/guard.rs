@@ -7,15 +7,27 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use app::security::{PageNonce, page_policy};
 
 /// The policy of every response that does not set its own (the HTML pages set a stricter one with a nonce).
 const DEFAULT_CSP: &str =
     "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Adds the security headers to every response.
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Adds the security headers to every response. An HTML page gets the policy of the nonce chosen here,
+/// before it renders, and put in the request for the renderer (`app::security`), so that every page
+/// carries its own whatever else is being served at the same time.
+pub async fn security_headers(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let nonce = PageNonce::new();
+    req.extensions_mut().insert(nonce.clone());
     let mut response = next.run(req).await;
     let h = response.headers_mut();
+    let is_html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/html"));
+    if is_html && let Ok(policy) = HeaderValue::from_str(&page_policy(&nonce)) {
+        h.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     let set = |h: &mut HeaderMap, name: HeaderName, value: &'static str| {
         if !h.contains_key(&name) {
             h.insert(name, HeaderValue::from_static(value));

@@ -24,10 +24,13 @@ use axum::routing::{get, post};
 use db::Db;
 use domain::Timestamp;
 use leptos::config::LeptosOptions;
+use leptos::prelude::RenderHtml;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::sync::Mutex;
+use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
 
 use crate::startup::Settings;
 
@@ -89,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             &state,
             routes,
             move || {
+                app::security::provide_page_nonce();
                 provide_context(db.clone());
                 provide_context(host.clone());
             },
@@ -112,17 +116,65 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Unknown addresses: static files if they exist, else a 404 page (or plain text for the API).
+/// Unknown addresses: static files if they exist, else a 404 page (or plain text for the API and the
+/// static directories).
+///
+/// Static files are served here by `ServeDir` (precompressed `.br`/`.gz` when the browser takes them),
+/// not by Leptos's file handler, which runs each file inside a reactive owner that can be a child of
+/// a page being rendered on the same thread, and then takes that page's response headers.
 async fn fallback(State(state): State<AppState>, req: Request) -> Response {
-    if req.uri().path().starts_with("/api/") {
+    let path = req.uri().path();
+    if path.starts_with("/api/") {
         return (StatusCode::NOT_FOUND, "No such server function.\n").into_response();
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return (StatusCode::METHOD_NOT_ALLOWED, "This address does not accept that method.\n")
             .into_response();
     }
-    let uri = req.uri().clone();
-    leptos_axum::file_and_error_handler::<AppState, _>(shell)(uri, State(state), req).await
+    let static_dir = auth::in_static_dir(path);
+    let (parts, body) = req.into_parts();
+    let mut file_request = Request::from_parts(parts.clone(), axum::body::Body::empty());
+    file_request.extensions_mut().clear();
+    let file = ServeDir::new(&*state.leptos.site_root)
+        .precompressed_br()
+        .precompressed_gzip()
+        .append_index_html_on_directories(false)
+        .oneshot(file_request)
+        .await;
+    match file {
+        Ok(file) if file.status() != StatusCode::NOT_FOUND => return file.map(axum::body::Body::new),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "reading a static file failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "The file could not be read.\n").into_response();
+        }
+    }
+    if static_dir {
+        return (StatusCode::NOT_FOUND, "No such file.\n").into_response();
+    }
+    let options = state.leptos.clone();
+    let req = Request::from_parts(parts, body);
+    let mut response = leptos_axum::handle_response_inner(
+        move || {
+            app::security::provide_page_nonce();
+            provide_context(state.clone());
+        },
+        move || shell(options),
+        req,
+        |app, chunks, _| {
+            Box::pin(async move {
+                use futures::StreamExt;
+                let app = app.to_html_stream_in_order().collect::<String>().await;
+                Box::pin(futures::stream::once(async move { app }).chain(chunks()))
+                    as std::pin::Pin<Box<dyn futures::Stream<Item = String> + Send>>
+            })
+        },
+    )
+    .await;
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NOT_FOUND;
+    }
+    response
 }
 
 /// What server functions ask of the server besides the database.
