@@ -55,3 +55,37 @@ test("the journal pages, sorts, filters, keeps its state in the URL, updates liv
   expect(text.trim().split("\r\n")).toHaveLength(2);
   expect(errors).toEqual([]);
 });
+
+test("an open journal says when it is offline, and shows what changed meanwhile as soon as it is back", async ({ browser }) => {
+  test.setTimeout(90_000);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = watchConsole(page);
+  await login(page);
+  await page.goto("/transactions");
+  await hydrated(page);
+  await expect(page.getByTestId("offline")).toHaveCount(0);
+
+  await context.setOffline(true);
+  await expect(page.getByTestId("offline")).toContainText("Hors ligne depuis", { timeout: 15_000 });
+
+  // Meanwhile, on another device, a top-up.
+  const other = await browser.newPage();
+  await login(other);
+  await other.goto("/recharge");
+  await hydrated(other);
+  const station = await other.getByLabel("Station").locator("option").first().getAttribute("value");
+  const r = await other.request.post("/api/topup", {
+    form: { station: station!, key: "4242", amount: "7.00", token: `offline-test-token-${Date.now()}` },
+  });
+  const id = (await r.json()).Created.id;
+  await page.waitForTimeout(3_000);
+
+  // Back online: the row is there at once, not with the next change, and the notice is gone.
+  await context.setOffline(false);
+  await expect(page.getByTestId(`tx-${id}`)).toContainText("04242", { timeout: 10_000 });
+  await expect(page.getByTestId("offline")).toHaveCount(0);
+  // The browser's own "failed to load" for the stream while offline is the only error allowed.
+  expect(errors.filter((e) => !e.includes("/api/events") && !e.includes("ERR_INTERNET_DISCONNECTED"))).toEqual([]);
+  await context.close();
+});

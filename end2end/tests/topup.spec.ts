@@ -135,3 +135,22 @@ test("the same form sends the next top-up too, and a double click sends one", as
   await page.goto("/transactions?key=5102");
   await expect(page.getByTestId("results")).toContainText("sur 1");
 });
+
+test("without script, a top-up answers with its receipt and is recorded once", async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await login(page);
+  await page.goto("/recharge");
+  await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
+  await page.getByLabel("Numéro de clé (0 à 65535)").fill("5151");
+  await page.getByLabel("Montant (CHF)").fill("3.50");
+  await page.getByRole("button", { name: "Envoyer" }).click();
+  await expect(page).toHaveURL(/\/recharge\?sent=\d+$/);
+  const progress = page.getByTestId("progress");
+  await expect(progress).toContainText("Station Hérémence, Gérance test, Hérémence · 05151 · 3.50 CHF");
+  // A fresh form below the receipt, and one transaction in the journal.
+  await expect(page.getByLabel("Numéro de clé (0 à 65535)")).toHaveValue("");
+  await page.goto("/transactions?key=5151");
+  await expect(page.getByTestId("results")).toContainText("sur 1");
+  await context.close();
+});

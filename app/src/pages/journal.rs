@@ -12,6 +12,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::{JournalPage, JournalParams, journal, topup_form};
 use crate::i18n::*;
+use crate::live::{LiveEvent, LiveState};
 use crate::pages::{page_locale, status_label};
 
 #[component]
@@ -98,8 +99,30 @@ fn link(params: &JournalParams, change: impl FnOnce(&mut JournalParams)) -> Stri
 fn JournalResults(locale: Locale, params: JournalParams, page: JournalPage) -> impl IntoView {
     let since = page.version;
     let page = RwSignal::new(page);
-    crate::live::subscribe(Some(since), reload(params.clone(), page));
-    move || page.with(|p| results(locale, &params, p))
+    // When the live updates stopped arriving, while they do not.
+    let down = RwSignal::new(None::<f64>);
+    let on_change = reload(params.clone(), page);
+    crate::live::subscribe(Some(since), move |event| match event {
+        LiveEvent::Tx(tx) => on_change(Some(*tx)),
+        LiveEvent::State(LiveState::Down { since_ms }) => down.set(Some(since_ms)),
+        // Back: the changes made meanwhile follow from the server, and the page is read again at once
+        // (its total too), without waiting for them.
+        LiveEvent::State(LiveState::Live) => {
+            down.set(None);
+            on_change(None);
+        }
+    });
+    view! {
+        {move || down.get().map(|since| {
+            let at = crate::live::zurich_time(since);
+            view! {
+                <p class="notice" role="status" data-testid="offline">
+                    {td!(locale, journal_offline, time = move || at.clone())}
+                </p>
+            }
+        })}
+        {move || page.with(|p| results(locale, &params, p))}
+    }
 }
 
 /// Reads the page again after a change; changes that arrive meanwhile are answered by one more reading,
@@ -110,24 +133,30 @@ fn JournalResults(locale: Locale, params: JournalParams, page: JournalPage) -> i
 /// row already on the page moves no row and changes no total, and is shown in place. A top-up then
 /// costs the server one page read per open journal (when it is created), not one per change; one of
 /// another station or key than the view's, none.
-fn reload(params: JournalParams, page: RwSignal<JournalPage>) -> impl Fn(domain::journal::TxView) + 'static {
+/// `None` reads the page again whatever it shows (the stream was down: anything may have changed).
+fn reload(
+    params: JournalParams,
+    page: RwSignal<JournalPage>,
+) -> impl Fn(Option<domain::journal::TxView>) + 'static {
     use std::cell::Cell;
     use std::rc::Rc;
     let (busy, again) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
     let in_place = params.sort != "status" && params.status.is_none();
-    move |tx| {
-        // Another station's or key's transaction is never in this view, nor in its total.
-        if params.station.is_some_and(|s| s != tx.station_id) || params.key.is_some_and(|k| k != tx.key) {
-            return;
-        }
-        // While a reading is on its way, it may be older than this change: one more reading instead.
-        if in_place && !busy.get() {
-            let shown = page.with_untracked(|p| p.rows.iter().position(|row| row.id == tx.id));
-            if let Some(at) = shown {
-                if page.with_untracked(|p| p.rows[at].version < tx.version) {
-                    page.update(|p| p.rows[at] = tx);
-                }
+    move |tx: Option<domain::journal::TxView>| {
+        if let Some(tx) = tx {
+            // Another station's or key's transaction is never in this view, nor in its total.
+            if params.station.is_some_and(|s| s != tx.station_id) || params.key.is_some_and(|k| k != tx.key) {
                 return;
+            }
+            // While a reading is on its way, it may be older than this change: one more reading instead.
+            if in_place && !busy.get() {
+                let shown = page.with_untracked(|p| p.rows.iter().position(|row| row.id == tx.id));
+                if let Some(at) = shown {
+                    if page.with_untracked(|p| p.rows[at].version < tx.version) {
+                        page.update(|p| p.rows[at] = tx);
+                    }
+                    return;
+                }
             }
         }
         if busy.replace(true) {

@@ -137,9 +137,12 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
     let id = tx.id;
     let since = tx.version;
     let tx = RwSignal::new(tx);
-    crate::live::subscribe(Some(since), move |update: TxView| {
-        if update.id == id && update.version > tx.get_untracked().version {
-            tx.set(update);
+    crate::live::subscribe(Some(since), move |event| {
+        if let crate::live::LiveEvent::Tx(update) = event
+            && update.id == id
+            && update.version > tx.get_untracked().version
+        {
+            tx.set(*update);
         }
     });
     let step = move |label: String, at: Option<String>, testid: &'static str| {

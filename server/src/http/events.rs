@@ -42,7 +42,8 @@ pub struct Since {
 /// Changes read from the database per query (catching up).
 const BATCH: i64 = 200;
 
-/// How long a stream stays silent before a comment line is sent.
+/// How long a stream stays silent before a `ping` event is sent (the browser watches for it:
+/// `app::live`).
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 struct Feed {
@@ -178,10 +179,11 @@ pub async fn events(
                     feed.session.check = Instant::now() + s.policy.recheck_every();
                     continue;
                 }
-                // A comment now and then keeps proxies from closing a quiet stream.
+                // A ping now and then keeps proxies from closing a quiet stream, and tells the page that
+                // the stream is alive: one that hears nothing for three of them opens a new one.
                 Woken::Time => {
                     feed.wrote = Instant::now();
-                    return Some((Bytes::from_static(b":\n\n"), feed));
+                    return Some((Bytes::from_static(b"event: ping\ndata: 1\n\n"), feed));
                 }
             };
             // What the feed published meanwhile goes into the same write: a stream that fell behind
