@@ -22,6 +22,7 @@ pub mod form;
 mod layout;
 mod live;
 mod pages;
+pub use pages::status_label;
 #[cfg(feature = "ssr")]
 pub mod security;
 mod session;
@@ -134,6 +135,21 @@ pub fn locale_from_code(code: &str) -> Option<Locale> {
         "it" => Some(Locale::it),
         _ => None,
     }
+}
+
+/// The journal export's column names and file name (without `.csv`) in `locale`: the server writes the
+/// file, the translations live here.
+pub fn export_texts(locale: Locale) -> ([String; 7], String) {
+    let columns = [
+        td_string!(locale, journal_col_number).to_string(),
+        td_string!(locale, journal_col_date).to_string(),
+        td_string!(locale, journal_col_station).to_string(),
+        td_string!(locale, journal_col_key).to_string(),
+        td_string!(locale, csv_amount).to_string(),
+        td_string!(locale, journal_col_status).to_string(),
+        td_string!(locale, csv_balance).to_string(),
+    ];
+    (columns, td_string!(locale, csv_filename).to_string())
 }
 
 /// The name of the cookie that carries the chosen language (leptos_i18n's default).

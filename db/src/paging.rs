@@ -400,6 +400,52 @@ impl Db {
         Ok(ids)
     }
 
+    /// Every transaction matching `filter` in `sort` order, sent to `to` in chunks of `chunk` rows as
+    /// they are read: one statement, so one consistent snapshot whatever is written meanwhile, and no
+    /// more than the channel's capacity in memory whatever the number of rows. Ends early, without an
+    /// error, when the receiver is dropped (the client left).
+    pub async fn export_journal(
+        &self,
+        scope: Scope,
+        filter: &JournalFilter,
+        sort: JournalSort,
+        descending: bool,
+        chunk: usize,
+        to: tokio::sync::mpsc::Sender<Result<Vec<TxRecord>>>,
+    ) {
+        use futures::TryStreamExt;
+
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE 1 = 1"));
+        push_filters(&mut q, scope, filter, Some(sort));
+        q.push(" ORDER BY ").push(sort.order_by(descending));
+        let mut rows = q.build().fetch(&self.pool);
+        let mut batch = Vec::with_capacity(chunk);
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => match tx_from_row(&row) {
+                    Ok(tx) => batch.push(tx),
+                    Err(e) => {
+                        let _ = to.send(Err(e)).await;
+                        return;
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = to.send(Err(e.into())).await;
+                    return;
+                }
+            }
+            if batch.len() >= chunk
+                && to.send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(chunk)))).await.is_err()
+            {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = to.send(Ok(batch)).await;
+        }
+    }
+
     /// How many transactions match: from the kept counts when only scope, station and status filter,
     /// counted through an index otherwise.
     pub async fn journal_total(&self, scope: Scope, filter: &JournalFilter) -> Result<i64> {

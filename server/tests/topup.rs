@@ -272,3 +272,59 @@ async fn a_top_up_posted_without_script_answers_with_its_receipt_and_never_twice
     let page = app.get(&format!("/recharge?sent={id}"), Some(&b)).await.text().await.unwrap();
     assert!(!page.contains(&format!("Transaction N° {id}")) && !page.contains("34586"), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_more_rows_than_sqlite_binds_is_whole_in_order_and_in_the_account_s_language() {
+    let app = spawn_with(|_| {}).await;
+    let (a, station_a) = gerance_with_admin(&app, "Gérance A", "a@example.ch", "+41790000101").await;
+    let (_, station_b) = gerance_with_admin(&app, "Gérance B", "b@example.ch", "+41790000102").await;
+    let ga = app.db.station(db::Scope::All, station_a).await.unwrap().unwrap().gerance.id;
+    let gb = app.db.station(db::Scope::All, station_b).await.unwrap().unwrap().gerance.id;
+    // 40,000 rows for A (past SQLite's 32,766 bound parameters) and 100 for B, interleaved.
+    let rows: Vec<db::GeneratedTx> = (0..40_100i64)
+        .map(|i| {
+            let (gerance_id, station_id) = if i % 401 == 400 { (gb, station_b) } else { (ga, station_a) };
+            db::GeneratedTx {
+                gerance_id,
+                station_id,
+                key: (i % 65_536) as u16,
+                amount_rappen: 100 + i,
+                status: domain::journal::TxStatus::Reloaded,
+                created_at: 1_700_000_000_000 + i * 1_000,
+                sent_at: None,
+                confirmed_at: None,
+                reloaded_at: None,
+                ended_at: None,
+            }
+        })
+        .collect();
+    app.db.insert_generated_transactions(&rows).await.unwrap();
+
+    let csv = app.get("/transactions.csv?sort=amount&dir=desc", Some(&a)).await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 1 + 40_000, "every row of A, and only A's");
+    assert!(!text.contains("Gérance B"));
+    let amounts: Vec<f64> =
+        lines[1..].iter().map(|l| l.split(';').nth(4).unwrap().parse().unwrap()).collect();
+    assert!(amounts.windows(2).all(|w| w[0] > w[1]), "sorted by amount, descending");
+
+    // In the account's language: header and statuses.
+    let id = app
+        .db
+        .user_auth_by_email(&domain::Email::parse("a@example.ch").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .account
+        .id;
+    app.db.set_locale(id, "de").await.unwrap();
+    let text = app.get("/transactions.csv?key=5", Some(&a)).await.text().await.unwrap();
+    let mut lines = text.trim_end().split("\r\n");
+    assert_eq!(
+        lines.next().unwrap(),
+        "\u{feff}Nr.;Datum;Automat;Schlüsselnummer;Betrag (CHF);Status;Saldo (CHF)"
+    );
+    assert!(lines.next().unwrap().contains(";Aufgeladen;"), "{text}");
+}

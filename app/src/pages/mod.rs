@@ -30,7 +30,7 @@ pub(crate) fn page_locale() -> Locale {
 }
 
 /// A status in the person's language.
-pub(crate) fn status_label(locale: Locale, status: TxStatus) -> String {
+pub fn status_label(locale: Locale, status: TxStatus) -> String {
     match status {
         TxStatus::Queued => td_string!(locale, status_queued),
         TxStatus::Sent => td_string!(locale, status_sent),

@@ -1,39 +1,117 @@
 //! `GET /transactions.csv`: the journal with the page's filters and sort, every matching row, for the
 //! annual statement. UTF-8 with a byte-order mark and semicolons, as Swiss spreadsheet software expects;
-//! dates in Europe/Zurich, amounts in francs with two decimals.
+//! dates in Europe/Zurich, amounts in francs with two decimals; the header and the statuses in the
+//! account's language (then the page's, then French).
+//!
+//! The rows are streamed: read by one statement in chunks (`Db::export_journal`) and written as they
+//! come, so an export of a million rows holds a few chunks in memory, not the file. At most
+//! [`EXPORTS_AT_ONCE`] run at a time; another is refused with 503 and a readable body.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use app::api::JournalParams;
+use app::i18n::Locale;
 use axum::Extension;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use db::Scope;
+use db::{Scope, TxRecord};
 use domain::Account;
-use domain::journal::TxStatus;
+use futures::StreamExt;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::AppState;
 
-/// More rows than this are not exported in one file (a filter narrows it).
-const MAX_ROWS: i64 = 200_000;
+/// Rows read and written at a time.
+const CHUNK: usize = 1_000;
+
+/// Exports running at once: each holds a database connection while it streams.
+const EXPORTS_AT_ONCE: usize = 2;
+
+static RUNNING: LazyLock<std::sync::Arc<Semaphore>> =
+    LazyLock::new(|| std::sync::Arc::new(Semaphore::new(EXPORTS_AT_ONCE)));
 
 pub async fn transactions_csv(
     State(state): State<AppState>,
     Extension(account): Extension<Account>,
+    headers: HeaderMap,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Response {
+    let Ok(turn) = RUNNING.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "30")],
+            "Other exports are running; please try again in a minute.\n",
+        )
+            .into_response();
+    };
+    let locale = language(&account, &headers);
     let params = JournalParams::from_query(|k| raw.get(k).cloned());
     let (filter, sort, desc) = app::api::ssr::journal_query(&params);
-    let rows = match state.db.journal_page(Scope::of(&account), &filter, sort, desc, 0, MAX_ROWS).await {
-        Ok((rows, _)) => rows,
-        Err(e) => {
+    let (to, mut rows) = mpsc::channel(2);
+    let db = state.db.clone();
+    let scope = Scope::of(&account);
+    tokio::spawn(async move {
+        db.export_journal(scope, &filter, sort, desc, CHUNK, to).await;
+    });
+    // The first chunk before the answer: an export that cannot start gets an error status, not a
+    // truncated file.
+    let first = match rows.recv().await {
+        Some(Ok(chunk)) => Some(chunk),
+        None => None,
+        Some(Err(e)) => {
             tracing::error!(error = %e, "CSV export failed");
             return (StatusCode::INTERNAL_SERVER_ERROR, "The export failed.\n").into_response();
         }
     };
-    let mut out =
-        String::from("\u{feff}N°;Date;Distributeur;Numéro de clé;Montant (CHF);Statut;Solde (CHF)\r\n");
+    let head = Bytes::from(header_line(locale));
+    let first = Bytes::from(first.map(|c| lines(locale, &c)).unwrap_or_default());
+    let rest = futures::stream::unfold((rows, turn), move |(mut rows, turn)| async move {
+        match rows.recv().await? {
+            Ok(chunk) => Some((Ok(Bytes::from(lines(locale, &chunk))), (rows, turn))),
+            Err(e) => {
+                // Mid-file: the connection is cut, so the download shows as failed rather than complete.
+                tracing::error!(error = %e, "CSV export failed midway");
+                Some((Err(std::io::Error::other("the export failed")), (rows, turn)))
+            }
+        }
+    });
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(head), Ok(first)]).chain(rest);
+    let filename = format!("attachment; filename=\"{}.csv\"", app::export_texts(locale).1);
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, filename),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// The account's language, else the page's (the language cookie), else French.
+fn language(account: &Account, headers: &HeaderMap) -> Locale {
+    let chosen = account.locale.as_deref().and_then(app::locale_from_code);
+    let cookie = || {
+        headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
+            cookie::Cookie::split_parse(cookies)
+                .filter_map(Result::ok)
+                .find(|c| c.name() == app::LOCALE_COOKIE)
+                .and_then(|c| app::locale_from_code(c.value()))
+        })
+    };
+    chosen.or_else(cookie).unwrap_or(Locale::fr)
+}
+
+fn header_line(locale: Locale) -> String {
+    let (names, _) = app::export_texts(locale);
+    format!("\u{feff}{}\r\n", names.map(|n| quote(&n)).join(";"))
+}
+
+fn lines(locale: Locale, rows: &[TxRecord]) -> String {
+    let mut out = String::with_capacity(rows.len() * 96);
     for tx in rows {
         let view = tx.view();
         let fields = [
@@ -42,37 +120,17 @@ pub async fn transactions_csv(
             view.station,
             format!("{:05}", tx.key),
             francs(tx.amount_rappen),
-            status_fr(tx.status).to_owned(),
+            app::status_label(locale, tx.status),
             tx.balance_rappen.map(francs).unwrap_or_default(),
         ];
         out.push_str(&fields.iter().map(|f| quote(f)).collect::<Vec<_>>().join(";"));
         out.push_str("\r\n");
     }
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"transactions.csv\""),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        out,
-    )
-        .into_response()
+    out
 }
 
 fn francs(rappen: i64) -> String {
     format!("{}{}.{:02}", if rappen < 0 { "-" } else { "" }, rappen.abs() / 100, rappen.abs() % 100)
-}
-
-fn status_fr(status: TxStatus) -> &'static str {
-    match status {
-        TxStatus::Queued => "En attente",
-        TxStatus::Sent => "Envoyée",
-        TxStatus::Confirmed => "Confirmée",
-        TxStatus::Reloaded => "Rechargée",
-        TxStatus::Failed => "Échec",
-        TxStatus::Cancelling => "Annulation en cours",
-        TxStatus::Cancelled => "Annulée",
-    }
 }
 
 /// A field quoted when it holds a separator, a quote or a line break; a leading `=+-@` is prefixed with
