@@ -16,9 +16,9 @@ tools:
 	./scripts/install-tools
 
 ## Release build of the server and the WebAssembly, precompressed; each page's islands in their own
-## WebAssembly file (`--split`), loaded by the pages that have them.
+## WebAssembly file (`--split`), loaded by the pages that have them. The driver is `xtask/`.
 build: tools
-	cargo leptos build --release --precompress --split
+	cargo xtask build --split
 
 ## Every check CI runs: formatting, lints, unit and integration tests, the benchmarks' small versions,
 ## release build, first-load check, browser tests.
@@ -31,14 +31,14 @@ fmt-check:
 
 # Server side (ssr) and browser side (hydrate) are linted separately: their features must not mix.
 clippy:
-	cargo clippy -p domain -p db -p server -p sms -p station --all-targets -- -D warnings
+	cargo clippy -p domain -p db -p server -p sms -p station -p xtask --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 unit-tests:
 	cargo test -p domain -p db -p app -p server -p sms -p station
 
 ## The benchmarks at full size (docs/performance.md); about an hour in all, gammu-smsd's queue the longest.
-## `cargo bench` rebuilds target/release/recharge without cargo-leptos's settings, so `build` comes after
+## `cargo bench` rebuilds target/release/recharge without the build driver's settings, so `build` comes after
 ## it and before the first-load measurement.
 bench:
 	cargo bench -p db --bench journal
@@ -49,7 +49,7 @@ bench:
 	./scripts/first-load/run
 
 ## The benchmarks' small versions: the harnesses work and their invariants hold (no time thresholds).
-## Before `build`: `cargo bench` writes target/release/recharge without cargo-leptos's settings, and
+## Before `build`: `cargo bench` writes target/release/recharge without the build driver's settings, and
 ## `build` must be the last to write it.
 bench-check:
 	cargo bench -p db --bench journal -- --rows 20000 --runs 2
