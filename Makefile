@@ -45,6 +45,7 @@ bench:
 	cargo bench -p server --bench live
 	cargo bench -p server --bench send
 	cargo bench -p server --bench intake
+	cargo bench -p server --bench export
 	$(MAKE) build
 	./scripts/first-load/run
 
@@ -57,6 +58,7 @@ bench-check:
 	cargo bench -p server --bench chaos -- --topups 300 --rate 10 --seed 7
 	cargo bench -p server --bench send -- --small
 	cargo bench -p server --bench intake -- --topups 500 --clients 1,16
+	cargo bench -p server --bench export -- --rows 50000
 
 ## Sizes of the browser files and Lighthouse on the login page, against the release build (after `build`).
 first-load-check:

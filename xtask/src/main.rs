@@ -21,7 +21,7 @@
 //! `cargo metadata`), so the same command builds the first-load check's empty template.
 //!
 //! ```text
-//! cargo xtask build [--split] [--frontend-only] [--manifest-path DIR/Cargo.toml]
+//! cargo xtask build [--split] [--frontend-only | --server-only] [--manifest-path DIR/Cargo.toml]
 //! ```
 
 use std::ffi::OsString;
@@ -45,14 +45,16 @@ fn run(args: Vec<OsString>) -> Result<()> {
     let mut args = args.into_iter();
     let command = args.next().and_then(|a| a.into_string().ok()).unwrap_or_default();
     if command != "build" {
-        bail!("usage: cargo xtask build [--split] [--frontend-only] [--manifest-path PATH]");
+        bail!("usage: cargo xtask build [--split] [--frontend-only | --server-only] [--manifest-path PATH]");
     }
     let mut frontend_only = false;
+    let mut server_only = false;
     let mut split = false;
     let mut manifest: Option<PathBuf> = None;
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--frontend-only") => frontend_only = true,
+            Some("--server-only") => server_only = true,
             Some("--split") => split = true,
             Some("--manifest-path") => {
                 manifest = Some(args.next().context("--manifest-path needs a path")?.into())
@@ -62,7 +64,9 @@ fn run(args: Vec<OsString>) -> Result<()> {
     }
     let project = Project::read(manifest.as_deref())?;
     let started = Instant::now();
-    project.frontend(split)?;
+    if !server_only {
+        project.frontend(split)?;
+    }
     if !frontend_only {
         project.server()?;
     }

@@ -110,3 +110,19 @@ pub fn memory(pid: u32) -> (f64, f64) {
     };
     (field("VmRSS:"), field("VmHWM:"))
 }
+
+/// Anonymous (heap, stacks) and file-backed (the database's memory-mapped pages, the binary) resident
+/// memory of a process, in MB: a database read through `mmap` counts in the second, and the OS can
+/// take it back at any time.
+pub fn memory_parts(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
