@@ -104,11 +104,17 @@ pub fn LanguageSwitch(locale: Locale, logged_in: bool) -> impl IntoView {
     }
 }
 
-/// Keeps the language in the cookie the server reads (a year; every page of the site).
+/// Keeps the language in the cookie the server reads (a year; every page of the site), `Secure` when
+/// the page came over HTTPS (as every cookie of the site is then).
 fn remember_locale(code: &str) {
     #[cfg(feature = "hydrate")]
-    if let Some(document) = leptos::web_sys::window().and_then(|w| w.document()) {
-        let cookie = format!("{}={code}; path=/; max-age=31536000; samesite=lax", crate::LOCALE_COOKIE);
+    if let Some(window) = leptos::web_sys::window()
+        && let Some(document) = window.document()
+    {
+        let https = window.location().protocol().is_ok_and(|p| p == "https:");
+        let secure = if https { "; secure" } else { "" };
+        let cookie =
+            format!("{}={code}; path=/; max-age=31536000; samesite=lax{secure}", crate::LOCALE_COOKIE);
         let _ = leptos::web_sys::js_sys::Reflect::set(&document, &"cookie".into(), &cookie.into());
     }
     #[cfg(not(feature = "hydrate"))]

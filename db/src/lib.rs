@@ -60,6 +60,27 @@ pub struct Db {
     ended: tokio::sync::broadcast::Sender<SessionEnded>,
 }
 
+/// Makes the database file and its WAL companions readable and writable by their owner only: they hold
+/// accounts, sessions and station secrets. A file created world-readable by an earlier version is
+/// corrected too.
+fn owner_only(file: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if file.as_os_str().is_empty() || file.to_string_lossy().starts_with(':') {
+        return Ok(()); // in memory
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| DbError::Unusable(format!("cannot restrict {}: {e}", path.display())))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// Opens (creating it if missing) and migrates the database at `url`, such as `sqlite://data/recharge.db`.
     ///
@@ -76,9 +97,14 @@ impl Db {
             // Reads through memory-mapped pages (the OS page cache) instead of a read() per page: the
             // journal's index walks at a million rows take half the time.
             .pragma("mmap_size", "268435456");
-        // A first start creates the file's directory (`./data/`) too.
-        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+        // A first start creates the file's directory (`./data/`) too, the owner's alone.
+        let file = options.get_filename().to_path_buf();
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
                 .map_err(|e| DbError::Unusable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let pool = SqlitePoolOptions::new()
@@ -100,6 +126,7 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(|e| DbError::Unusable(e.to_string()))?;
+        owner_only(&file)?;
         Ok(Self { pool, writer, ended: tokio::sync::broadcast::Sender::new(64) })
     }
 
@@ -157,6 +184,24 @@ mod tests {
         let err = Db::open(&format!("sqlite://{}", path.display())).await.unwrap_err();
         assert!(matches!(err, DbError::Unusable(_)), "{err:?}");
         assert_eq!(std::fs::read(&path).unwrap(), garbage);
+    }
+
+    #[tokio::test]
+    async fn the_database_and_its_directory_are_the_owner_s_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let file = data.join("recharge.db");
+        let db = Db::open(&format!("sqlite://{}", file.display())).await.unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&file) & 0o077, 0, "{:o}", mode(&file));
+        db.close().await;
+        // A file an earlier version left world-readable is corrected when opened.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = Db::open(&format!("sqlite://{}", file.display())).await.unwrap();
+        assert_eq!(mode(&file), 0o600);
+        db.close().await;
     }
 
     #[tokio::test]

@@ -54,8 +54,8 @@ pub enum StationCommand {
         /// The largest single top-up, in CHF.
         #[arg(long, default_value = "500.00")]
         max: String,
-        /// The server modem's number, for the provisioning string.
-        #[arg(long, value_parser = |s: &str| domain::PhoneNumber::parse(s).map_err(|e| e.to_string()))]
+        /// The server modem's number, for the provisioning string (as `serve --server-number`).
+        #[arg(long, env = "RECHARGE_SERVER_NUMBER", value_parser = |s: &str| domain::PhoneNumber::parse(s).map_err(|e| e.to_string()))]
         server_number: Option<domain::PhoneNumber>,
     },
     /// List the stations.
@@ -191,6 +191,27 @@ mod tests {
     fn the_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_setting_has_its_environment_twin() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").expect("a serve command");
+        let station =
+            cli.find_subcommand("station").and_then(|s| s.find_subcommand("add")).expect("station add");
+        let settings =
+            serve.get_arguments().chain(station.get_arguments().filter(|a| a.get_id() == "server_number"));
+        for arg in settings.filter(|a| a.get_long().is_some() && a.get_id() != "help") {
+            let env = arg.get_env().map(|e| e.to_string_lossy().into_owned());
+            assert!(
+                env.as_deref().is_some_and(|e| e.starts_with("RECHARGE_") || e.starts_with("LEPTOS_")),
+                "--{} has no environment twin",
+                arg.get_long().unwrap()
+            );
+        }
+        let number = station.get_arguments().find(|a| a.get_id() == "server_number").unwrap();
+        assert_eq!(number.get_env().unwrap(), "RECHARGE_SERVER_NUMBER");
     }
 
     #[test]

@@ -7,7 +7,15 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = server::config::Cli::parse();
+    // Files this process creates (the database, its journal, the simulated stations' memory) are the
+    // operator's alone.
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     tracing_subscriber::fmt()
+        // Colours only on a terminal: a log written to a file or a pipe stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),

@@ -309,10 +309,14 @@ async fn a_form_posted_after_the_session_ended_leads_to_the_login() {
 #[tokio::test]
 async fn behind_https_cookies_are_secure_and_host_bound() {
     let app = spawn_with(|s| s.secure_cookies = true).await;
-    app.add_user("op@recharge.ch", Role::Operator, None).await;
+    let id = app.add_user("op@recharge.ch", Role::Operator, None).await;
+    app.db.set_locale(id, "de").await.unwrap();
     let r = app.post_login("op@recharge.ch", PASSWORD).await;
     let set = set_cookies(&r).into_iter().find(|c| c.starts_with("__Host-recharge_session=")).unwrap();
     assert!(set.contains("Secure") && set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    // Every cookie of the site, the language's too.
+    let locale = set_cookies(&r).into_iter().find(|c| c.starts_with("i18n_pref_locale=de")).unwrap();
+    assert!(locale.contains("Secure"), "{locale}");
     assert!(r.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
     // The plain name is not accepted in this mode.
     let value = set.split(';').next().unwrap().trim_start_matches("__Host-recharge_session=");

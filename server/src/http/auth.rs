@@ -79,7 +79,10 @@ pub async fn login(
     append_cookie(cookies, session_cookie(&state, token));
     if let Some(locale) = account.locale.filter(|l| app::locale_from_code(l).is_some()) {
         // The language chosen on another device follows the person.
-        let c = Cookie::build((app::LOCALE_COOKIE, locale)).path("/").same_site(SameSite::Lax);
+        let c = Cookie::build((app::LOCALE_COOKIE, locale))
+            .path("/")
+            .same_site(SameSite::Lax)
+            .secure(state.settings.secure_cookies);
         append_cookie(cookies, c.build());
     }
     response
