@@ -256,3 +256,57 @@ async fn a_page_reached_through_a_static_directory_is_refused_without_a_session(
     let html = r.text().await.unwrap();
     nonce_policy_holds(csp.as_deref(), &html).unwrap();
 }
+
+#[tokio::test]
+async fn malformed_server_function_arguments_get_400_with_a_readable_body() {
+    let app = spawn_app().await;
+    let gerance = app.add_gerance("Gérance A").await;
+    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
+    let cookie = app.login("a@example.ch").await;
+    for (path, body) in [
+        ("/api/topup", "station=1&key=2"),
+        ("/api/transaction", "id=not-a-number"),
+        ("/api/journal", "params=%7B%7D%7D"),
+        ("/api/cancel", ""),
+    ] {
+        let r = app.post_api(path, Some(&cookie), body).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path} {body}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains("fields") && !text.contains('|'), "{path}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn forms_that_create_a_secret_are_refused_without_script_and_create_nothing() {
+    let app = spawn_app().await;
+    app.add_user("op@example.ch", Role::Operator, None).await;
+    let cookie = app.login("op@example.ch").await;
+    let gerance = app.add_gerance("Gérance A").await;
+    let plain = |path: &'static str, referer: &'static str, body: String| {
+        app.client
+            .post(app.url(path))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("referer", app.url(referer))
+            .body(body)
+            .send()
+    };
+    let r = plain(
+        "/api/save_station",
+        "/stations",
+        format!("gerance={gerance}&name=Station&place=Sion&phone=%2B41790000101&max=500.00"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(location(&r), "/stations?error=script");
+    assert!(app.db.list_stations(db::Scope::All).await.unwrap().is_empty());
+    let r =
+        plain("/api/create_account", "/admin", "email=new%40example.ch&role=operator".into()).await.unwrap();
+    assert_eq!(location(&r), "/admin?error=script");
+    assert!(
+        app.db.user_auth_by_email(&domain::Email::parse("new@example.ch").unwrap()).await.unwrap().is_none()
+    );
+    let page = app.get("/admin?error=script", Some(&cookie)).await.text().await.unwrap();
+    assert!(page.contains("Rien n&#x27;a été créé") || page.contains("Rien n'a été créé"), "{page}");
+}

@@ -121,6 +121,9 @@ pub async fn save_station(
 ) -> Result<StationSaved, ServerFnError> {
     use domain::station::StationFields;
     let _operator = ssr::operator().await?;
+    if id.is_none() {
+        base::refuse_without_script("/stations")?;
+    }
     let db = base::db()?;
     let mut problems: Vec<StationProblem> = Vec::new();
     let fields = StationFields::parse(&name, &place, &phone, &max)
@@ -335,6 +338,7 @@ pub async fn create_account(
 ) -> Result<AccountSaved, ServerFnError> {
     use domain::{Email, Role};
     let _operator = ssr::operator().await?;
+    base::refuse_without_script("/admin")?;
     let db = base::db()?;
     let mut problems = Vec::new();
     let email = Email::parse(&email).map_err(|_| problems.push(AccountProblem::Email)).ok();
@@ -368,6 +372,7 @@ pub async fn create_account(
 #[server(endpoint = "reset_password", output = TextJson)]
 pub async fn reset_password(id: i64) -> Result<String, ServerFnError> {
     let _operator = ssr::operator().await?;
+    base::refuse_without_script("/admin")?;
     let host = base::host()?;
     let password = host.0.new_password();
     let hash = host.0.hash_password(password.clone()).await.map_err(base::internal)?;

@@ -497,6 +497,18 @@ pub mod ssr {
         leptos_axum::redirect(address);
     }
 
+    /// Refuses a request that would create a secret shown only in its answer (a station's provisioning
+    /// string, a generated password) when it is a form posted without script: the browser would follow
+    /// the redirect and the secret would be lost. The page comes back with `?error=script`, which it
+    /// explains; nothing is created.
+    pub fn refuse_without_script(page: &str) -> Result<(), ServerFnError> {
+        if plain_form_post() {
+            answer_with_page(&format!("{page}?error=script"));
+            return Err(ServerFnError::new("this action needs script"));
+        }
+        Ok(())
+    }
+
     /// 128 random bits in hex: a form's one-time token.
     pub fn token() -> String {
         use rand::RngCore;

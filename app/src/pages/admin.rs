@@ -18,6 +18,7 @@ pub fn Admin() -> impl IntoView {
     let page = AsyncDerived::new(admin_page);
     view! {
         <h1>{td_string!(locale, admin_title)}</h1>
+        {crate::pages::script_notice(locale)}
         <Suspense fallback=|| ()>
             {move || page.get().map(|p| match p {
                 Err(_) => view! { <p class="notice error" role="alert">{td_string!(locale, admin_forbidden)}</p> }.into_any(),

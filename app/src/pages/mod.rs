@@ -59,3 +59,12 @@ pub(crate) fn reason_label(locale: Locale, reason: &str) -> String {
     }
     .to_string()
 }
+
+/// The notice of a form that needs script and was posted without it (`api::ssr::refuse_without_script`).
+pub(crate) fn script_notice(locale: Locale) -> Option<impl leptos::prelude::IntoView + use<>> {
+    use leptos::prelude::*;
+    let query = leptos_router::hooks::use_query_map().get_untracked();
+    (query.get("error").as_deref() == Some("script")).then(|| {
+        view! { <p class="notice error" role="alert" data-testid="needs-script">{td_string!(locale, needs_script)}</p> }
+    })
+}

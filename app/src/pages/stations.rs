@@ -21,6 +21,7 @@ pub fn Stations() -> impl IntoView {
     let page = AsyncDerived::new(stations_page);
     view! {
         <h1>{td_string!(locale, stations_title)}</h1>
+        {crate::pages::script_notice(locale)}
         <Suspense fallback=|| ()>
             {move || page.get().map(|p| match p {
                 Err(_) => view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> }.into_any(),

@@ -59,6 +59,28 @@ pub async fn security_headers(State(state): State<AppState>, mut req: Request, n
     response
 }
 
+/// Answers a server function's call whose arguments could not be read (missing, of the wrong type, not
+/// the function's encoding) with 400 and a readable body: server functions answer those 500, with
+/// their error's encoding (`Args|…`, `Deserialization|…`), as if the server had failed.
+pub async fn server_fn_errors(req: Request, next: Next) -> Response {
+    let is_call = req.uri().path().starts_with("/api/") && req.method() == Method::POST;
+    let response = next.run(req).await;
+    if !is_call || response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // An error's body is a line; anything larger is passed on as it is read.
+    let bytes = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(bytes) => bytes,
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "The server failed.\n").into_response(),
+    };
+    if bytes.starts_with(b"Args|") || bytes.starts_with(b"Deserialization|") {
+        return (StatusCode::BAD_REQUEST, "The request's fields are not those this function takes.\n")
+            .into_response();
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 /// Refuses state-changing requests sent by another site (cross-site request forgery).
 ///
 /// The session cookie is `SameSite=Strict` already; this is the second, independent line: browsers say

@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/session", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/transactions.csv", get(export::transactions_csv))
         .fallback(fallback)
+        .layer(middleware::from_fn(guard::server_fn_errors))
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
         // Both: axum's extractors answer with a readable message, and the tower layer also bounds the
         // bodies that server functions read themselves.
