@@ -97,32 +97,29 @@ pub async fn login(http: &reqwest::Client, addr: &str, email: &str, password: &s
         .to_owned()
 }
 
-/// Resident and peak memory of a process, in MB.
-pub fn memory(pid: u32) -> (f64, f64) {
+/// Fields of a process's `/proc/<pid>/status`, each in MB (0 when missing).
+fn status_mb<const N: usize>(pid: u32, names: [&str; N]) -> [f64; N] {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
+    names.map(|name| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|kb| kb.parse::<f64>().ok())
             .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    })
+}
+
+/// Resident and peak memory of a process, in MB.
+pub fn memory(pid: u32) -> (f64, f64) {
+    let [rss, peak] = status_mb(pid, ["VmRSS:", "VmHWM:"]);
+    (rss, peak)
 }
 
 /// Anonymous (heap, stacks) and file-backed (the database's memory-mapped pages, the binary) resident
 /// memory of a process, in MB: a database read through `mmap` counts in the second, and the OS can
 /// take it back at any time.
 pub fn memory_parts(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
-    };
-    (field("RssAnon:"), field("RssFile:"))
+    let [anon, file] = status_mb(pid, ["RssAnon:", "RssFile:"]);
+    (anon, file)
 }
