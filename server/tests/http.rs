@@ -282,28 +282,13 @@ async fn forms_that_create_a_secret_are_refused_without_script_and_create_nothin
     app.add_user("op@example.ch", Role::Operator, None).await;
     let cookie = app.login("op@example.ch").await;
     let gerance = app.add_gerance("Gérance A").await;
-    let plain = |path: &'static str, referer: &'static str, body: String| {
-        app.client
-            .post(app.url(path))
-            .header("cookie", &cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "text/html,application/xhtml+xml")
-            .header("referer", app.url(referer))
-            .body(body)
-            .send()
-    };
-    let r = plain(
-        "/api/save_station",
-        "/stations",
-        format!("gerance={gerance}&name=Station&place=Sion&phone=%2B41790000101&max=500.00"),
-    )
-    .await
-    .unwrap();
-    assert_eq!(location(&r), "/stations?error=script");
+    let body = format!("gerance={gerance}&name=Station&place=Sion&phone=%2B41790000101&max=500.00");
+    let answer = app.post_without_script("/api/save_station", "/stations", &cookie, &body).await;
+    assert_eq!(answer, "/stations?error=script");
     assert!(app.db.list_stations(db::Scope::All).await.unwrap().is_empty());
-    let r =
-        plain("/api/create_account", "/admin", "email=new%40example.ch&role=operator".into()).await.unwrap();
-    assert_eq!(location(&r), "/admin?error=script");
+    let body = "email=new%40example.ch&role=operator";
+    let answer = app.post_without_script("/api/create_account", "/admin", &cookie, body).await;
+    assert_eq!(answer, "/admin?error=script");
     assert!(
         app.db.user_auth_by_email(&domain::Email::parse("new@example.ch").unwrap()).await.unwrap().is_none()
     );

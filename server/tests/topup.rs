@@ -210,21 +210,9 @@ async fn the_journal_pages_filters_and_exports_only_ones_own_rows() {
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "to the login page");
 }
 
-/// Posts the top-up form as a browser does without script: a page is asked for, from the form's page.
+/// Posts the top-up form as a browser does without script, from the top-up page.
 async fn post_form_without_script(app: &TestApp, cookie: &str, body: &str) -> String {
-    let r = app
-        .client
-        .post(app.url("/api/topup"))
-        .header(COOKIE, cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
-        .header("referer", app.url("/recharge"))
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_redirection(), "{}", r.status());
-    common::location(&r)
+    app.post_without_script("/api/topup", "/recharge", cookie, body).await
 }
 
 #[tokio::test]

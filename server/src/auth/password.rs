@@ -30,7 +30,7 @@ type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
 
 /// The hashing threads, one per core, and the turns to use them.
 struct Hashers {
-    jobs: Mutex<std_mpsc::Sender<Job>>,
+    jobs: std_mpsc::Sender<Job>,
     turns: Semaphore,
 }
 
@@ -57,7 +57,7 @@ static HASHERS: LazyLock<Hashers> = LazyLock::new(|| {
             tracing::error!(error = %e, "cannot start a password thread");
         }
     }
-    Hashers { jobs: Mutex::new(jobs), turns: Semaphore::new(threads) }
+    Hashers { jobs, turns: Semaphore::new(threads) }
 });
 
 /// Runs `work` on a hashing thread once `turns` gives a turn.
@@ -75,7 +75,7 @@ async fn on_hasher<T: Send + 'static>(
     let job: Job = Box::new(move |area| {
         let _ = done.send(work(area));
     });
-    HASHERS.jobs.lock().map_err(|_| Busy)?.send(job).map_err(|_| Busy)?;
+    HASHERS.jobs.send(job).map_err(|_| Busy)?;
     result.await.map_err(|_| Busy)
 }
 
@@ -135,8 +135,12 @@ fn matches(password: &str, stored: &str, area: &mut Vec<Block>) -> bool {
     let argon2id = Algorithm::try_from(parsed.algorithm) == Ok(Algorithm::Argon2id);
     let version = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) == Ok(Version::V0x13);
     let Ok(params) = Params::try_from(&parsed) else { return false };
-    // Bounded by what this server writes: a stored hash cannot make a check take more memory.
-    if !argon2id || !version || params.m_cost() > params_limit().m_cost() || params.t_cost() > 10 {
+    // Bounded by what this server writes: a stored hash cannot make a check take more memory or time.
+    let ours = self::params();
+    let bounded = params.m_cost() <= ours.m_cost()
+        && params.t_cost() <= ours.t_cost()
+        && params.p_cost() <= ours.p_cost();
+    if !argon2id || !version || !bounded {
         return false;
     }
     let mut salt_bytes = [0u8; 64];
@@ -146,10 +150,6 @@ fn matches(password: &str, stored: &str, area: &mut Vec<Block>) -> bool {
         Ok(raw) => Output::new(&raw).is_ok_and(|computed| computed == expected),
         Err(_) => false,
     }
-}
-
-fn params_limit() -> Params {
-    params()
 }
 
 /// Hashes a password for storage (PHC string format, parameters and salt included).

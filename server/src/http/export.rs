@@ -4,11 +4,10 @@
 //! account's language (then the page's, then French).
 //!
 //! The rows are streamed: read by one statement in chunks (`Db::export_journal`) and written as they
-//! come, so an export of a million rows holds a few chunks in memory, not the file. At most
-//! [`EXPORTS_AT_ONCE`] run at a time; another is refused with 503 and a readable body.
+//! come, so an export of a million rows holds a few chunks in memory, not the file. At most [`AT_ONCE`]
+//! run at a time; another is refused with 503 and a readable body.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use app::api::JournalParams;
 use app::i18n::Locale;
@@ -20,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use db::{Scope, TxRecord};
 use domain::Account;
 use futures::StreamExt;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use super::AppState;
 
@@ -28,10 +27,7 @@ use super::AppState;
 const CHUNK: usize = 1_000;
 
 /// Exports running at once: each holds a database connection while it streams.
-const EXPORTS_AT_ONCE: usize = 2;
-
-static RUNNING: LazyLock<std::sync::Arc<Semaphore>> =
-    LazyLock::new(|| std::sync::Arc::new(Semaphore::new(EXPORTS_AT_ONCE)));
+pub(super) const AT_ONCE: usize = 2;
 
 pub async fn transactions_csv(
     State(state): State<AppState>,
@@ -39,7 +35,7 @@ pub async fn transactions_csv(
     headers: HeaderMap,
     Query(raw): Query<HashMap<String, String>>,
 ) -> Response {
-    let Ok(turn) = RUNNING.clone().try_acquire_owned() else {
+    let Ok(turn) = state.exports.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "30")],

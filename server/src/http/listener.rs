@@ -61,8 +61,8 @@ pub struct Limits {
     /// From accepting a connection (or the end of its last response) to the end of its next request's
     /// head.
     pub head: Duration,
-    /// Nothing read or written for this long, and the connection is closed. Event streams write a
-    /// comment every 20 seconds, so an open journal is never idle this long.
+    /// Nothing read or written for this long, and the connection is closed. Event streams send a
+    /// `ping` every 20 seconds, so an open journal is never idle this long.
     pub idle: Duration,
     /// Open client connections at most; one more is closed as soon as it is accepted.
     pub connections: usize,

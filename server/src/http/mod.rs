@@ -51,6 +51,8 @@ pub struct AppState {
     pub demo: Option<Arc<Demo>>,
     /// What the modem last reported.
     pub modem: ModemStatus,
+    /// Turns for journal exports, each of which holds a database connection while it streams.
+    exports: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -62,7 +64,8 @@ impl AppState {
         modem: ModemStatus,
     ) -> Self {
         let leptos = settings.leptos.clone();
-        Self { db, settings, leptos, throttle_lock: Arc::default(), journal, demo, modem }
+        let exports = Arc::new(tokio::sync::Semaphore::new(export::AT_ONCE));
+        Self { db, settings, leptos, throttle_lock: Arc::default(), journal, demo, modem, exports }
     }
 }
 

@@ -159,6 +159,24 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// Posts a form as a browser does without script (it asks for a page) from the page `referer`; the
+    /// address it is sent to, which must be a redirect.
+    pub async fn post_without_script(&self, path: &str, referer: &str, cookie: &str, body: &str) -> String {
+        let r = self
+            .client
+            .post(self.url(path))
+            .header(COOKIE, cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+            .header("referer", self.url(referer))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection(), "{path}: {}", r.status());
+        location(&r)
+    }
+
     pub async fn post_api(&self, path: &str, cookie: Option<&str>, body: &str) -> Response {
         let mut req = self
             .client
