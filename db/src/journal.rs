@@ -3,8 +3,8 @@
 //! Every change of a transaction takes the next value of the `journal` counter as its `version`, in the
 //! same database transaction: the event stream sends changes in that order and resumes from any version.
 
-use domain::Timestamp;
-use domain::journal::{Answer, TxStatus, after_answer, settles_failure};
+use domain::journal::{Answer, Delivery, TxStatus, after_answer, after_report, settles_failure};
+use domain::{PhoneNumber, Timestamp};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -32,11 +32,13 @@ pub struct TxRecord {
     pub reason: Option<String>,
     pub attempts: i64,
     pub version: i64,
+    /// When the network reported its message on the station's SIM (while it waited for an answer).
+    pub delivered_at: Option<Timestamp>,
 }
 
 pub(crate) const TX_COLUMNS: &str = "t.id, t.gerance_id, g.name AS gerance_name, t.station_id, s.name AS station_name, \
      s.place AS station_place, t.key_number, t.amount_rappen, t.status, t.created_at, t.sent_at, t.confirmed_at, \
-     t.reloaded_at, t.ended_at, t.balance_rappen, t.reason, t.attempts, t.version";
+     t.reloaded_at, t.ended_at, t.balance_rappen, t.reason, t.attempts, t.version, t.delivered_at";
 pub(crate) const TX_FROM: &str =
     "transactions t JOIN stations s ON s.id = t.station_id JOIN gerances g ON g.id = t.gerance_id";
 
@@ -65,6 +67,7 @@ pub(crate) fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
         reason: row.try_get("reason")?,
         attempts: row.try_get("attempts")?,
         version: row.try_get("version")?,
+        delivered_at: time("delivered_at")?,
     })
 }
 
@@ -88,8 +91,20 @@ impl TxRecord {
             version: self.version,
             shown_times: [Some(self.created_at), self.sent_at, self.confirmed_at, self.reloaded_at]
                 .map(|t| t.map(|t| t.zurich().to_string())),
+            shown_delivered: self.delivered_at.map(|t| t.zurich().to_string()),
         }
     }
+}
+
+/// What [`Db::message_reported`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reported {
+    /// The report named a message we sent.
+    pub matched: bool,
+    /// The transaction's new version, if it changed.
+    pub version: Option<i64>,
+    /// Its transaction is due now: wake whoever sends.
+    pub resend_now: bool,
 }
 
 /// Which journal rows to show.
@@ -624,27 +639,95 @@ impl Db {
         Ok(version)
     }
 
-    /// A delivery report for the message sent to `phone` with `reference` (the latest such message).
+    /// A delivery report (TP-Status `status`) on the message sent to `phone` with `reference` (the latest
+    /// such message), recorded on the message. When that is its transaction's latest message, the report
+    /// changes the transaction as [`after_report`] says: it shows that the station's SIM has it, or it is
+    /// due again now.
     pub async fn message_reported(
         &self,
         reference: u8,
-        phone: &str,
+        phone: &PhoneNumber,
         status: u8,
         now: Timestamp,
-    ) -> Result<bool> {
-        let done = sqlx::query(
+    ) -> Result<Reported> {
+        let mut tx = self.write_txn().await?;
+        let message: Option<(i64, Option<i64>)> = sqlx::query_as(
             "UPDATE sms_out SET report_status = $3, reported_at = $4 WHERE id = (
                  SELECT o.id FROM sms_out o JOIN stations s ON s.id = o.station_id
                  WHERE o.reference = $1 AND s.phone = $2 AND o.sent_at IS NOT NULL
-                 ORDER BY o.sent_at DESC, o.id DESC LIMIT 1)",
+                 ORDER BY o.sent_at DESC, o.id DESC LIMIT 1)
+             RETURNING id, transaction_id",
         )
         .bind(i64::from(reference))
-        .bind(phone)
+        .bind(phone.as_str())
         .bind(i64::from(status))
         .bind(now.millis())
-        .execute(&self.writer)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let mut reported = Reported { matched: message.is_some(), ..Reported::default() };
+        let Some((out_id, Some(tx_id))) = message else {
+            tx.commit().await?;
+            return Ok(reported);
+        };
+        // A report on an earlier attempt tells nothing about the one in flight.
+        let latest: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT t.status, t.delivered_at FROM transactions t WHERE t.id = $1 AND $2 = (
+                 SELECT MAX(o.id) FROM sms_out o WHERE o.transaction_id = t.id AND o.sent_at IS NOT NULL)",
+        )
+        .bind(tx_id)
+        .bind(out_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((status_text, delivered_at)) = latest {
+            let tx_status: TxStatus = status_text
+                .parse()
+                .map_err(|_| DbError::Unusable("invalid status in table transactions".into()))?;
+            let effect = after_report(tx_status, Delivery::from_tp_status(status));
+            if effect.delivered && delivered_at.is_none() {
+                let v = next_version(&mut tx).await?;
+                sqlx::query("UPDATE transactions SET delivered_at = $2, version = $3 WHERE id = $1")
+                    .bind(tx_id)
+                    .bind(now.millis())
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await?;
+                reported.version = Some(v);
+            }
+            if effect.resend_now {
+                let moved = sqlx::query(
+                    "UPDATE transactions SET next_attempt_at = $2 WHERE id = $1 AND next_attempt_at > $2",
+                )
+                .bind(tx_id)
+                .bind(now.millis())
+                .execute(&mut *tx)
+                .await?;
+                reported.resend_now = moved.rows_affected() > 0;
+            }
+        }
+        tx.commit().await?;
+        Ok(reported)
+    }
+
+    /// Received messages the link could not read, as they came, and messages no decoder could make
+    /// sense of: how many the server has kept (for the operators' modem card).
+    pub async fn unreadable_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sms_in WHERE verdict = 'unreadable' OR verdict = 'undecodable'",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Stores a message the link could not read (the line the modem wrote instead of its PDU), already
+    /// judged, before it is deleted from the modem.
+    pub async fn store_unreadable(&self, line: &str, now: Timestamp) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO sms_in (received_at, pdu, verdict) VALUES ($1, $2, 'unreadable') RETURNING id",
+        )
+        .bind(now.millis())
+        .bind(line)
+        .fetch_one(&self.writer)
+        .await?)
     }
 
     /// Stores a received PDU before it is deleted from the modem.

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod journal;
+mod modem;
 mod paging;
 mod sessions;
 mod stations;
@@ -19,7 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
 pub use journal::{
-    DueTx, JournalFilter, JournalSort, NewTopUp, OutMessage, Scheduled, StationEffect, TopUpError, TxRecord,
+    DueTx, JournalFilter, JournalSort, NewTopUp, OutMessage, Reported, Scheduled, StationEffect, TopUpError,
+    TxRecord,
 };
 pub use paging::GeneratedTx;
 pub use sessions::{SessionEnded, SessionRecord};

@@ -88,6 +88,54 @@ pub struct TxView {
     /// The step times as shown (Europe/Zurich), formatted on the server: the browser needs no time
     /// zone database. Created, Sent, Confirmed, Reloaded.
     pub shown_times: [Option<String>; 4],
+    /// When the network reported its message delivered to the station's SIM (while it waited for the
+    /// station's answer), as shown.
+    pub shown_delivered: Option<String>,
+}
+
+/// What a delivery report (TS 23.040 TP-Status) says of a message sent to a station.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// 0x00–0x1F: on the station's SIM.
+    Delivered,
+    /// 0x20–0x3F: the service centre is still trying.
+    Pending,
+    /// 0x40 and above: the service centre gave up.
+    Failed,
+}
+
+impl Delivery {
+    pub fn from_tp_status(status: u8) -> Self {
+        match status {
+            0x00..=0x1F => Delivery::Delivered,
+            0x20..=0x3F => Delivery::Pending,
+            _ => Delivery::Failed,
+        }
+    }
+}
+
+/// What a delivery report on a transaction's latest message changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReportEffect {
+    /// Show that the station's SIM has the top-up (it waits for the station's answer).
+    pub delivered: bool,
+    /// Send again now rather than after the wait for an answer: no answer can come to a message that
+    /// never arrived.
+    pub resend_now: bool,
+}
+
+/// What a delivery report does to a transaction in `status`. Pure.
+pub fn after_report(status: TxStatus, delivery: Delivery) -> ReportEffect {
+    use TxStatus::*;
+    match (delivery, status) {
+        (Delivery::Delivered, Sent) => ReportEffect { delivered: true, resend_now: false },
+        // The top-up did not arrive: sent again now, which counts as an attempt, so a number that
+        // never takes one fails after the policy's attempts instead of after all their waits.
+        // Cancellations keep their own pace: they are sent again for long after the attempts, and a
+        // network that refuses at once would turn "now" into a loop.
+        (Delivery::Failed, Queued | Sent) => ReportEffect { delivered: false, resend_now: true },
+        _ => ReportEffect::default(),
+    }
 }
 
 /// What a station said about a transaction (already verified).
@@ -215,6 +263,27 @@ mod tests {
         assert!(!settles_failure(Answer::Received), "stored: it may still load");
         assert!(Confirmed.cancellable() && !Reloaded.cancellable() && !Cancelling.cancellable());
         assert!(TxStatus::ALL.iter().all(|s| s.as_str().parse::<TxStatus>() == Ok(*s)));
+    }
+
+    #[test]
+    fn delivery_reports_show_arrival_and_bring_a_lost_message_forward() {
+        assert_eq!(Delivery::from_tp_status(0x00), Delivery::Delivered);
+        assert_eq!(Delivery::from_tp_status(0x21), Delivery::Pending);
+        assert_eq!(Delivery::from_tp_status(0x41), Delivery::Failed);
+        assert_eq!(Delivery::from_tp_status(0x62), Delivery::Failed, "temporary, no more tries");
+        let delivered = ReportEffect { delivered: true, resend_now: false };
+        assert_eq!(after_report(Sent, Delivery::Delivered), delivered);
+        assert_eq!(after_report(Confirmed, Delivery::Delivered), ReportEffect::default(), "answered already");
+        assert_eq!(after_report(Sent, Delivery::Pending), ReportEffect::default());
+        for waiting in [Queued, Sent] {
+            assert!(after_report(waiting, Delivery::Failed).resend_now, "{waiting}");
+        }
+        for other in [Confirmed, Reloaded, Cancelled, Cancelling, Failed] {
+            assert_eq!(after_report(other, Delivery::Failed), ReportEffect::default(), "{other}");
+        }
+        for settled in [Confirmed, Reloaded, Cancelled] {
+            assert_eq!(after_report(settled, Delivery::Failed), ReportEffect::default(), "{settled}");
+        }
     }
 
     #[test]

@@ -30,6 +30,20 @@ impl PhoneNumber {
         if valid { Ok(Self(format!("+{digits}"))) } else { Err(ParseError::InvalidPhone) }
     }
 
+    /// The number an SMS address names, in the one form numbers are compared in. `international` when
+    /// the address says it carries its country code (type of number 1); otherwise a leading 0 is the
+    /// Swiss trunk prefix (`0791234567`, `0041791234567`) and anything else already starts with a country
+    /// code (`41791234567`, as some networks write a report's recipient). `None` for what is not a
+    /// phone number (a sender name, too few digits).
+    pub fn from_network(international: bool, digits: &str) -> Option<Self> {
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let raw =
+            if international || !digits.starts_with('0') { format!("+{digits}") } else { digits.to_owned() };
+        Self::parse(&raw).ok()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -59,5 +73,16 @@ mod tests {
         {
             assert_eq!(PhoneNumber::parse(bad), Err(ParseError::InvalidPhone), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_number_as_the_network_names_it_compares_in_one_form() {
+        let e164 = Some(PhoneNumber("+41791234567".into()));
+        assert_eq!(PhoneNumber::from_network(true, "41791234567"), e164);
+        assert_eq!(PhoneNumber::from_network(false, "0791234567"), e164, "national");
+        assert_eq!(PhoneNumber::from_network(false, "0041791234567"), e164, "international access code");
+        assert_eq!(PhoneNumber::from_network(false, "41791234567"), e164, "unknown type, country code");
+        assert_eq!(PhoneNumber::from_network(true, "Swisscom"), None);
+        assert_eq!(PhoneNumber::from_network(true, "1234"), None);
     }
 }

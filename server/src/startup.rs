@@ -47,7 +47,7 @@ pub struct Settings {
 pub struct ModemSettings {
     pub device: PathBuf,
     pub baud: u32,
-    pub pin: Option<String>,
+    pub pin: Option<::sms::link::SimPin>,
     pub ussd_balance_code: Option<String>,
     /// The SIM's own number, written into stations' provisioning strings.
     pub number: Option<domain::PhoneNumber>,
@@ -86,7 +86,7 @@ impl Settings {
             modem: args.modem.map(|device| ModemSettings {
                 device,
                 baud: args.modem_baud,
-                pin: args.modem_pin,
+                pin: args.modem_pin.map(::sms::link::SimPin::new),
                 ussd_balance_code: args.ussd_balance_code,
                 number: args.server_number,
             }),
@@ -132,6 +132,7 @@ impl Application {
                 let device = SerialDevice { path: modem.device.clone(), baud: modem.baud };
                 let config = LinkConfig {
                     pin: modem.pin.clone(),
+                    pin_refused: sms::pin_was_refused(&db, modem.pin.as_ref()).await,
                     ussd_balance_code: modem.ussd_balance_code.clone(),
                     ..LinkConfig::default()
                 };

@@ -304,36 +304,73 @@ pub struct Stored {
     pub index: u32,
     /// 0 received unread, 1 received read, 2 stored unsent, 3 stored sent.
     pub status: u8,
-    pub pdu: Vec<u8>,
+    /// The PDU, or what the modem wrote in its place when that cannot be read.
+    pub pdu: Result<Vec<u8>, Unreadable>,
 }
 
-/// `+CMGL: <index>,<stat>,[<alpha>],<length>` each followed by its PDU line.
-pub fn parse_cmgl(lines: &[String]) -> Result<Vec<Stored>, AtParseError> {
+/// A stored message whose PDU line cannot be read: kept as it came, so that it can be stored, counted
+/// and deleted like any other instead of stopping the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The line where the PDU should be (empty when there was none).
+    pub line: String,
+    pub error: AtParseError,
+}
+
+/// `+CMGL: <index>,<stat>,[<alpha>],<length>` each followed by its PDU line. Never fails as a whole: an
+/// entry whose PDU cannot be read is returned as [`Unreadable`] and the others as they are (one bad
+/// message must not keep the rest on the SIM); a header without an index is skipped, as nothing can be
+/// done with it.
+pub fn parse_cmgl(lines: &[String]) -> Vec<Stored> {
     let mut out = Vec::new();
-    let mut it = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty());
+    let mut it = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).peekable();
     while let Some(line) = it.next() {
         let Some(rest) = line.strip_prefix("+CMGL:") else { continue };
         let fields = csv(rest);
-        let index = fields.first().and_then(|f| f.parse().ok()).ok_or(AtParseError::Malformed)?;
-        let status = fields.get(1).and_then(|f| f.parse().ok()).ok_or(AtParseError::Malformed)?;
-        let pdu = pdu::from_hex(it.next().ok_or(AtParseError::Malformed)?).map_err(AtParseError::Pdu)?;
+        let Some(index) = fields.first().and_then(|f| f.parse().ok()) else { continue };
+        let status = fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0);
+        let pdu = match it.next_if(|l| !l.starts_with("+CMGL:")) {
+            Some(line) => read_pdu_line(line),
+            None => Err(Unreadable { line: String::new(), error: AtParseError::Malformed }),
+        };
         out.push(Stored { index, status, pdu });
     }
-    Ok(out)
+    out
 }
 
-/// `+CMGR: <stat>,[<alpha>],<length>` and the PDU line; nothing at all for an empty slot.
-pub fn parse_cmgr(index: u32, lines: &[String]) -> Result<Option<Stored>, AtParseError> {
+/// `+CMGR: <stat>,[<alpha>],<length>` and the PDU line; `None` for an empty slot (no answer line, or
+/// `+CMGR: 0,,0` as some modems write it).
+pub fn parse_cmgr(index: u32, lines: &[String]) -> Option<Stored> {
     let mut it = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty());
-    let Some(header) = it.by_ref().find_map(|l| l.strip_prefix("+CMGR:")) else { return Ok(None) };
+    let header = it.by_ref().find_map(|l| l.strip_prefix("+CMGR:"))?;
     let fields = csv(header);
-    let status = fields.first().and_then(|f| f.parse().ok()).ok_or(AtParseError::Malformed)?;
-    // Some modems answer `+CMGR: 0,,0` for an empty slot.
+    let status = fields.first().and_then(|f| f.parse().ok()).unwrap_or(0);
     if fields.last().is_some_and(|l| l == "0") {
-        return Ok(None);
+        return None;
     }
-    let pdu = pdu::from_hex(it.next().ok_or(AtParseError::Malformed)?).map_err(AtParseError::Pdu)?;
-    Ok(Some(Stored { index, status, pdu }))
+    let pdu = match it.next() {
+        Some(line) => read_pdu_line(line),
+        None => Err(Unreadable { line: String::new(), error: AtParseError::Malformed }),
+    };
+    Some(Stored { index, status, pdu })
+}
+
+fn read_pdu_line(line: &str) -> Result<Vec<u8>, Unreadable> {
+    pdu_line(line).map_err(|e| Unreadable { line: line.to_owned(), error: AtParseError::Pdu(e) })
+}
+
+/// The octets of a PDU line as modems write it: the service-centre address and the TPDU in hex. Some
+/// firmwares add a character after the hex (a stray `"` or `,`): what follows the hex is ignored when it
+/// holds no letter or digit. The length a `+CMGR`/`+CMGL` header announces is not used: recorded answers
+/// of real devices get it wrong, and the PDU's own lengths say where the message ends (the decoder
+/// ignores what a modem pads after it).
+pub fn pdu_line(line: &str) -> Result<Vec<u8>, pdu::PduError> {
+    let line = line.trim();
+    let run = line.bytes().take_while(u8::is_ascii_hexdigit).count();
+    if run == 0 || line[run..].bytes().any(|b| b.is_ascii_alphanumeric()) {
+        return Err(pdu::PduError::InvalidHex);
+    }
+    pdu::from_hex(&line[..run])
 }
 
 /// A USSD answer.
@@ -359,8 +396,13 @@ fn decode_ussd(raw: &str, dcs: u8) -> String {
     let ucs2 = dcs == 0x11 || (matches!(dcs >> 4, 0x4..=0x7) && (dcs >> 2) & 0x03 == 2);
     if hex && ucs2 {
         let bytes = pdu::from_hex(raw).unwrap_or_default();
-        let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
-        return String::from_utf16_lossy(&units);
+        // DCS 0x11: "UCS2, preceded by language indication" (TS 23.038 §5): the language's two GSM
+        // 7-bit characters take the first two octets, the text follows.
+        let text = if dcs == 0x11 { bytes.get(2..).unwrap_or_default() } else { &bytes[..] };
+        let units: Vec<u16> = text.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
+        // A U+0000 ends the text: what some modems write after it is the rest of their buffer.
+        let end = units.iter().position(|&u| u == 0).unwrap_or(units.len());
+        return String::from_utf16_lossy(&units[..end]);
     }
     if hex && ussd_gsm7(dcs) {
         let bytes = pdu::from_hex(raw).unwrap_or_default();

@@ -6,7 +6,8 @@
 //! Nothing is lost when the device disappears: messages stay on the SIM until deleted, and a send that
 //! cannot be done is answered [`SendError::Unavailable`] at once, for the caller's outbox to retry.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
@@ -17,9 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::at::Urc;
-use crate::modem::{Health, Modem, ModemError, ModemInfo, Timeouts};
-use crate::pdu::{StatusReport, Submit};
+use crate::at::{Stored, Urc};
+use crate::modem::{Health, Modem, ModemError, ModemInfo, SimProblem, Timeouts};
+use crate::pdu::Submit;
 
 /// Opens the byte stream to the modem.
 pub trait Connector: Send + 'static {
@@ -44,11 +45,37 @@ impl Connector for SerialDevice {
     }
 }
 
+/// A SIM's PIN. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SimPin(String);
+
+impl SimPin {
+    pub fn new(pin: impl Into<String>) -> Self {
+        Self(pin.into())
+    }
+
+    /// The digits, for the one command that enters them.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SimPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SimPin(<redacted>)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
     /// The SIM's PIN, if it asks for one. Never logged.
-    pub pin: Option<String>,
-    /// USSD code that answers the prepaid balance (e.g. `*130#`), asked with every health check.
+    pub pin: Option<SimPin>,
+    /// The SIM refused this PIN before (the caller keeps that across restarts): it is not entered
+    /// again, since a SIM locks itself after three wrong ones.
+    pub pin_refused: bool,
+    /// USSD code that answers the prepaid balance (e.g. `*130#`), asked with every health check. The
+    /// question never holds up anything else: the answer is taken when it comes, and a question left
+    /// unanswered for `timeouts.ussd` is cancelled and asked again at the next check.
     pub ussd_balance_code: Option<String>,
     pub health_every: Duration,
     pub backoff_min: Duration,
@@ -60,6 +87,7 @@ impl Default for LinkConfig {
     fn default() -> Self {
         Self {
             pin: None,
+            pin_refused: false,
             ussd_balance_code: None,
             health_every: Duration::from_secs(60),
             backoff_min: Duration::from_secs(1),
@@ -74,20 +102,32 @@ impl Default for LinkConfig {
 pub enum Event {
     /// The modem is initialised and ready.
     Up(ModemInfo),
-    /// The device failed; the link retries after `retry_in`.
+    /// The device failed; the link retries after `retry_in`. `sim` when the SIM is why: the operator
+    /// must act (a refused PIN is not entered again, see [`LinkConfig::pin_refused`]).
     Down {
         error: String,
         retry_in: Duration,
+        sim: Option<SimProblem>,
     },
     /// An SMS or status report, raw. When it is on the SIM (`index`), store it, then
-    /// [`Handle::delete`] it; until then it is offered again after every restart.
+    /// [`Handle::delete`] it; until then it is offered again after every restart. Each arrival is
+    /// offered once per connection, however many times the modem announces it.
     Incoming {
         index: Option<u32>,
         pdu: Vec<u8>,
     },
+    /// A stored message whose PDU the modem wrote so that it cannot be read: what was there instead.
+    /// Like [`Event::Incoming`]: store it (for the record), then delete it, and the link goes on.
+    Unreadable {
+        index: u32,
+        line: String,
+        error: String,
+    },
     Health(Health),
     /// The network's answer to the balance code.
     Credit(String),
+    /// The balance code got no usable answer (none in time, or an error): asked again at the next check.
+    CreditUnanswered(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -104,7 +144,6 @@ pub enum SendError {
 enum Request {
     Send { pdu: Vec<u8>, tpdu_len: usize, reply: oneshot::Sender<Result<u8, SendError>> },
     Delete { index: u32, reply: oneshot::Sender<Result<(), SendError>> },
-    Ussd { code: String, reply: oneshot::Sender<Result<String, SendError>> },
 }
 
 /// Talks to the link task. Cheap to clone; the task stops when every handle is dropped.
@@ -124,12 +163,6 @@ impl Handle {
     /// Deletes the message at `index` from the SIM, once it is stored elsewhere.
     pub async fn delete(&self, index: u32) -> Result<(), SendError> {
         self.ask(|reply| Request::Delete { index, reply }).await
-    }
-
-    /// Asks the network by USSD.
-    pub async fn ussd(&self, code: &str) -> Result<String, SendError> {
-        let code = code.to_owned();
-        self.ask(|reply| Request::Ussd { code, reply }).await
     }
 
     async fn ask<T>(
@@ -161,23 +194,43 @@ async fn run<C: Connector>(
     events: mpsc::Sender<Event>,
 ) {
     let mut backoff = config.backoff_min;
+    let mut pin_refused = config.pin_refused;
     loop {
-        let started = Instant::now();
+        let mut worked = false;
+        let pin = if pin_refused { None } else { config.pin.as_ref() };
         let error = match connector.connect().await {
             Ok(io) => {
                 let mut modem = Modem::new(io, config.timeouts);
-                match session(&mut modem, &config, &mut requests, &events).await {
+                match session(&mut modem, &config, pin, &mut requests, &events, &mut worked).await {
                     Ok(()) => return,
-                    Err(e) => e.to_string(),
+                    Err(e) => e,
                 }
             }
-            Err(e) => format!("cannot open the device: {e}"),
+            Err(e) => ModemError::Io(io::Error::new(e.kind(), format!("cannot open the device: {e}"))),
         };
-        if started.elapsed() > config.backoff_max {
+        // A session that got the modem ready worked: the next wait starts short again.
+        if worked {
             backoff = config.backoff_min;
         }
+        let sim = match error {
+            ModemError::Sim(SimProblem::PinRefused) => {
+                pin_refused = true;
+                Some(SimProblem::PinRefused)
+            }
+            // Not entered because it was refused before: say that, not "none configured".
+            ModemError::Sim(SimProblem::PinMissing) if pin_refused && config.pin.is_some() => {
+                Some(SimProblem::PinRefused)
+            }
+            ModemError::Sim(ref problem) => Some(problem.clone()),
+            _ => None,
+        };
+        let error = match &sim {
+            Some(problem) => problem.to_string(),
+            None => error.to_string(),
+        };
         tracing::warn!(error, retry_in = ?backoff, "modem link down");
-        if events.send(Event::Down { error: error.clone(), retry_in: backoff }).await.is_err() {
+        let down = Event::Down { error: error.clone(), retry_in: backoff, sim };
+        if events.send(down).await.is_err() {
             return;
         }
         // While waiting, answer at once: callers keep their outbox and retry.
@@ -200,52 +253,107 @@ fn refuse(request: Request, error: &str) {
     match request {
         Request::Send { reply, .. } => drop(reply.send(Err(e()))),
         Request::Delete { reply, .. } => drop(reply.send(Err(e()))),
-        Request::Ussd { reply, .. } => drop(reply.send(Err(e()))),
     }
 }
 
 /// One connection's life. `Ok` when every handle is gone; `Err` when the device must be reopened.
+/// `worked` becomes true once the modem is ready.
 async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     modem: &mut Modem<S>,
     config: &LinkConfig,
+    pin: Option<&SimPin>,
     requests: &mut mpsc::Receiver<Request>,
     events: &mpsc::Sender<Event>,
+    worked: &mut bool,
 ) -> Result<(), ModemError> {
-    let info = modem.init(config.pin.as_deref()).await?;
+    let info = modem.init(pin.map(SimPin::expose)).await?;
+    *worked = true;
     tracing::info!(?info, "modem ready");
     emit(events, Event::Up(info)).await?;
-    // Whatever arrived while we were away.
-    for stored in modem.list().await? {
-        emit(events, Event::Incoming { index: Some(stored.index), pdu: stored.pdu }).await?;
+    // Whatever arrived while we were away. The announcements queued meanwhile of the slots listed are
+    // covered by the listing: read again, they would offer the same message twice.
+    let listed = modem.list().await?;
+    modem.forget_announcements(|index| listed.iter().any(|s| s.index == index));
+    let mut offered = HashSet::new();
+    for stored in listed {
+        offer(events, &mut offered, stored).await?;
     }
     let mut health = tokio::time::interval(config.health_every);
+    // When the balance question now on its way is given up.
+    let mut balance_deadline: Option<Instant> = None;
     loop {
+        let balance_wait = balance_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             request = requests.recv() => match request {
                 None => return Ok(()),
-                Some(request) => serve(modem, request).await?,
+                Some(request) => serve(modem, request, &mut offered).await?,
             },
             urc = modem.next_urc() => {
                 let urc = urc?;
-                on_urc(modem, urc, events).await?;
+                on_urc(modem, urc, events, &mut offered, &mut balance_deadline).await?;
             }
             _ = health.tick() => {
                 emit(events, Event::Health(modem.health().await?)).await?;
-                if let Some(code) = &config.ussd_balance_code {
-                    match modem.ussd(code).await {
-                        Ok(text) => emit(events, Event::Credit(text)).await?,
+                if let Some(code) = &config.ussd_balance_code
+                    && balance_deadline.is_none()
+                {
+                    match modem.ussd_start(code).await {
+                        Ok(()) => balance_deadline = Some(Instant::now() + config.timeouts.ussd),
                         Err(e) if e.is_fatal() => return Err(e),
-                        Err(e) => tracing::warn!(error = %e, "balance request failed"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "balance request refused");
+                            emit(events, Event::CreditUnanswered(e.to_string())).await?;
+                        }
                     }
                 }
+            }
+            _ = tokio::time::sleep_until(balance_wait), if balance_deadline.is_some() => {
+                balance_deadline = None;
+                tracing::warn!(after = ?config.timeouts.ussd, "no answer to the balance code; cancelled, asked again later");
+                match modem.ussd_cancel().await {
+                    Err(e) if e.is_fatal() => return Err(e),
+                    _ => {}
+                }
+                emit(events, Event::CreditUnanswered("no answer from the network".into())).await?;
             }
         }
     }
 }
 
+/// Hands a stored message to the consumer, unless it was offered on this connection and not deleted
+/// since (the modem announced it again, or the listing had it).
+async fn offer(
+    events: &mpsc::Sender<Event>,
+    offered: &mut HashSet<u32>,
+    stored: Stored,
+) -> Result<(), ModemError> {
+    if !offered.insert(stored.index) {
+        tracing::debug!(index = stored.index, "already offered; not read twice");
+        return Ok(());
+    }
+    let event = match stored.pdu {
+        Ok(pdu) => Event::Incoming { index: Some(stored.index), pdu },
+        Err(unreadable) => {
+            tracing::warn!(
+                index = stored.index,
+                line = unreadable.line,
+                error = %unreadable.error,
+                "a message on the SIM cannot be read; handed over as it came"
+            );
+            Event::Unreadable {
+                index: stored.index,
+                line: unreadable.line,
+                error: unreadable.error.to_string(),
+            }
+        }
+    };
+    emit(events, event).await
+}
+
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     modem: &mut Modem<S>,
     request: Request,
+    offered: &mut HashSet<u32>,
 ) -> Result<(), ModemError> {
     fn answer<T>(result: Result<T, ModemError>) -> (Result<T, SendError>, Option<ModemError>) {
         match result {
@@ -267,12 +375,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             fatal
         }
         Request::Delete { index, reply } => {
-            let (result, fatal) = answer(modem.delete(index).await);
-            let _ = reply.send(result);
-            fatal
-        }
-        Request::Ussd { code, reply } => {
-            let (result, fatal) = answer(modem.ussd(&code).await);
+            let deleted = modem.delete(index).await;
+            if deleted.is_ok() {
+                // The slot is free: what arrives in it next is a new message.
+                offered.remove(&index);
+            }
+            let (result, fatal) = answer(deleted);
             let _ = reply.send(result);
             fatal
         }
@@ -284,11 +392,15 @@ async fn on_urc<S: AsyncRead + AsyncWrite + Unpin>(
     modem: &mut Modem<S>,
     urc: Urc,
     events: &mpsc::Sender<Event>,
+    offered: &mut HashSet<u32>,
+    balance_deadline: &mut Option<Instant>,
 ) -> Result<(), ModemError> {
     match urc {
         Urc::NewMessage { index, .. } | Urc::NewReport { index, .. } => {
-            if let Some(stored) = modem.read(index).await? {
-                emit(events, Event::Incoming { index: Some(index), pdu: stored.pdu }).await?;
+            if offered.contains(&index) {
+                tracing::debug!(index, "announced again; offered already");
+            } else if let Some(stored) = modem.read(index).await? {
+                offer(events, offered, stored).await?;
             }
         }
         Urc::Report { pdu } | Urc::Message { pdu } => {
@@ -297,7 +409,22 @@ async fn on_urc<S: AsyncRead + AsyncWrite + Unpin>(
         Urc::Registration(registration) => {
             tracing::info!(?registration, "registration changed");
         }
-        Urc::Ussd(_) | Urc::Other(_) => {}
+        Urc::Ussd(answer) => {
+            *balance_deadline = None;
+            // 1: the network waits for a reply we will not give; end its session.
+            if answer.status == 1 {
+                match modem.ussd_cancel().await {
+                    Err(e) if e.is_fatal() => return Err(e),
+                    _ => {}
+                }
+            }
+            let event = match answer.text {
+                Some(text) => Event::Credit(text),
+                None => Event::CreditUnanswered(format!("USSD status {} without text", answer.status)),
+            };
+            emit(events, event).await?;
+        }
+        Urc::Other(_) => {}
     }
     Ok(())
 }
@@ -305,39 +432,4 @@ async fn on_urc<S: AsyncRead + AsyncWrite + Unpin>(
 async fn emit(events: &mpsc::Sender<Event>, event: Event) -> Result<(), ModemError> {
     // No consumer left: stop like a closed device would, the task ends with its handles.
     events.send(event).await.map_err(|_| ModemError::Closed)
-}
-
-/// Matches status reports to the messages they report on, by message reference and recipient (the
-/// reference alone wraps every 256 messages). Pure; the caller persists what it needs.
-#[derive(Debug)]
-pub struct ReportMatcher<K> {
-    sent: HashMap<(u8, String), (K, Instant)>,
-    keep: Duration,
-}
-
-impl<K: Clone> ReportMatcher<K> {
-    /// Forgets a sent message after `keep` (a report later than that matches nothing).
-    pub fn new(keep: Duration) -> Self {
-        Self { sent: HashMap::new(), keep }
-    }
-
-    /// Records that the message `key` went to `recipient` with reference `reference`.
-    pub fn sent(&mut self, reference: u8, recipient: &str, key: K) {
-        let now = Instant::now();
-        self.sent.retain(|_, (_, at)| now.duration_since(*at) < self.keep);
-        self.sent.insert((reference, digits(recipient)), (key, now));
-    }
-
-    /// The message this report is about, if we sent it.
-    pub fn matched(&mut self, report: &StatusReport) -> Option<K> {
-        let key = (report.reference, digits(&report.recipient.value));
-        let (k, at) = self.sent.get(&key)?;
-        (at.elapsed() < self.keep).then(|| k.clone())
-    }
-}
-
-/// The last 9 digits: `+41791234567`, `0791234567` and `41791234567` are the same subscriber.
-fn digits(number: &str) -> String {
-    let d: String = number.chars().filter(char::is_ascii_digit).collect();
-    d[d.len().saturating_sub(9)..].to_owned()
 }

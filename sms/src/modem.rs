@@ -52,8 +52,24 @@ pub enum ModemError {
     Cms { command: String, error: ErrorCode },
     #[error("unexpected answer to {command}: {detail}")]
     Unexpected { command: String, detail: String },
-    #[error("the SIM needs {0}")]
-    Sim(String),
+    #[error("{0}")]
+    Sim(SimProblem),
+}
+
+/// Why the SIM is not ready. Each is the operator's to resolve; the link does not try the PIN again
+/// after [`SimProblem::PinRefused`] (a SIM locks itself after three wrong PINs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimProblem {
+    #[error("the SIM asks for a PIN and none is configured (--modem-pin)")]
+    PinMissing,
+    #[error("the configured SIM PIN is not 4 to 8 digits")]
+    PinInvalid,
+    #[error("the SIM refused the configured PIN; it is not entered again until the setting changes")]
+    PinRefused,
+    #[error("the SIM is locked and asks for its PUK: unlock it in a phone")]
+    PukRequired,
+    #[error("the SIM is not ready (it says {0:?})")]
+    NotReady(String),
 }
 
 impl ModemError {
@@ -138,32 +154,45 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Modem<S> {
                 Ok(lines) => at::parse_cpin(&lines).unwrap_or_default(),
                 // SIM busy (14) right after power-on: ask again.
                 Err(ModemError::Cme { error, .. }) if error.code == Some(14) => String::new(),
+                Err(ModemError::Cme { error, .. }) if error.code == Some(12) => {
+                    return Err(ModemError::Sim(SimProblem::PukRequired));
+                }
                 Err(e) => return Err(e),
             };
             match state.as_str() {
                 "READY" => return Ok(()),
-                "SIM PIN" if !entered => {
-                    let pin = pin.ok_or_else(|| ModemError::Sim("a PIN (--modem-pin)".into()))?;
+                // Asked again after a PIN was taken: it was not the right one.
+                "SIM PIN" if entered => return Err(ModemError::Sim(SimProblem::PinRefused)),
+                "SIM PIN" => {
+                    let pin = pin.ok_or(ModemError::Sim(SimProblem::PinMissing))?;
                     if pin.len() < 4 || pin.len() > 8 || !pin.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(ModemError::Sim("a PIN of 4 to 8 digits".into()));
+                        return Err(ModemError::Sim(SimProblem::PinInvalid));
                     }
                     // The PIN is a secret: the error names the command without it.
-                    self.command_labelled(
-                        &format!("AT+CPIN=\"{pin}\""),
-                        "AT+CPIN=<pin>",
-                        self.timeouts.command,
-                    )
-                    .await?;
-                    entered = true;
+                    let entry = self
+                        .command_labelled(
+                            &format!("AT+CPIN=\"{pin}\""),
+                            "AT+CPIN=<pin>",
+                            self.timeouts.command,
+                        )
+                        .await;
+                    match entry {
+                        Ok(_) => entered = true,
+                        // Incorrect password (16), or the SIM locked itself with this try (12).
+                        Err(ModemError::Cme { error, .. }) if error.code == Some(16) => {
+                            return Err(ModemError::Sim(SimProblem::PinRefused));
+                        }
+                        Err(ModemError::Cme { error, .. }) if error.code == Some(12) => {
+                            return Err(ModemError::Sim(SimProblem::PukRequired));
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                "SIM PIN" => return Err(ModemError::Sim("a correct PIN".into())),
-                s if s.contains("PUK") => {
-                    return Err(ModemError::Sim("its PUK (enter it in a phone)".into()));
-                }
+                s if s.contains("PUK") => return Err(ModemError::Sim(SimProblem::PukRequired)),
                 _ => {}
             }
             if Instant::now() > deadline {
-                return Err(ModemError::Sim(format!("to become ready (it says {state:?})")));
+                return Err(ModemError::Sim(SimProblem::NotReady(state)));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -198,20 +227,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Modem<S> {
             .ok_or_else(|| ModemError::Unexpected { command: cmd, detail: "no +CMGS: <mr>".into() })
     }
 
-    /// Every message in the modem's storage (`AT+CMGL=4`), read or not.
+    /// Every message in the modem's storage (`AT+CMGL=4`), read or not; those whose PDU cannot be read
+    /// too, as they came.
     pub async fn list(&mut self) -> Result<Vec<Stored>, ModemError> {
-        let cmd = "AT+CMGL=4";
-        let lines = self.command(cmd).await?;
-        at::parse_cmgl(&lines)
-            .map_err(|e| ModemError::Unexpected { command: cmd.into(), detail: e.to_string() })
+        Ok(at::parse_cmgl(&self.command("AT+CMGL=4").await?))
+    }
+
+    /// Forgets the queued announcements (`+CMTI`, `+CDSI`) of the slots `listed` holds: a listing that
+    /// ran after them has offered those messages already, and reading a slot a second time would offer
+    /// its message twice (or, once it was deleted, a newer message that took the slot).
+    pub fn forget_announcements(&mut self, listed: impl Fn(u32) -> bool) {
+        self.urcs.retain(|urc| match urc {
+            Urc::NewMessage { index, .. } | Urc::NewReport { index, .. } => !listed(*index),
+            _ => true,
+        });
     }
 
     /// The message at `index`, if there is one.
     pub async fn read(&mut self, index: u32) -> Result<Option<Stored>, ModemError> {
         let cmd = format!("AT+CMGR={index}");
         match self.command(&cmd).await {
-            Ok(lines) => at::parse_cmgr(index, &lines)
-                .map_err(|e| ModemError::Unexpected { command: cmd, detail: e.to_string() }),
+            Ok(lines) => Ok(at::parse_cmgr(index, &lines)),
             // Invalid index / not found: the slot is empty.
             Err(ModemError::Cms { error, .. }) if error.code == Some(321) => Ok(None),
             Err(e) => Err(e),
@@ -233,8 +269,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Modem<S> {
         Ok(Health { signal_dbm, registration, operator })
     }
 
-    /// Asks the network by USSD (e.g. the prepaid balance code) and returns its answer's text.
-    pub async fn ussd(&mut self, code: &str) -> Result<String, ModemError> {
+    /// Asks the network by USSD (e.g. the prepaid balance code). The answer comes later, as a
+    /// [`Urc::Ussd`] from [`Modem::next_urc`]: the network may take seconds or never answer, and the modem
+    /// goes on with other commands meanwhile.
+    pub async fn ussd_start(&mut self, code: &str) -> Result<(), ModemError> {
         let valid = !code.is_empty()
             && code.len() <= 32
             && code.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
@@ -244,22 +282,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Modem<S> {
                 detail: "a USSD code is digits, * and #".into(),
             });
         }
-        let cmd = format!("AT+CUSD=1,\"{code}\",15");
-        self.command(&cmd).await?;
-        let deadline = Instant::now() + self.timeouts.ussd;
-        loop {
-            if let Some(pos) = self.urcs.iter().position(|u| matches!(u, Urc::Ussd(_))) {
-                let Some(Urc::Ussd(answer)) = self.urcs.remove(pos) else { unreachable!() };
-                return answer.text.ok_or_else(|| ModemError::Unexpected {
-                    command: cmd,
-                    detail: format!("USSD status {} without text", answer.status),
-                });
-            }
-            self.wait_for_urc(deadline).await.map_err(|e| match e {
-                ModemError::Timeout(_) => ModemError::Timeout(cmd.clone()),
-                other => other,
-            })?;
-        }
+        self.command(&format!("AT+CUSD=1,\"{code}\",15")).await.map(drop)
+    }
+
+    /// Ends a USSD session the network left unanswered (`AT+CUSD=2`).
+    pub async fn ussd_cancel(&mut self) -> Result<(), ModemError> {
+        self.command("AT+CUSD=2").await.map(drop)
     }
 
     /// The next unsolicited result code, waiting for one. Cancel-safe: what was read stays buffered.
@@ -367,7 +395,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Modem<S> {
         pdu_echo: Option<&str>,
     ) -> Option<Result<(), ModemError>> {
         if let Some(kind) = self.pdu_urc.take() {
-            match pdu::from_hex(line) {
+            match at::pdu_line(line) {
                 Ok(pdu) => {
                     self.urcs.push_back(match kind {
                         PduUrc::Report => Urc::Report { pdu },

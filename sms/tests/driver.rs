@@ -134,5 +134,14 @@ async fn a_sim_pin_is_entered_but_never_shown_in_errors() {
     let mut modem = scripted(script);
     let e = modem.init(Some("0000")).await.unwrap_err();
     assert!(!e.to_string().contains("0000"), "{e}");
+    assert!(matches!(e, ModemError::Sim(sms::modem::SimProblem::PinRefused)), "{e}");
+
+    // A modem that does not answer the PIN in time: the error names the command, not the PIN.
+    let mut script = init_script();
+    script[3] = ("AT+CPIN?", "\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n");
+    script.insert(4, ("AT+CPIN=\"0000\"", ""));
+    let mut modem = scripted(script);
+    let e = modem.init(Some("0000")).await.unwrap_err();
+    assert!(!e.to_string().contains("0000"), "{e}");
     assert!(e.to_string().contains("AT+CPIN=<pin>"), "{e}");
 }

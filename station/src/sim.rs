@@ -230,7 +230,7 @@ impl Shell {
         // Messages that arrived while the station was off.
         if let Ok(stored) = self.driver.list().await {
             for message in stored {
-                self.on_sms(message.index, &message.pdu).await;
+                self.on_sms(message.index, message.pdu.as_deref().unwrap_or_default()).await;
             }
         }
         let mut clock = tokio::time::interval(Duration::from_secs(1));
@@ -247,7 +247,7 @@ impl Shell {
                 urc = self.driver.next_urc() => match urc {
                     Ok(Urc::NewMessage { index, .. }) => {
                         if let Ok(Some(stored)) = self.driver.read(index).await {
-                            self.on_sms(index, &stored.pdu).await;
+                            self.on_sms(index, stored.pdu.as_deref().unwrap_or_default()).await;
                         }
                     }
                     Ok(_) => {}

@@ -49,8 +49,15 @@ pub struct ModemView {
     pub operator: Option<String>,
     pub credit: Option<String>,
     pub credit_at: Option<String>,
+    /// The balance code's last question got no usable answer, at this time.
+    pub credit_unanswered_at: Option<String>,
+    /// Why the SIM keeps the modem down: `pin_missing`, `pin_invalid`, `pin_refused`, `puk_required`,
+    /// `not_ready`.
+    pub sim_problem: Option<String>,
     /// SMS waiting to be handed to the modem.
     pub outbox: i64,
+    /// Received messages that could not be read, kept as they came.
+    pub unreadable: i64,
 }
 
 /// What an operator additionally gets on the stations page.
@@ -440,6 +447,7 @@ pub mod ssr {
         let host = base::host()?;
         let mut view = host.0.modem();
         view.outbox = db.outbox_length().await.map_err(base::internal)?;
+        view.unreadable = db.unreadable_count().await.map_err(base::internal)?;
         Ok(view)
     }
 }

@@ -237,7 +237,12 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
                             <td>{tx.station.clone()}</td>
                             <td>{format!("{:05}", tx.key)}</td>
                             <td class="num">{Amount::from_rappen(tx.amount_rappen).map(|a| a.to_string()).unwrap_or_default()}</td>
-                            <td class=format!("status status-{}", tx.status.as_str())>{status_label(locale, tx.status)}</td>
+                            <td class=format!("status status-{}", tx.status.as_str())>
+                                {status_label(locale, tx.status)}
+                                {(tx.status == TxStatus::Sent && tx.shown_delivered.is_some()).then(|| view! {
+                                    <span class="status-note" data-testid="delivered">{td_string!(locale, status_delivered)}</span>
+                                })}
+                            </td>
                         </tr>
                     }).collect_view()}
                 </tbody>

@@ -120,16 +120,35 @@ fn Modem(locale: Locale, modem: ModemView) -> impl IntoView {
                 </dd>
                 {(!kind.is_empty()).then(|| view! { <dt>{td_string!(locale, modem_model)}</dt><dd>{kind}</dd> })}
                 {modem.error.filter(|_| !modem.connected).map(|e| view! { <dt>{td_string!(locale, modem_error)}</dt><dd>{e}</dd> })}
+                {modem.sim_problem.filter(|_| !modem.connected).map(|p| view! {
+                    <dt>{td_string!(locale, modem_sim)}</dt>
+                    <dd class="bad" role="alert" data-testid="modem-sim">{sim_problem_text(locale, &p)}</dd>
+                })}
                 <dt>{td_string!(locale, stations_signal)}</dt>
                 <dd>{signal_text(locale, modem.signal_dbm)}</dd>
                 {modem.operator.map(|o| view! { <dt>{td_string!(locale, modem_operator)}</dt><dd>{o}</dd> })}
                 <dt>{td_string!(locale, stations_credit)}</dt>
-                <dd>{modem.credit.map(|c| format!("{c}{}", modem.credit_at.map(|t| format!(" ({t})")).unwrap_or_default()))
-                    .unwrap_or_else(|| td_string!(locale, stations_unknown).to_string())}</dd>
+                <dd data-testid="modem-credit">{modem.credit.map(|c| format!("{c}{}", modem.credit_at.map(|t| format!(" ({t})")).unwrap_or_default()))
+                    .unwrap_or_else(|| td_string!(locale, stations_unknown).to_string())}
+                    {modem.credit_unanswered_at.map(|t| format!(" — {} ({t})", td_string!(locale, modem_credit_unanswered)))}</dd>
                 <dt>{td_string!(locale, modem_outbox)}</dt>
                 <dd data-testid="modem-outbox">{modem.outbox}</dd>
+                {(modem.unreadable > 0).then(|| view! {
+                    <dt>{td_string!(locale, modem_unreadable)}</dt>
+                    <dd data-testid="modem-unreadable">{modem.unreadable}</dd>
+                })}
             </dl>
         </section>
+    }
+}
+
+fn sim_problem_text(locale: Locale, problem: &str) -> String {
+    match problem {
+        "pin_missing" => td_string!(locale, modem_sim_pin_missing).to_string(),
+        "pin_invalid" => td_string!(locale, modem_sim_pin_invalid).to_string(),
+        "pin_refused" => td_string!(locale, modem_sim_pin_refused).to_string(),
+        "puk_required" => td_string!(locale, modem_sim_puk_required).to_string(),
+        _ => td_string!(locale, modem_sim_not_ready).to_string(),
     }
 }
 

@@ -145,12 +145,13 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
             tx.set(*update);
         }
     });
-    let step = move |label: String, at: Option<String>, testid: &'static str| {
+    let step = move |label: String, at: Option<String>, testid: &'static str, note: Option<String>| {
         let done = at.is_some();
         view! {
             <li class:done=done data-testid=testid>
                 <span class="step-name">{label}</span>
                 <span class="muted">{at.unwrap_or_default()}</span>
+                {note.map(|n| view! { <span class="step-note" data-testid="step-delivered">{n}</span> })}
             </li>
         }
     };
@@ -165,10 +166,11 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
                 {move || {
                     let t = tx.get();
                     view! {
-                        {step(td_string!(locale, status_queued).to_string(), t.shown_times[0].clone(), "step-queued")}
-                        {step(td_string!(locale, status_sent).to_string(), t.shown_times[1].clone(), "step-sent")}
-                        {step(td_string!(locale, status_confirmed).to_string(), t.shown_times[2].clone(), "step-confirmed")}
-                        {step(td_string!(locale, status_reloaded).to_string(), t.shown_times[3].clone(), "step-reloaded")}
+                        {step(td_string!(locale, status_queued).to_string(), t.shown_times[0].clone(), "step-queued", None)}
+                        {step(td_string!(locale, status_sent).to_string(), t.shown_times[1].clone(), "step-sent",
+                            t.shown_delivered.clone().map(|at| format!("{} ({at})", td_string!(locale, status_delivered))))}
+                        {step(td_string!(locale, status_confirmed).to_string(), t.shown_times[2].clone(), "step-confirmed", None)}
+                        {step(td_string!(locale, status_reloaded).to_string(), t.shown_times[3].clone(), "step-reloaded", None)}
                     }
                 }}
             </ol>

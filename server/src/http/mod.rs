@@ -223,7 +223,20 @@ impl Host for ServerHost {
             operator: f.operator,
             credit: f.credit,
             credit_at: shown(f.credit_at),
+            credit_unanswered_at: shown(f.credit_unanswered_at),
+            sim_problem: f.sim.map(|p| {
+                use ::sms::modem::SimProblem;
+                match p {
+                    SimProblem::PinMissing => "pin_missing",
+                    SimProblem::PinInvalid => "pin_invalid",
+                    SimProblem::PinRefused => "pin_refused",
+                    SimProblem::PukRequired => "puk_required",
+                    SimProblem::NotReady(_) => "not_ready",
+                }
+                .to_owned()
+            }),
             outbox: 0,
+            unreadable: 0,
         }
     }
 

@@ -13,7 +13,7 @@ use sms::link::{self, Connector, LinkConfig};
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
-pub use task::{TaskState, apply_incoming, queue_status_request};
+pub use task::{TaskState, apply_incoming, pin_was_refused, queue_status_request};
 
 /// A new station's protocol secret: 32 bytes from the operating system's random source.
 pub fn new_station_secret() -> [u8; 32] {
@@ -162,6 +162,10 @@ pub struct ModemFacts {
     /// The network's last answer to the balance code, as it came.
     pub credit: Option<String>,
     pub credit_at: Option<Timestamp>,
+    /// The balance code's last question got no usable answer, at this time (cleared by an answer).
+    pub credit_unanswered_at: Option<Timestamp>,
+    /// Why the SIM is not ready, when it is the reason the modem is down.
+    pub sim: Option<sms::modem::SimProblem>,
 }
 
 #[derive(Clone, Default)]
@@ -182,13 +186,15 @@ impl ModemStatus {
                 facts.since = Some(now);
                 facts.model = Some(format!("{} {}", info.manufacturer, info.model).trim().to_owned());
                 facts.error = None;
+                facts.sim = None;
             }
-            link::Event::Down { error, .. } => {
+            link::Event::Down { error, sim, .. } => {
                 if facts.connected || facts.since.is_none() {
                     facts.since = Some(now);
                 }
                 facts.connected = false;
                 facts.error = Some(error.clone());
+                facts.sim = sim.clone();
             }
             link::Event::Health(health) => {
                 facts.signal_dbm = health.signal_dbm;
@@ -200,8 +206,10 @@ impl ModemStatus {
             link::Event::Credit(text) => {
                 facts.credit = Some(text.clone());
                 facts.credit_at = Some(now);
+                facts.credit_unanswered_at = None;
             }
-            link::Event::Incoming { .. } => {}
+            link::Event::CreditUnanswered(_) => facts.credit_unanswered_at = Some(now),
+            link::Event::Incoming { .. } | link::Event::Unreadable { .. } => {}
         }
     }
 }
@@ -215,7 +223,9 @@ pub fn start<C: Connector>(
     policy: RetryPolicy,
     status: ModemStatus,
 ) -> (JoinHandle<()>, JoinHandle<()>) {
+    let pin = config.pin.clone();
+    let pin_refusal_kept = std::sync::atomic::AtomicBool::new(config.pin_refused);
     let (handle, events, link_task) = link::spawn(connector, config);
-    let state = TaskState { db, link: handle, journal, policy, status };
+    let state = TaskState { db, link: handle, journal, policy, status, pin, pin_refusal_kept };
     (link_task, tokio::spawn(task::run(state, events)))
 }

@@ -4,13 +4,15 @@
 //! killed at any point resumes here on restart: nothing lost, nothing loaded twice (stations apply a
 //! transaction once, whatever arrives twice).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use db::{Db, DueTx, OutMessage, Scheduled, StationEffect, StationLink};
-use domain::Timestamp;
 use domain::journal::{Answer, RetryPolicy, TxStatus};
-use sms::link::{Event, Handle, SendError};
-use sms::pdu::{self, Address, Incoming, Submit, UserData, ValidityPeriod, decode_incoming};
+use domain::{PhoneNumber, Timestamp};
+use sms::link::{Event, Handle, SendError, SimPin};
+use sms::modem::SimProblem;
+use sms::pdu::{self, Address, AddressKind, Incoming, Submit, UserData, ValidityPeriod, decode_incoming};
 use station::protocol::{self, Body, Direction, Message, Reason, ReplayWindow, Secret};
 use tokio::sync::mpsc;
 
@@ -22,6 +24,11 @@ pub struct TaskState {
     pub journal: Journal,
     pub policy: RetryPolicy,
     pub status: super::ModemStatus,
+    /// The configured SIM PIN: when the SIM refuses it, its hash is kept so that no restart enters it
+    /// again.
+    pub pin: Option<SimPin>,
+    /// The refusal of this PIN is in the database already.
+    pub pin_refusal_kept: AtomicBool,
 }
 
 /// While the modem is away, look again this often.
@@ -213,10 +220,23 @@ fn record(state: &TaskState, result: db::Result<Option<i64>>) {
 async fn on_event(state: &TaskState, event: Event) {
     state.status.observe(&event);
     match event {
-        Event::Up(info) => tracing::info!(model = info.model, "modem up"),
-        Event::Down { error, retry_in } => tracing::warn!(error, ?retry_in, "modem down"),
+        Event::Up(info) => {
+            tracing::info!(model = info.model, "modem up");
+            if state.pin_refusal_kept.swap(false, Ordering::Relaxed)
+                && let Err(e) = state.db.clear_pin_refused().await
+            {
+                tracing::error!(error = %e, "cannot forget the refused SIM PIN");
+            }
+        }
+        Event::Down { error, retry_in, sim } => {
+            tracing::warn!(error, ?retry_in, "modem down");
+            if sim == Some(SimProblem::PinRefused) {
+                keep_pin_refusal(state).await;
+            }
+        }
         Event::Health(health) => tracing::debug!(?health, "modem health"),
         Event::Credit(text) => tracing::info!(text, "SIM credit"),
+        Event::CreditUnanswered(why) => tracing::warn!(why, "SIM credit unknown"),
         Event::Incoming { index, pdu } => {
             // Stored raw first; only then may it leave the SIM.
             let hex = pdu::to_hex(&pdu);
@@ -227,12 +247,64 @@ async fn on_event(state: &TaskState, event: Event) {
                     return;
                 }
             };
-            if let Some(index) = index
-                && let Err(e) = state.link.delete(index).await
-            {
-                tracing::warn!(error = %e, "could not delete a stored SMS from the SIM; it will be offered again");
+            if let Some(index) = index {
+                delete_from_sim(state, index).await;
             }
             apply_incoming(state, id, &hex).await;
+        }
+        Event::Unreadable { index, line, error } => {
+            // Kept as it came (for the record and the modem card's count), then off the SIM: one message
+            // the driver cannot read must not stay there to be offered at every connection.
+            match state.db.store_unreadable(&line, Timestamp::now()).await {
+                Ok(id) => {
+                    tracing::warn!(id, error, "stored a message the modem wrote unreadably");
+                    delete_from_sim(state, index).await;
+                }
+                Err(e) => tracing::error!(error = %e, "cannot store an unreadable SMS; it stays on the SIM"),
+            }
+        }
+    }
+}
+
+async fn delete_from_sim(state: &TaskState, index: u32) {
+    if let Err(e) = state.link.delete(index).await {
+        tracing::warn!(error = %e, "could not delete a stored SMS from the SIM; it will be offered again");
+    }
+}
+
+/// Keeps the refused PIN's hash, once per refusal.
+async fn keep_pin_refusal(state: &TaskState) {
+    let Some(pin) = &state.pin else { return };
+    if state.pin_refusal_kept.load(Ordering::Relaxed) {
+        return;
+    }
+    let kept = match crate::auth::password::hash(pin.expose().to_owned()).await {
+        Ok(hash) => state.db.record_pin_refused(&hash, Timestamp::now()).await.map_err(anyhow::Error::from),
+        Err(e) => Err(e),
+    };
+    match kept {
+        Ok(()) => {
+            state.pin_refusal_kept.store(true, Ordering::Relaxed);
+            tracing::error!(
+                "the SIM refused the configured PIN: it will not be entered again until --modem-pin changes"
+            );
+        }
+        Err(e) => tracing::error!(error = %e, "cannot keep the SIM's refusal of the PIN"),
+    }
+}
+
+/// Whether the SIM refused `pin` before (its hash is kept): then it must not be entered again.
+pub async fn pin_was_refused(db: &Db, pin: Option<&SimPin>) -> bool {
+    let Some(pin) = pin else { return false };
+    match db.refused_pin_hash().await {
+        Ok(None) => false,
+        // Checked like a password; when the check cannot run, do not risk the SIM's last tries.
+        Ok(Some(hash)) => {
+            crate::auth::password::verify(pin.expose().to_owned(), Some(hash)).await.unwrap_or(true)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read whether the SIM refused its PIN; not entering it");
+            true
         }
     }
 }
@@ -250,8 +322,23 @@ async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
     let deliver = match decoded.map(|p| p.message) {
         None => return db.incoming_verdict(id, "undecodable", None, None, None).await,
         Some(Incoming::StatusReport(report)) => {
-            let phone = report.recipient.to_string();
-            db.message_reported(report.reference, &phone, report.status, Timestamp::now()).await?;
+            let recipient = &report.recipient;
+            let international = recipient.kind == AddressKind::International;
+            match PhoneNumber::from_network(international, &recipient.value) {
+                Some(phone) => {
+                    let reported = db
+                        .message_reported(report.reference, &phone, report.status, Timestamp::now())
+                        .await?;
+                    if let Some(v) = reported.version {
+                        state.journal.changed(v);
+                    }
+                    if reported.resend_now {
+                        tracing::info!(station = %phone, status = report.status, "not delivered; sent again now");
+                        state.journal.wake();
+                    }
+                }
+                None => tracing::warn!(recipient = %recipient, "a status report on no phone number"),
+            }
             return db.incoming_verdict(id, "report", None, None, None).await;
         }
         Some(Incoming::Deliver(deliver)) => deliver,

@@ -119,8 +119,8 @@ fn recorded_cmgr_answers_of_real_devices_decode() {
         ),
     ] {
         let t = tokens(answer.as_bytes());
-        let stored = parse_cmgr(1, &lines(&t)).unwrap().unwrap();
-        let decoded = decode_incoming(&stored.pdu).unwrap().message;
+        let stored = parse_cmgr(1, &lines(&t)).unwrap();
+        let decoded = decode_incoming(stored.pdu.as_ref().unwrap()).unwrap().message;
         match (kind, decoded) {
             ("deliver", Incoming::Deliver(d)) => assert!(!d.user_data.text.is_empty()),
             ("part", Incoming::Deliver(d)) => {
@@ -139,18 +139,47 @@ fn recorded_cmgr_answers_of_real_devices_decode() {
 #[test]
 fn telits_cmgr_with_an_empty_alpha_and_a_blank_line_before_the_pdu() {
     let answer = "\r\n+CMGR: 0,,30\r\n\r\n0791261229064012040C912622192340800000700191218253820CE130681C5E97E12072190D\r\n\r\nOK\r\n";
-    let stored = parse_cmgr(4, &lines(&tokens(answer.as_bytes()))).unwrap().unwrap();
+    let stored = parse_cmgr(4, &lines(&tokens(answer.as_bytes()))).unwrap();
     assert_eq!((stored.index, stored.status), (4, 0));
-    assert!(matches!(decode_incoming(&stored.pdu).unwrap().message, Incoming::Deliver(_)));
-    assert_eq!(parse_cmgr(5, &["+CMGR: 0,,0".to_owned()]).unwrap(), None, "an empty slot");
-    assert_eq!(parse_cmgr(5, &[]).unwrap(), None);
-    assert!(parse_cmgr(5, &["+CMGR: 0,,30".to_owned(), "zz".to_owned()]).is_err());
+    assert!(matches!(decode_incoming(stored.pdu.as_ref().unwrap()).unwrap().message, Incoming::Deliver(_)));
+    assert_eq!(parse_cmgr(5, &["+CMGR: 0,,0".to_owned()]), None, "an empty slot");
+    assert_eq!(parse_cmgr(5, &[]), None);
+    let garbage = parse_cmgr(5, &["+CMGR: 0,,30".to_owned(), "zz".to_owned()]).unwrap();
+    assert_eq!(garbage.pdu.unwrap_err().line, "zz", "kept as it came");
+}
+
+#[test]
+fn a_pdu_line_with_a_stray_character_after_the_hex_reads() {
+    // gammu 04.dump: a real device's +CMGR answer whose PDU line ends with a `"`.
+    let answer = "+CMGR: 1,,156\r\n07914487200030230406D04F59040000601191806243009F4F990E947DD741EEF71D840EDBCBA0FCBB2E0751CB783A28E8CED3D3ED3268068381AA4B10BD8CA7CF412650AC2904BDCD2072981E06D1DFA0FABC0CA2A3D373509B8E7681A4E576B92D2ECB41F43788FE86B7EA7010280603BDE5A0F65B5E0689CBE6B7BC0C8ADD6232980D447F83CE653A28FFAECB416679B90C0AB3D9EF7BD83D2E83DC653C1DD4A6A301\"\r\nOK\r\n";
+    let stored = parse_cmgr(5, &lines(&tokens(answer.as_bytes()))).unwrap();
+    let Incoming::Deliver(d) = decode_incoming(stored.pdu.as_ref().unwrap()).unwrap().message else {
+        panic!("an SMS-DELIVER")
+    };
+    assert_eq!(d.user_data.text.chars().count(), 159);
+    assert_eq!(pdu_line("0011,").unwrap(), vec![0x00, 0x11]);
+    for broken in ["", "\"", "0011Z", "001", "00 11"] {
+        assert!(pdu_line(broken).is_err(), "{broken:?}");
+    }
+}
+
+#[test]
+fn a_listing_goes_on_past_an_entry_it_cannot_read() {
+    let answer = "+CMGL: 1,1,,30\r\n0791261229064012040C912622192340800000700191218253820CE130681C5E97E12072190D\r\n\
+        +CMGL: 2,1,,30\r\n0791261229064012040C91262219234080000070019121825382X0CE130681C5E97E12072190D\r\n\
+        +CMGL: 3,1,,30\r\n\
+        +CMGL: x,1,,30\r\n0791\r\n\
+        +CMGL: 4,3,,29\r\n07912658050000F006010D91265817373754F501010161705382010101617083820000\"\r\nOK\r\n";
+    let stored = parse_cmgl(&lines(&tokens(answer.as_bytes())));
+    let read: Vec<(u32, bool)> = stored.iter().map(|s| (s.index, s.pdu.is_ok())).collect();
+    assert_eq!(read, vec![(1, true), (2, false), (3, false), (4, true)], "no index: nothing to do with it");
+    assert!(stored[1].pdu.as_ref().unwrap_err().line.contains("382X0CE"));
 }
 
 #[test]
 fn a_cmgl_listing() {
     let answer = "+CMGL: 1,1,,30\r\n0791261229064012040C912622192340800000700191218253820CE130681C5E97E12072190D\r\n+CMGL: 4,3,,29\r\n07912658050000F006010D91265817373754F501010161705382010101617083820000\r\nOK\r\n";
-    let stored = parse_cmgl(&lines(&tokens(answer.as_bytes()))).unwrap();
+    let stored = parse_cmgl(&lines(&tokens(answer.as_bytes())));
     assert_eq!(stored.iter().map(|s| (s.index, s.status)).collect::<Vec<_>>(), vec![(1, 1), (4, 3)]);
 }
 
@@ -170,6 +199,13 @@ fn ussd_answers_plain_packed_and_ucs2() {
         Some("Guthaben: 3.00 CHF ✓")
     );
     assert_eq!(parse_cusd("4").unwrap(), Ussd { status: 4, text: None });
+    // gammu at-ussd/issue377-HE910-D.dump, a Telit HE910's answer: DCS 17 (0x11), UCS2 after the
+    // language ("ar", two packed 7-bit characters), then a U+0000 and the rest of the modem's buffer.
+    let telit = parse_cusd("2,\"613906310635064A062F06430020003100300037002E003900330020062F002E0644060C06270644063506440627062D064A0629002000200032003000310038002D00310031002D003000390000FFFF60B16260EEEEFFFFFFFFFFFFFFFFFFFF60B16260EEEEFFFFFFFFFFFFFFFFFFFF60B16260EEEEFFFF00A962600000000000000000EE000000000000000000000068B5626058655F60\",17").unwrap();
+    assert_eq!(telit.text.as_deref(), Some("رصيدك 107.93 د.ل،الصلاحية  2018-11-09"));
+    // gammu at-ussd/issue109-E3276.dump, a Huawei E3276: UCS2 (DCS 72), Russian.
+    let huawei = parse_cusd("0,\"0414043B044F00200441043F044004300432043A04380020043E002004310430043B0430043D044104350020043D04300431043504400438044204350020002A0031003000350023002E002004230441043B0443043304300020043104350441043F043B04300442043D0430002E\",72").unwrap();
+    assert!(huawei.text.unwrap().starts_with("Для справки о балансе"));
     assert_eq!(parse_cusd("x"), None);
 }
 

@@ -29,6 +29,8 @@ impl Default for Dialect {
 }
 
 const CTRL_Z: u8 = 0x1a;
+/// Wrong PINs a SIM takes before it asks for its PUK.
+const PIN_TRIES: u32 = 3;
 const ESC: u8 = 0x1b;
 
 impl Dialect {
@@ -192,17 +194,24 @@ impl Dialect {
             ("+CGSN" | "+GSN", Arg::Exec) => lines(vec![imei(&sim.number)]),
             ("+CIMI", Arg::Exec) => lines(vec![format!("22801{}", &imei(&sim.number)[5..])]),
             ("+CNUM", Arg::Exec) => lines(vec![format!("+CNUM: \"\",\"{}\",145", sim.number)]),
-            ("+CPIN", Arg::Read) => {
-                lines(vec![if sim.unlocked { "+CPIN: READY".into() } else { "+CPIN: SIM PIN".into() }])
-            }
+            ("+CPIN", Arg::Read) => lines(vec![match (sim.unlocked, sim.wrong_pins >= PIN_TRIES) {
+                (true, _) => "+CPIN: READY".into(),
+                (false, true) => "+CPIN: SIM PUK".into(),
+                (false, false) => "+CPIN: SIM PIN".into(),
+            }]),
             ("+CPIN", Arg::Set(_)) => {
                 let given = v_or(original_arg, "");
+                sim.pin_entries += 1;
                 if sim.unlocked {
                     lines(vec![])
+                } else if sim.wrong_pins >= PIN_TRIES {
+                    Err(self.error(true, 12, "SIM PUK required"))
                 } else if sim.pin.as_deref() == Some(given) {
                     sim.unlocked = true;
+                    sim.wrong_pins = 0;
                     lines(vec![])
                 } else {
+                    sim.wrong_pins += 1;
                     Err(self.error(true, 16, "incorrect password"))
                 }
             }
@@ -248,10 +257,12 @@ impl Dialect {
             ("+CMGL", Arg::Set(_) | Arg::Exec) if matches!(v_or(arg, "4"), "0" | "1" | "2" | "3" | "4") => {
                 let filter: u8 = v_or(arg, "4").parse().unwrap_or(4);
                 let mut out = Vec::new();
+                let sim = &mut *sim;
                 for (index, (status, pdu)) in sim.storage.iter_mut() {
                     if filter == 4 || *status == filter {
                         out.push(format!("+CMGL: {index},{status},,{}", tpdu_len(pdu)));
-                        out.push(pdu::to_hex(pdu));
+                        let garble = sim.garble.get(index).map_or("", String::as_str);
+                        out.push(format!("{}{garble}", pdu::to_hex(pdu)));
                         if *status == 0 {
                             *status = 1;
                         }
@@ -261,9 +272,13 @@ impl Dialect {
             }
             ("+CMGR", Arg::Set(v)) => {
                 let index: u32 = v.parse().map_err(|_| self.error(false, 321, "invalid memory index"))?;
+                let garble = sim.garble.get(&index).cloned().unwrap_or_default();
                 match sim.storage.get_mut(&index) {
                     Some((status, pdu)) => {
-                        let out = vec![format!("+CMGR: {status},,{}", tpdu_len(pdu)), pdu::to_hex(pdu)];
+                        let out = vec![
+                            format!("+CMGR: {status},,{}", tpdu_len(pdu)),
+                            format!("{}{garble}", pdu::to_hex(pdu)),
+                        ];
                         if *status == 0 {
                             *status = 1;
                         }
@@ -285,6 +300,8 @@ impl Dialect {
                         sim.storage.remove(&index);
                     }
                 }
+                let sim = &mut *sim;
+                sim.garble.retain(|slot, _| sim.storage.contains_key(slot));
                 lines(vec![])
             }
             ("+CMGD", Arg::Test) => {
@@ -309,8 +326,10 @@ impl Dialect {
                     ("*130#" | "*121#", None) => "Abonnement sans limite de credit".to_owned(),
                     _ => "Code inconnu".to_owned(),
                 };
-                // The answer comes from the network after the OK.
-                sim.urc(format!("\r\n+CUSD: 0,\"{text}\",15\r\n"));
+                // The answer comes from the network after the OK (or never, from a silent network).
+                if !sim.ussd_silent {
+                    sim.urc(format!("\r\n+CUSD: 0,\"{text}\",15\r\n"));
+                }
                 lines(vec![])
             }
             ("+CLIP" | "+CRC" | "+CSDH" | "+CGREG" | "+CEREG" | "+CMMS" | "+CPBS" | "+CVHU", _) => {

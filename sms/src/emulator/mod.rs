@@ -119,6 +119,15 @@ pub(crate) struct Sim {
     pub(crate) cnmi_ds: u8,
     /// Where unsolicited codes go while a client is connected.
     pub(crate) urc: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// Wrong PINs entered since the last right one; the third locks the SIM (it then asks for its PUK).
+    pub(crate) wrong_pins: u32,
+    /// Every `AT+CPIN=<pin>` the SIM was given.
+    pub(crate) pin_entries: u32,
+    /// The network never answers USSD.
+    pub(crate) ussd_silent: bool,
+    /// What the modem writes after a stored message's hex when it lists or reads it, per slot (a stray
+    /// character, as some firmwares add); gone with the message.
+    pub(crate) garble: BTreeMap<u32, String>,
 }
 
 impl Network {
@@ -182,6 +191,10 @@ impl Network {
             cnmi_mt: 0,
             cnmi_ds: 0,
             urc: None,
+            wrong_pins: 0,
+            pin_entries: 0,
+            ussd_silent: false,
+            garble: BTreeMap::new(),
         }));
         self.lock().modems.insert(number.to_owned(), sim.clone());
         EmulatedModem { network: self.clone(), sim }
@@ -290,8 +303,8 @@ impl Network {
                     let report = StatusReport {
                         reference,
                         recipient: submit.destination.clone(),
-                        submitted,
-                        discharged: network.now(),
+                        submitted: Some(submitted),
+                        discharged: Some(network.now()),
                         // Delivered, or permanent error "SME busy / unknown subscriber" (0x41 incompatible).
                         status: if delivered { 0x00 } else { 0x41 },
                     };
@@ -370,6 +383,33 @@ impl EmulatedModem {
         let mut sim = lock(&self.sim);
         sim.pin = pin.map(str::to_owned);
         sim.unlocked = pin.is_none();
+    }
+
+    /// `AT+CPIN=<pin>` commands the SIM was given so far, right or wrong.
+    pub fn pin_entries(&self) -> u32 {
+        lock(&self.sim).pin_entries
+    }
+
+    /// The network leaves USSD requests unanswered (no `+CUSD`), as some do for an unknown code.
+    pub fn set_ussd_silent(&self, silent: bool) {
+        lock(&self.sim).ussd_silent = silent;
+    }
+
+    /// Makes the modem write `suffix` after the hex of the message in `slot` whenever it shows it, as
+    /// firmwares that add a stray character do.
+    pub fn garble(&self, slot: u32, suffix: &str) {
+        lock(&self.sim).garble.insert(slot, suffix.to_owned());
+    }
+
+    /// Announces the message in `slot` again (`+CMTI`), as a modem does that buffered an announcement
+    /// across a reconnection.
+    pub fn announce(&self, slot: u32) {
+        lock(&self.sim).urc(format!("\r\n+CMTI: \"SM\",{slot}\r\n"));
+    }
+
+    /// The occupied slots of the SIM.
+    pub fn slots(&self) -> Vec<u32> {
+        lock(&self.sim).storage.keys().copied().collect()
     }
 
     /// A hung modem reads everything and answers nothing, until it is power-cycled ([`pty::Port::replug`]).

@@ -267,10 +267,11 @@ pub struct StatusReport {
     /// The TP-MR of the submitted message this reports on.
     pub reference: u8,
     pub recipient: Address,
-    /// When the service centre received the message.
-    pub submitted: Timestamp,
-    /// When the status below was reached.
-    pub discharged: Timestamp,
+    /// When the service centre received the message; `None` when the centre wrote an invalid time
+    /// stamp (real networks send impossible time-zone octets): the reference and status still count.
+    pub submitted: Option<Timestamp>,
+    /// When the status below was reached (`None` as above).
+    pub discharged: Option<Timestamp>,
     /// TP-ST.
     pub status: u8,
 }
@@ -405,8 +406,8 @@ impl StatusReport {
         out.push(0x06); // SMS-STATUS-REPORT, no more messages
         out.push(self.reference);
         self.recipient.encode_tp(&mut out)?;
-        self.submitted.encode(&mut out);
-        self.discharged.encode(&mut out);
+        self.submitted.ok_or(PduError::InvalidTimestamp)?.encode(&mut out);
+        self.discharged.ok_or(PduError::InvalidTimestamp)?.encode(&mut out);
         out.push(self.status);
         Ok(out)
     }
@@ -424,7 +425,8 @@ pub fn decode_incoming(bytes: &[u8]) -> Result<Pdu<Incoming>, PduError> {
             let coding = Coding::from_dcs(r.u8()?)?;
             let timestamp = Timestamp::decode(&mut r)?;
             let user_data = UserData::decode(&mut r, coding, first & 0x40 != 0)?;
-            r.finish()?;
+            // Octets after the user data its length announces are padding (modems fill the line with
+            // `FF`, or pad to their buffer's length): the length is what the sender meant.
             Incoming::Deliver(Deliver {
                 originator,
                 more_messages: first & 0x04 == 0,
@@ -437,8 +439,8 @@ pub fn decode_incoming(bytes: &[u8]) -> Result<Pdu<Incoming>, PduError> {
         0x02 => {
             let reference = r.u8()?;
             let recipient = Address::decode_tp(&mut r)?;
-            let submitted = Timestamp::decode(&mut r)?;
-            let discharged = Timestamp::decode(&mut r)?;
+            let submitted = Timestamp::from_octets(r.take(7)?).ok();
+            let discharged = Timestamp::from_octets(r.take(7)?).ok();
             let status = r.u8()?;
             // Optional parameters (PI, PID, DCS, UD) may follow; they tell us nothing we use.
             Incoming::StatusReport(StatusReport { reference, recipient, submitted, discharged, status })

@@ -96,6 +96,34 @@ fn status_reports_round_trip_and_classify() {
 }
 
 #[test]
+fn octets_a_modem_pads_after_the_user_data_are_ignored() {
+    // gammu tests/at-sms/39.dump, a real device's SMS-DELIVER: 53 septets of user data, then 30 octets
+    // the modem padded on.
+    const PADDED: &str = "07914336120011F10404A14949000021807001253040356C76B81D268741F0B29C9C268741E4B20EB49AD16CB19BAD368BD96EA0B71B04BBBD603810284C078162315D2CE70289EBFAE1AC0CB2BFF52C10FC2D0799C3F6B71CC46687DB6550980D8AC962";
+    let Incoming::Deliver(d) = decode_incoming(&hex(PADDED)).unwrap().message else { panic!("a DELIVER") };
+    assert!(d.user_data.text.starts_with("llamada perdida de: "), "{}", d.user_data.text);
+    assert_eq!(d.user_data.text.chars().count(), 53);
+    // What the decoder still refuses: user data shorter than its length says.
+    assert_eq!(decode_incoming(&hex(&PADDED[..60])).unwrap_err(), PduError::Truncated);
+}
+
+#[test]
+fn a_status_report_with_an_impossible_time_zone_still_gives_its_reference_and_status() {
+    // gammu tests/at-sms/36.dump, a real device's status report, with both time zone octets set to FF as
+    // networks that leave the field unset write it (hi nibble 15: not a digit).
+    const REPORT: &str = "07912658050000F006010D91265817373754F501010161705382010101617083820000";
+    let odd = format!("{}FF{}FF{}", &REPORT[..50], &REPORT[52..64], &REPORT[66..]);
+    assert_eq!(odd.len(), REPORT.len());
+    for (pdu, stamped) in [(REPORT, true), (odd.as_str(), false)] {
+        let Incoming::StatusReport(r) = decode_incoming(&hex(pdu)).unwrap().message else {
+            panic!("a report")
+        };
+        assert_eq!((r.reference, r.status, r.recipient.to_string()), (1, 0, "+6285717373455".into()));
+        assert_eq!((r.submitted.is_some(), r.discharged.is_some()), (stamped, stamped), "{pdu}");
+    }
+}
+
+#[test]
 fn seven_bit_text_after_a_header_is_aligned() {
     let parts = split(&"Zürich [5.00 CHF] ".repeat(12), 0x1234).unwrap();
     assert!(parts.len() > 1);

@@ -43,7 +43,12 @@ impl Timestamp {
     }
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, PduError> {
-        let b = r.take(7)?;
+        Self::from_octets(r.take(7)?)
+    }
+
+    /// The time stamp in these seven octets (semi-octets, time zone last).
+    pub(crate) fn from_octets(b: &[u8]) -> Result<Self, PduError> {
+        let b: &[u8; 7] = b.try_into().map_err(|_| PduError::Truncated)?;
         let bcd = |x: u8| -> Result<u8, PduError> {
             let (lo, hi) = (x & 0x0F, x >> 4);
             if lo > 9 || hi > 9 { Err(PduError::InvalidTimestamp) } else { Ok(lo * 10 + hi) }
