@@ -5,9 +5,13 @@
 //! computed in Rust (no `datetime('now')`), so that a PostgreSQL backend can run the same statements.
 
 mod accounts;
+mod inbox;
 mod journal;
 mod modem;
+mod outbox;
 mod paging;
+pub mod sealing;
+mod secrets;
 mod sessions;
 mod stations;
 mod throttle;
@@ -19,11 +23,11 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
-pub use journal::{
-    DueTx, JournalFilter, JournalSort, NewTopUp, OutMessage, Reported, Scheduled, StationEffect, TopUpError,
-    TxRecord,
-};
+pub use inbox::StationEffect;
+pub use journal::{DueTx, JournalFilter, JournalSort, NewTopUp, TopUpError, TxRecord};
+pub use outbox::{OutMessage, Reported, Scheduled};
 pub use paging::GeneratedTx;
+pub use secrets::Rotation;
 pub use sessions::{SessionEnded, SessionRecord};
 pub use stations::{NewStation, Scope, StationEdit, StationLink, StationRecord};
 pub use throttle::ThrottleRecord;
@@ -60,6 +64,18 @@ pub struct Db {
     writer: SqlitePool,
     /// Sessions this process ended (`Db::ended_sessions`).
     ended: tokio::sync::broadcast::Sender<SessionEnded>,
+    /// Journal versions this process committed (`Db::journal_changes`).
+    versions: tokio::sync::broadcast::Sender<i64>,
+    /// The keys that seal station secrets (`secrets`).
+    secrets: std::sync::Arc<secrets::Secrets>,
+}
+
+/// How to open a database besides its URL.
+#[derive(Debug, Clone, Default)]
+pub struct DbOptions {
+    /// The file with the key that seals station secrets; `secrets.key` beside the database file when
+    /// not given.
+    pub secrets_key_file: Option<std::path::PathBuf>,
 }
 
 /// Makes the database file and its WAL companions readable and writable by their owner only: they hold
@@ -89,6 +105,12 @@ impl Db {
     /// A file that is not a SQLite database, or was migrated by a newer version, is refused without being
     /// modified.
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, &DbOptions::default()).await
+    }
+
+    /// [`Db::open`], with the station secrets' key file given (`DbOptions`). The key file is created on
+    /// first use; secrets stored in clear by an earlier version are sealed.
+    pub async fn open_with(url: &str, db_options: &DbOptions) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| DbError::Unusable(format!("invalid database URL: {e}")))?
             .create_if_missing(true)
@@ -129,7 +151,29 @@ impl Db {
             .await
             .map_err(|e| DbError::Unusable(e.to_string()))?;
         owner_only(&file)?;
-        Ok(Self { pool, writer, ended: tokio::sync::broadcast::Sender::new(64) })
+        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().starts_with(':');
+        let key_file = match &db_options.secrets_key_file {
+            Some(path) => Some(path.clone()),
+            None if in_memory => None,
+            None => Some(file.with_file_name("secrets.key")),
+        };
+        let secrets = secrets::Secrets::load(&pool, key_file).await?;
+        let db = Self {
+            pool,
+            writer,
+            ended: tokio::sync::broadcast::Sender::new(64),
+            versions: tokio::sync::broadcast::Sender::new(1024),
+            secrets: std::sync::Arc::new(secrets),
+        };
+        let sealed = db.seal_plain_secrets().await?;
+        if sealed > 0 {
+            // The pages that held them in clear are rewritten too (free pages and the WAL keep old
+            // content otherwise). Once, when a database from before sealed secrets is first opened.
+            sqlx::query("VACUUM").execute(&db.writer).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&db.writer).await?;
+            tracing::info!(sealed, "sealed station secrets stored in clear");
+        }
+        Ok(db)
     }
 
     /// A transaction that will write, on the writer connection (so in-process writers queue in order):

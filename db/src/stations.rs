@@ -121,14 +121,12 @@ fn station_from_row(row: &SqliteRow) -> Result<StationRecord> {
     })
 }
 
-pub(crate) fn link_from_row(row: &SqliteRow) -> Result<StationLink> {
+pub(crate) fn link_from_row(db: &Db, row: &SqliteRow) -> Result<StationLink> {
     let secret: Vec<u8> = row.try_get("secret")?;
     Ok(StationLink {
         id: row.try_get("id")?,
         phone: row.try_get("phone")?,
-        secret: secret
-            .try_into()
-            .map_err(|_| DbError::Unusable("a station secret is not 32 bytes".into()))?,
+        secret: db.open_secret(&secret)?,
         max_amount_rappen: row.try_get("max_amount_rappen")?,
         sent_counter: row.try_get("sent_counter")?,
         heard_highest: row.try_get("heard_highest")?,
@@ -150,7 +148,7 @@ impl Db {
         .bind(new.name)
         .bind(new.place)
         .bind(new.phone)
-        .bind(&new.secret[..])
+        .bind(self.seal_secret(new.secret)?)
         .bind(new.max_amount_rappen)
         .bind(now.millis())
         .fetch_one(&self.writer)
@@ -210,7 +208,7 @@ impl Db {
         let rows = sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM stations ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(link_from_row).collect()
+        rows.iter().map(|r| link_from_row(self, r)).collect()
     }
 
     pub async fn station_link(&self, id: i64) -> Result<Option<StationLink>> {
@@ -218,7 +216,7 @@ impl Db {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(link_from_row).transpose()
+        row.as_ref().map(|r| link_from_row(self, r)).transpose()
     }
 
     /// Counts a message that claimed to come from this station and failed verification.

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::Timestamp;
+
 /// Where a transaction stands. The journal shows Sent → Confirmed → Reloaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TxStatus {
@@ -64,6 +66,72 @@ impl FromStr for TxStatus {
     }
 }
 
+/// Why a top-up failed, or what went wrong last while it waits. Stored and sent by its code
+/// ([`Reason::as_str`]); every screen translates each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// No answer from the station after every attempt.
+    NoAnswer,
+    /// The server's SIM has no credit: nothing leaves until it is topped up.
+    SimCredit,
+    /// The network refused the message.
+    ModemRefused,
+    /// The station's number cannot be dialled.
+    InvalidPhone,
+    /// The station refused: above its limit.
+    StationLimit,
+    /// The station refused: an amount it cannot take.
+    StationAmount,
+    /// The station's memory is full (it takes it later).
+    StationFull,
+    /// The station refused: too old.
+    StationExpired,
+    /// Cancelled before it reached the key.
+    Cancelled,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 9] = [
+        Reason::NoAnswer,
+        Reason::SimCredit,
+        Reason::ModemRefused,
+        Reason::InvalidPhone,
+        Reason::StationLimit,
+        Reason::StationAmount,
+        Reason::StationFull,
+        Reason::StationExpired,
+        Reason::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NoAnswer => "no_answer",
+            Reason::SimCredit => "sim_credit",
+            Reason::ModemRefused => "modem_refused",
+            Reason::InvalidPhone => "invalid_phone",
+            Reason::StationLimit => "station_limit",
+            Reason::StationAmount => "station_amount",
+            Reason::StationFull => "station_full",
+            Reason::StationExpired => "station_expired",
+            Reason::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Reason {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or(())
+    }
+}
+
 /// A journal row as the browser gets it (pages, progress, the event stream, exports). Times are UTC ms.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TxView {
@@ -81,8 +149,8 @@ pub struct TxView {
     pub ended_at: Option<i64>,
     /// The key's balance after the load.
     pub balance_rappen: Option<i64>,
-    /// Why it failed, or what went wrong last (a code the UI translates).
-    pub reason: Option<String>,
+    /// Why it failed, or what went wrong last.
+    pub reason: Option<Reason>,
     /// The journal version of its last change (the event stream's id).
     pub version: i64,
     /// The step times as shown (Europe/Zurich), formatted on the server: the browser needs no time
@@ -174,10 +242,126 @@ pub fn after_answer(status: TxStatus, answer: Answer) -> Option<TxStatus> {
     (next != status && status != Reloaded).then_some(next)
 }
 
+/// What a station's answer changes on a transaction, for the database layer to store as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerChange {
+    pub status: TxStatus,
+    /// Set where not set yet (a repeated answer keeps the first time).
+    pub confirmed_at: Option<Timestamp>,
+    /// Set where not set yet.
+    pub reloaded_at: Option<Timestamp>,
+    /// Set.
+    pub ended_at: Option<Timestamp>,
+    /// The key's balance, when the answer gives it.
+    pub balance_rappen: Option<i64>,
+    /// `None`: unchanged; `Some(None)`: cleared; `Some(Some(r))`: set.
+    pub reason: Option<Option<Reason>>,
+    /// `None`: unchanged; `Some(None)`: nothing more to send; `Some(Some(t))`: due then.
+    pub next_attempt_at: Option<Option<Timestamp>>,
+}
+
+/// What an answer does to a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerEffect {
+    /// It moves to another status.
+    Change(AnswerChange),
+    /// It stays failed, and the station has dropped it: its cancellation is not sent again.
+    SettleFailure,
+    /// Nothing changes (a repeated or late answer).
+    Nothing,
+}
+
+/// What `answer` (with the failure `reason` it gives, if any) does to a transaction in `status`, at
+/// `now`; a top-up that becomes Confirmed is asked about again at `recheck_at`. Pure.
+pub fn answer_effect(
+    status: TxStatus,
+    answer: Answer,
+    reason: Option<Reason>,
+    now: Timestamp,
+    recheck_at: Timestamp,
+) -> AnswerEffect {
+    use TxStatus::*;
+    let Some(next) = after_answer(status, answer) else {
+        return if status == Failed && settles_failure(answer) {
+            AnswerEffect::SettleFailure
+        } else {
+            AnswerEffect::Nothing
+        };
+    };
+    let ends = matches!(next, Reloaded | Failed | Cancelled);
+    AnswerEffect::Change(AnswerChange {
+        status: next,
+        confirmed_at: (next == Confirmed).then_some(now),
+        reloaded_at: (next == Reloaded).then_some(now),
+        ended_at: ends.then_some(now),
+        balance_rappen: match answer {
+            Answer::Reloaded { balance, .. } => Some(balance),
+            _ => None,
+        },
+        reason: match next {
+            // The key has it: whatever went wrong before no longer matters.
+            Reloaded => Some(None),
+            Failed | Cancelled => reason.map(Some),
+            _ => None,
+        },
+        next_attempt_at: match next {
+            Confirmed => Some(Some(recheck_at)),
+            _ if ends => Some(None),
+            _ => None,
+        },
+    })
+}
+
 /// Whether a station's answer about a *failed* top-up shows that it can never be loaded there, so its
 /// cancellation need not be sent again. (A `RELOADED` moves it to Reloaded, a `RECEIVED` to Confirmed.)
 pub fn settles_failure(answer: Answer) -> bool {
     matches!(answer, Answer::Cancelled | Answer::Refused { retry_later: false, .. })
+}
+
+/// What a due transaction sends next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    TopUp,
+    Cancel,
+}
+
+/// The next send of a due transaction, and what it does to the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextSend {
+    pub message: Message,
+    /// How long to wait for the station's answer before it is due again, in ms.
+    pub wait_ms: i64,
+    /// It counts as an attempt (a recheck of a confirmed top-up does not).
+    pub count_attempt: bool,
+    /// The transaction fails with it, for this reason.
+    pub fail: Option<Reason>,
+}
+
+/// What a transaction in `status`, sent `attempts` times so far, sends now that it is due; `None` when
+/// it has nothing to send. Pure: the modem task stores the result before anything leaves.
+pub fn next_send(status: TxStatus, attempts: u32, policy: &RetryPolicy) -> Option<NextSend> {
+    use TxStatus::*;
+    let send =
+        |message, wait_ms, count_attempt, fail| Some(NextSend { message, wait_ms, count_attempt, fail });
+    match status {
+        // No answer after every attempt: failed. The station is told to drop it, in case the top-up
+        // reaches it later, until it answers.
+        Queued | Sent if policy.exhausted(attempts) => {
+            send(Message::Cancel, policy.cancel_delay(attempts + 1), true, Some(Reason::NoAnswer))
+        }
+        // Failed, and the station has not said it dropped it: a lost cancellation would let the key load
+        // it later, unseen if that report were lost too. Sent again until the station answers (it answers
+        // `RELOADED` if the key was faster, and that wins).
+        Failed => send(Message::Cancel, policy.cancel_delay(attempts + 1), true, None),
+        Queued | Sent => send(Message::TopUp, policy.delay_after(attempts + 1), true, None),
+        // Confirmed long ago and never reported loaded: ask again (a lost report is answered again).
+        Confirmed => send(Message::TopUp, policy.confirmed_recheck_ms, false, None),
+        Cancelling => {
+            send(Message::Cancel, policy.delay_after((attempts + 1).min(policy.max_attempts)), true, None)
+        }
+        // Nothing to send for the others; they are not due.
+        Reloaded | Cancelled => None,
+    }
 }
 
 /// When to send a top-up or a cancellation again.
@@ -284,6 +468,72 @@ mod tests {
         for settled in [Confirmed, Reloaded, Cancelled] {
             assert_eq!(after_report(settled, Delivery::Failed), ReportEffect::default(), "{settled}");
         }
+    }
+
+    #[test]
+    fn what_an_answer_changes_on_the_transaction() {
+        let (now, later) = (Timestamp(1_000), Timestamp(9_000));
+        let AnswerEffect::Change(c) = answer_effect(Sent, Answer::Received, None, now, later) else {
+            panic!()
+        };
+        assert_eq!((c.status, c.confirmed_at, c.ended_at), (Confirmed, Some(now), None));
+        assert_eq!((c.reason, c.next_attempt_at), (None, Some(Some(later))), "asked again later");
+        let reloaded = Answer::Reloaded { key: 1, amount: 100, balance: 700 };
+        let AnswerEffect::Change(c) = answer_effect(Failed, reloaded, None, now, later) else { panic!() };
+        assert_eq!(
+            (c.status, c.reloaded_at, c.ended_at, c.balance_rappen),
+            (Reloaded, Some(now), Some(now), Some(700))
+        );
+        assert_eq!(
+            (c.reason, c.next_attempt_at),
+            (Some(None), Some(None)),
+            "the earlier failure no longer holds"
+        );
+        let refused = Answer::Refused { cancelled: false, retry_later: false };
+        let AnswerEffect::Change(c) = answer_effect(Sent, refused, Some(Reason::StationLimit), now, later)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c.status, c.reason, c.next_attempt_at),
+            (Failed, Some(Some(Reason::StationLimit)), Some(None))
+        );
+        assert_eq!(answer_effect(Failed, Answer::Cancelled, None, now, later), AnswerEffect::SettleFailure);
+        assert_eq!(answer_effect(Confirmed, Answer::Received, None, now, later), AnswerEffect::Nothing);
+        let full = Answer::Refused { cancelled: false, retry_later: true };
+        assert_eq!(
+            answer_effect(Failed, full, Some(Reason::StationFull), now, later),
+            AnswerEffect::Nothing,
+            "may load later"
+        );
+    }
+
+    #[test]
+    fn what_a_due_transaction_sends() {
+        let p = RetryPolicy {
+            first_delay_ms: 1000,
+            max_delay_ms: 5000,
+            max_attempts: 3,
+            confirmed_recheck_ms: 86_400_000,
+        };
+        let first = next_send(Queued, 0, &p).unwrap();
+        assert_eq!(
+            (first.message, first.wait_ms, first.count_attempt, first.fail),
+            (Message::TopUp, 1000, true, None)
+        );
+        assert_eq!(next_send(Sent, 2, &p).unwrap().wait_ms, 4000);
+        let failing = next_send(Sent, 3, &p).unwrap();
+        assert_eq!((failing.message, failing.fail), (Message::Cancel, Some(Reason::NoAnswer)));
+        let recheck = next_send(Confirmed, 1, &p).unwrap();
+        assert_eq!(
+            (recheck.message, recheck.wait_ms, recheck.count_attempt),
+            (Message::TopUp, 86_400_000, false)
+        );
+        assert_eq!(next_send(Failed, 4, &p).unwrap().message, Message::Cancel);
+        assert_eq!(next_send(Cancelling, 9, &p).unwrap().wait_ms, 4000, "at the last attempt's pace");
+        assert_eq!(next_send(Reloaded, 1, &p), None);
+        assert_eq!(next_send(Cancelled, 1, &p), None);
+        assert!(Reason::ALL.iter().all(|r| r.as_str().parse::<Reason>() == Ok(*r)));
     }
 
     #[test]

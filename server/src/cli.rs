@@ -3,23 +3,36 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, anyhow, bail};
-use db::{Db, DbError, NewUser};
+use db::{Db, DbError, DbOptions, NewUser};
 use domain::{Email, GeranceName, NewPassword, Role, Timestamp};
 
 use crate::auth::password;
 use crate::config::{
-    Cli, Command, GeranceCommand, ServeArgs, StationCommand, UserCommand, normalize_database_url,
+    Cli, Command, GeranceCommand, SecretsCommand, ServeArgs, StationCommand, UserCommand,
+    normalize_database_url,
 };
 use crate::startup::{Application, Settings};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database_url = normalize_database_url(&cli.database_url);
+    let options = DbOptions { secrets_key_file: cli.secrets_key_file };
     match cli.command {
-        None => serve(ServeArgs::from_env()?, database_url).await,
-        Some(Command::Serve(args)) => serve(args, database_url).await,
-        Some(Command::Gerance(cmd)) => gerance(cmd, &open(&database_url).await?).await,
-        Some(Command::User(cmd)) => user(cmd, &open(&database_url).await?).await,
-        Some(Command::Station(cmd)) => station(cmd, &open(&database_url).await?).await,
+        None => serve(ServeArgs::from_env()?, database_url, options).await,
+        Some(Command::Serve(args)) => serve(args, database_url, options).await,
+        Some(Command::Gerance(cmd)) => gerance(cmd, &open(&database_url, &options).await?).await,
+        Some(Command::User(cmd)) => user(cmd, &open(&database_url, &options).await?).await,
+        Some(Command::Station(cmd)) => station(cmd, &open(&database_url, &options).await?).await,
+        Some(Command::Secrets(SecretsCommand::Rotate)) => {
+            let rotation = open(&database_url, &options).await?.rotate_secrets_key().await?;
+            println!(
+                "Sealed {} station secret(s) with the new key {} (was {}), now in {}.",
+                rotation.resealed,
+                rotation.new_key,
+                rotation.old_key,
+                rotation.key_file.display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -48,32 +61,12 @@ async fn station(cmd: StationCommand, db: &Db) -> anyhow::Result<()> {
                         .collect();
                     anyhow!("{}", why.join("; "))
                 })?;
-            let (name, place, phone) = (fields.name.as_str(), fields.place.as_str(), &fields.phone);
-            let secret = crate::sms::new_station_secret();
-            let new = db::NewStation {
-                gerance_id: g.id,
-                name,
-                place,
-                phone: phone.as_str(),
-                secret: &secret,
-                max_amount_rappen: fields.max.rappen(),
-            };
-            let id = match db.create_station(new, Timestamp::now()).await {
-                Ok(id) => id,
-                Err(DbError::Conflict) => bail!("a station with this name or phone number already exists"),
-                Err(e) => return Err(e.into()),
-            };
+            let station = crate::stations::register(db, g.id, &fields, server_number.as_ref()).await?;
+            let (id, name, place, phone) = (station.id, &fields.name, &fields.place, &fields.phone);
             println!("Created station {id} \"{name}\" ({}, {place}, {phone}).", g.name);
-            let provisioning = station::protocol::Provisioning {
-                station: u32::try_from(id)?,
-                server_number: server_number
-                    .as_ref()
-                    .map_or_else(|| crate::http::PLACEHOLDER_NUMBER.into(), |n| n.to_string()),
-                secret: station::protocol::Secret::from_bytes(secret),
-            };
             println!("Provisioning string for the station (it holds the secret and is not shown again):");
-            println!("  {}", provisioning.encode());
-            if server_number.is_none() {
+            println!("  {}", station.provisioning);
+            if !station.server_number_known {
                 println!("  (replace +SERVERNUMBER with the server modem's number, or give --server-number)");
             }
         }
@@ -96,12 +89,13 @@ async fn station(cmd: StationCommand, db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open(url: &str) -> anyhow::Result<Db> {
-    Db::open(url).await.with_context(|| format!("cannot open the database {url}"))
+async fn open(url: &str, options: &DbOptions) -> anyhow::Result<Db> {
+    Db::open_with(url, options).await.with_context(|| format!("cannot open the database {url}"))
 }
 
-async fn serve(args: ServeArgs, database_url: String) -> anyhow::Result<()> {
-    let settings = Settings::from_args(args, database_url.clone())?;
+async fn serve(args: ServeArgs, database_url: String, options: DbOptions) -> anyhow::Result<()> {
+    let mut settings = Settings::from_args(args, database_url.clone())?;
+    settings.database = options;
     let app = Application::build(settings).await.map_err(|e| match e.downcast_ref::<DbError>() {
         Some(_) => e.context(format!("cannot open the database {database_url}")),
         None => e,

@@ -16,6 +16,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "RECHARGE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
 
+    /// The file holding the key that seals the station secrets in the database (64 hexadecimal digits,
+    /// readable by its owner only). Without it: secrets.key beside the database file, created on first
+    /// start. Keep it out of the database's backups: the two together give the secrets.
+    #[arg(long, global = true, env = "RECHARGE_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -33,6 +39,16 @@ pub enum Command {
     /// Manage the recharge stations.
     #[command(subcommand)]
     Station(StationCommand),
+    /// Manage the key that seals the station secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every station secret with a new key, which replaces the key file; safe while the server
+    /// runs (it reads the file again), and finished or undone at the next start if interrupted.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,8 +115,8 @@ pub struct ServeArgs {
 
     /// The SIM's PIN, if it asks for one (prefer the environment variable: arguments are visible to
     /// other users of the machine).
-    #[arg(long, env = "RECHARGE_MODEM_PIN", hide_env_values = true)]
-    pub modem_pin: Option<String>,
+    #[arg(long, env = "RECHARGE_MODEM_PIN", hide_env_values = true, value_parser = |s: &str| Ok::<_, String>(sms::link::SimPin::new(s)))]
+    pub modem_pin: Option<sms::link::SimPin>,
 
     /// USSD code that answers the prepaid SIM's balance, e.g. *130# (asked every health check).
     #[arg(long, env = "RECHARGE_USSD_BALANCE_CODE")]

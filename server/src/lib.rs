@@ -7,6 +7,8 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod feed;
 pub mod http;
 pub mod sms;
 pub mod startup;
+pub mod stations;

@@ -14,8 +14,9 @@ use crate::auth::password;
 use crate::auth::session::SessionPolicy;
 use crate::auth::throttle::ThrottlePolicy;
 use crate::config::ServeArgs;
+use crate::feed::Journal;
 use crate::http;
-use crate::sms::{self, Journal, ModemStatus, demo::Demo};
+use crate::sms::{self, ModemStatus, demo::Demo};
 use ::sms::link::{LinkConfig, SerialDevice};
 use domain::journal::RetryPolicy;
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ pub const OUTPUT_NAME: &str = "recharge";
 pub struct Settings {
     pub addr: SocketAddr,
     pub database_url: String,
+    /// How to open it besides its URL: the station secrets' key file.
+    pub database: db::DbOptions,
     pub secure_cookies: bool,
     pub sessions: SessionPolicy,
     pub account_throttle: ThrottlePolicy,
@@ -77,6 +80,7 @@ impl Settings {
         Ok(Self {
             addr: args.addr,
             database_url,
+            database: db::DbOptions::default(),
             secure_cookies: args.secure_cookies,
             sessions: SessionPolicy { idle: args.session_idle, lifetime: args.session_lifetime },
             account_throttle: ThrottlePolicy::PER_ACCOUNT,
@@ -86,7 +90,7 @@ impl Settings {
             modem: args.modem.map(|device| ModemSettings {
                 device,
                 baud: args.modem_baud,
-                pin: args.modem_pin.map(::sms::link::SimPin::new),
+                pin: args.modem_pin,
                 ussd_balance_code: args.ussd_balance_code,
                 number: args.server_number,
             }),
@@ -117,7 +121,7 @@ pub struct Application {
 impl Application {
     /// Opens the database, creates the demo data if it is empty, and binds the port (0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = Db::open(&settings.database_url).await?;
+        let db = Db::open_with(&settings.database_url, &settings.database).await?;
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.addr))?;
@@ -125,7 +129,7 @@ impl Application {
             seed_demo(&db).await?;
         }
         password::warm_up();
-        let journal = Journal::default();
+        let journal = Journal::new(db.clone());
         let status = ModemStatus::default();
         let (demo, (link_task, modem_task)) = match &settings.modem {
             Some(modem) => {
@@ -163,7 +167,7 @@ impl Application {
         let state =
             http::AppState::new(db.clone(), Arc::new(settings), journal.clone(), demo.clone(), status);
         let router = http::router(state);
-        let feed = journal.start_feed(db.clone());
+        let feed = journal.start_feed();
         Ok(Self {
             listener,
             router,

@@ -232,4 +232,25 @@ fn stations_are_registered_with_a_provisioning_string_shown_once() {
     );
     let bad_max = add("+41790000102", "0");
     assert!(env.fails(&bad_max.iter().map(String::as_str).collect::<Vec<_>>(), "").contains("--max"));
+
+    // The secret is sealed in the database file; the key beside it (or where the operator says) opens it.
+    let secret = parsed.secret.to_hex();
+    let secret =
+        (0..32).map(|i| u8::from_str_radix(&secret[2 * i..2 * i + 2], 16).unwrap()).collect::<Vec<_>>();
+    let in_clear = |file: &str| {
+        let bytes = std::fs::read(env.dir.path().join("data").join(file)).unwrap_or_default();
+        bytes.windows(32).any(|w| w == secret)
+    };
+    assert!(!in_clear("recharge.db") && !in_clear("recharge.db-wal"));
+    let key = env.dir.path().join("data/secrets.key");
+    let before = std::fs::read_to_string(&key).unwrap();
+    let rotated = env.ok(&["secrets", "rotate"], "");
+    assert!(rotated.contains("Sealed 1 station secret(s)"), "{rotated}");
+    assert_ne!(std::fs::read_to_string(&key).unwrap(), before);
+    // Moved away, the key is missed in one line; named, it is found.
+    let moved = env.dir.path().join("elsewhere.key");
+    std::fs::rename(&key, &moved).unwrap();
+    assert!(env.fails(&["station", "list"], "").contains("secrets.key is missing"));
+    let listed = env.ok(&["--secrets-key-file", moved.to_str().unwrap(), "station", "list"], "");
+    assert!(listed.contains("Station Hérémence"));
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{TestApp, spawn_with};
 use db::{NewStation, NewTopUp, Scope, TxRecord};
-use domain::journal::TxStatus;
+use domain::journal::{Reason, TxStatus};
 use domain::{Role, Timestamp};
 use server::startup::ModemSettings;
 use sms::emulator::{Network, pty::Port};
@@ -96,7 +96,7 @@ async fn delivery_reports_show_arrival_and_a_message_that_cannot_arrive_is_sent_
     // Each failed report sends it again at once: three attempts in seconds, not twenty minutes.
     let failed = until(&app, lost.id, "failed", |t| t.status == TxStatus::Failed).await;
     // Three sends, then the cancellation that fails it.
-    assert_eq!((failed.attempts, failed.reason.as_deref()), (4, Some("no_answer")));
+    assert_eq!((failed.attempts, failed.reason), (4, Some(Reason::NoAnswer)));
     assert_eq!(failed.delivered_at, None);
     assert_eq!(app.db.transaction(Scope::All, delivered.id).await.unwrap().unwrap().attempts, 1);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{TestApp, spawn_with};
 use db::{NewStation, NewTopUp, Scope, TxRecord};
 use domain::Timestamp;
-use domain::journal::TxStatus;
+use domain::journal::{Reason, TxStatus};
 use server::startup::ModemSettings;
 use sms::emulator::{Knobs, Network, pty::Port};
 use station::machine::Config;
@@ -264,7 +264,7 @@ async fn a_failed_top_up_is_cancelled_at_its_station_once_the_network_works_agai
     network.set_knobs(Knobs { loss: 1.0, ..Knobs::default() });
     let tx = top_up(&app, station, 42, 700).await;
     let failed = wait_for(&app, tx.id, TxStatus::Failed).await;
-    assert_eq!(failed.reason.as_deref(), Some("no_answer"));
+    assert_eq!(failed.reason, Some(Reason::NoAnswer));
     network.set_knobs(Knobs::default());
 
     // The cancellation goes out again until the station has it: a late copy can never load.
@@ -308,7 +308,7 @@ async fn a_sim_out_of_credit_delays_top_ups_without_failing_them() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let waiting = app.db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
     assert_eq!(waiting.status, TxStatus::Queued, "not failed: it never left");
-    assert_eq!(waiting.reason.as_deref(), Some("sim_credit"));
+    assert_eq!(waiting.reason, Some(Reason::SimCredit));
     assert_eq!(app.db.outbox_length().await.unwrap(), 1, "no copies piled up");
     assert!(demo.network().stats().refused <= 2, "the modem is not hammered while the SIM is empty");
 

@@ -242,3 +242,60 @@ async fn a_stream_ends_when_its_session_expires_while_it_is_open() {
     ends(&mut stream, "session expired").await;
     assert_eq!(app.get("/api/session", Some(&cookie)).await.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_top_up_and_its_cancellation_reach_an_open_journal_while_the_modem_is_away() {
+    // A modem device that is not there: the modem task never writes, so only the database layer can
+    // tell the stream.
+    let dir = tempfile::tempdir().unwrap();
+    let device = dir.path().join("ttyUSB-unplugged");
+    let app = spawn_with(move |s| {
+        s.modem = Some(server::startup::ModemSettings {
+            device,
+            baud: 115_200,
+            pin: None,
+            ussd_balance_code: None,
+            number: None,
+        });
+    })
+    .await;
+    let gerance = app.add_gerance("Gérance A").await;
+    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
+    let new = NewStation {
+        gerance_id: gerance,
+        name: "Station",
+        place: "Sion",
+        phone: "+41790000101",
+        secret: &[3; 32],
+        max_amount_rappen: 50_000,
+    };
+    let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
+    let cookie = app.login("a@example.ch").await;
+    let mut stream = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+    stream.get_mut().write_all(events_request(&app, Some(&cookie)).as_bytes()).await.unwrap();
+    assert_eq!(response_head(&mut stream).await.0, 200);
+
+    let id = top_up(&app, &cookie, station, 34586, "token-modem-away-0123456789").await;
+    wait_for_status(&mut stream, id, "Queued").await;
+    let r = app.post_api("/api/cancel", Some(&cookie), &format!("id={id}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    wait_for_status(&mut stream, id, "Cancelling").await;
+}
+
+/// Reads events until transaction `id` arrives with `status`.
+async fn wait_for_status(reader: &mut BufReader<TcpStream>, id: i64, status: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = tokio::time::timeout_at(deadline, reader.read_line(&mut line)).await;
+        let n = read.unwrap_or_else(|_| panic!("transaction {id} never arrived {status}")).unwrap();
+        assert!(n > 0, "the stream ended");
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            let tx: Value = serde_json::from_str(data).unwrap();
+            if tx["id"] == id && tx["status"] == status {
+                return;
+            }
+        }
+    }
+}

@@ -189,25 +189,14 @@ pub async fn save_station(
             }
         }
         None => {
-            let secret = host.0.new_station_secret();
-            let new = db::NewStation {
-                gerance_id,
-                name: &fields.name,
-                place: &fields.place,
-                phone: fields.phone.as_str(),
-                secret: &secret,
-                max_amount_rappen: fields.max.rappen(),
-            };
-            let id = match db.create_station(new, domain::Timestamp::now()).await {
-                Ok(id) => id,
-                Err(db::DbError::Conflict) => {
-                    return Ok(StationSaved::Invalid(vec![StationProblem::PhoneTaken]));
+            let name = fields.name.clone();
+            match host.0.register_station(gerance_id, fields).await.map_err(base::internal)? {
+                base::Registration::Registered { id, provisioning, server_number_known } => {
+                    host.0.station_saved(id).await;
+                    Ok(StationSaved::Created { id, name, provisioning, server_number_known })
                 }
-                Err(e) => return Err(base::internal(e)),
-            };
-            host.0.station_saved(id).await;
-            let (provisioning, server_number_known) = host.0.provisioning(id, secret);
-            Ok(StationSaved::Created { id, name: fields.name, provisioning, server_number_known })
+                base::Registration::Taken => Ok(StationSaved::Invalid(vec![StationProblem::PhoneTaken])),
+            }
         }
     }
 }

@@ -456,13 +456,14 @@ pub mod ssr {
         fn present_key(&self, station: i64, key: u16) -> BoxFuture<'_, Option<[String; 4]>>;
         /// The server modem's state (its outbox length left at 0).
         fn modem(&self) -> super::ModemView;
-        /// A new station's protocol secret, from the operating system's random source.
-        fn new_station_secret(&self) -> [u8; 32];
         /// A station was created or changed: in the demo, simulate it (again) as it is now.
         fn station_saved(&self, station: i64) -> BoxFuture<'_, ()>;
-        /// The provisioning string for a station, and whether it holds the server's real number (a
-        /// placeholder stands in when the operator has not configured it).
-        fn provisioning(&self, station: i64, secret: [u8; 32]) -> (String, bool);
+        /// Registers a station (`server::stations::register`: its secret, its provisioning string).
+        fn register_station(
+            &self,
+            gerance_id: i64,
+            fields: domain::station::StationFields,
+        ) -> BoxFuture<'_, Result<Registration, String>>;
         /// Queues a signed STATUS request to a station; `false` when it was asked too recently (nothing
         /// is queued).
         fn request_status(&self, station: i64) -> BoxFuture<'_, Result<bool, String>>;
@@ -470,6 +471,15 @@ pub mod ssr {
         fn new_password(&self) -> String;
         /// Argon2id of a password, on the blocking pool.
         fn hash_password(&self, password: String) -> BoxFuture<'_, Result<String, String>>;
+    }
+
+    /// What became of a station's registration.
+    pub enum Registration {
+        /// Its provisioning string (holding its secret, shown once), and whether it holds the server's
+        /// real number (a placeholder stands in when the operator has not configured it).
+        Registered { id: i64, provisioning: String, server_number_known: bool },
+        /// Its name or phone number is another station's.
+        Taken,
     }
 
     #[derive(Clone)]

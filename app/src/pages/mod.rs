@@ -20,7 +20,7 @@ pub use station::Station;
 pub use stations::Stations;
 pub use topup::TopUp;
 
-use domain::journal::TxStatus;
+use domain::journal::{Reason, TxStatus};
 
 use crate::i18n::*;
 
@@ -44,18 +44,17 @@ pub fn status_label(locale: Locale, status: TxStatus) -> String {
 }
 
 /// A failure reason code in the person's language.
-pub(crate) fn reason_label(locale: Locale, reason: &str) -> String {
+pub(crate) fn reason_label(locale: Locale, reason: Reason) -> String {
     match reason {
-        "no_answer" => td_string!(locale, reason_no_answer),
-        "sim_credit" => td_string!(locale, reason_sim_credit),
-        "modem_refused" => td_string!(locale, reason_modem_refused),
-        "station_limit" => td_string!(locale, reason_station_limit),
-        "station_amount" => td_string!(locale, reason_station_amount),
-        "station_full" => td_string!(locale, reason_station_full),
-        "station_expired" => td_string!(locale, reason_station_expired),
-        "cancelled" => td_string!(locale, reason_cancelled),
-        "invalid_phone" => td_string!(locale, reason_invalid_phone),
-        _ => td_string!(locale, reason_other),
+        Reason::NoAnswer => td_string!(locale, reason_no_answer),
+        Reason::SimCredit => td_string!(locale, reason_sim_credit),
+        Reason::ModemRefused => td_string!(locale, reason_modem_refused),
+        Reason::StationLimit => td_string!(locale, reason_station_limit),
+        Reason::StationAmount => td_string!(locale, reason_station_amount),
+        Reason::StationFull => td_string!(locale, reason_station_full),
+        Reason::StationExpired => td_string!(locale, reason_station_expired),
+        Reason::Cancelled => td_string!(locale, reason_cancelled),
+        Reason::InvalidPhone => td_string!(locale, reason_invalid_phone),
     }
     .to_string()
 }

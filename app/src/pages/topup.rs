@@ -193,11 +193,11 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
                     TxStatus::Failed | TxStatus::Cancelled | TxStatus::Cancelling => Some(EitherOf3::B(view! {
                         <p class="notice error" role="alert" data-testid="failure">
                             {crate::pages::status_label(locale, t.status)}
-                            {t.reason.map(|r| format!(" — {}", crate::pages::reason_label(locale, &r)))}
+                            {t.reason.map(|r| format!(" — {}", crate::pages::reason_label(locale, r)))}
                         </p>
                     })),
                     _ => t.reason.map(|r| EitherOf3::C(view! {
-                        <p class="notice" data-testid="reason">{crate::pages::reason_label(locale, &r)}</p>
+                        <p class="notice" data-testid="reason">{crate::pages::reason_label(locale, r)}</p>
                     })),
                 }
             }}

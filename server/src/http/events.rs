@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use super::AppState;
 use super::auth::{SessionHash, session_holds};
 use crate::auth::session::SessionPolicy;
-use crate::sms::ChangedRow;
+use crate::feed::ChangedRow;
 
 #[derive(Deserialize)]
 pub struct Since {

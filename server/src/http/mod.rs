@@ -11,9 +11,10 @@ pub use listener::{Limits, serve};
 
 use std::sync::Arc;
 
-use crate::sms::{Journal, ModemStatus, demo::Demo};
+use crate::feed::Journal;
+use crate::sms::{ModemStatus, demo::Demo};
 use app::api::ModemView;
-use app::api::ssr::{BoxFuture, Host, HostHandle};
+use app::api::ssr::{BoxFuture, Host, HostHandle, Registration};
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
@@ -80,8 +81,8 @@ pub fn router(state: AppState) -> Router {
     let db = state.db.clone();
     let leptos = state.leptos.clone();
     let server_number = match &state.settings.modem {
-        Some(modem) => modem.number.as_ref().map(|n| n.to_string()),
-        None => Some(crate::sms::demo::SERVER_NUMBER.to_owned()),
+        Some(modem) => modem.number.clone(),
+        None => domain::PhoneNumber::parse(crate::sms::demo::SERVER_NUMBER).ok(),
     };
     let host = HostHandle(Arc::new(ServerHost {
         db: state.db.clone(),
@@ -117,7 +118,22 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), guard::cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span as fn(&Request) -> tracing::Span)
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
         .with_state(state)
+}
+
+/// Every request in a span with its own number, its method and its path (never its query, which may
+/// hold what a person typed, nor its headers): what the server logs while answering it names the
+/// request, and a server error is logged with its status and time (tower-http's trace layer).
+fn request_span(req: &Request) -> tracing::Span {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
 }
 
 /// Unknown addresses: static files if they exist, else a 404 page (or plain text for the API and the
@@ -187,7 +203,7 @@ struct ServerHost {
     journal: Journal,
     demo: Option<Arc<Demo>>,
     modem: ModemStatus,
-    server_number: Option<String>,
+    server_number: Option<domain::PhoneNumber>,
 }
 
 impl Host for ServerHost {
@@ -240,10 +256,6 @@ impl Host for ServerHost {
         }
     }
 
-    fn new_station_secret(&self) -> [u8; 32] {
-        crate::sms::new_station_secret()
-    }
-
     fn station_saved(&self, station: i64) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Some(demo) = &self.demo
@@ -254,13 +266,23 @@ impl Host for ServerHost {
         })
     }
 
-    fn provisioning(&self, station: i64, secret: [u8; 32]) -> (String, bool) {
-        let provisioning = station::protocol::Provisioning {
-            station: u32::try_from(station).unwrap_or(u32::MAX),
-            server_number: self.server_number.clone().unwrap_or_else(|| PLACEHOLDER_NUMBER.into()),
-            secret: station::protocol::Secret::from_bytes(secret),
-        };
-        (provisioning.encode(), self.server_number.is_some())
+    fn register_station(
+        &self,
+        gerance_id: i64,
+        fields: domain::station::StationFields,
+    ) -> BoxFuture<'_, Result<Registration, String>> {
+        Box::pin(async move {
+            use crate::stations::{RegisterError, register};
+            match register(&self.db, gerance_id, &fields, self.server_number.as_ref()).await {
+                Ok(r) => Ok(Registration::Registered {
+                    id: r.id,
+                    provisioning: r.provisioning,
+                    server_number_known: r.server_number_known,
+                }),
+                Err(RegisterError::Taken) => Ok(Registration::Taken),
+                Err(e) => Err(e.to_string()),
+            }
+        })
     }
 
     fn request_status(&self, station: i64) -> BoxFuture<'_, Result<bool, String>> {
@@ -282,6 +304,3 @@ impl Host for ServerHost {
         Box::pin(async move { crate::auth::password::hash(password).await.map_err(|e| e.to_string()) })
     }
 }
-
-/// Stands for the server's number in a provisioning string when it is not configured.
-pub const PLACEHOLDER_NUMBER: &str = "+SERVERNUMBER";

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use db::{Db, DueTx, OutMessage, Scheduled, StationEffect, StationLink};
-use domain::journal::{Answer, RetryPolicy, TxStatus};
+use domain::journal::{self, Answer, Reason as FailReason, RetryPolicy};
 use domain::{PhoneNumber, Timestamp};
 use sms::link::{Event, Handle, SendError, SimPin};
 use sms::modem::SimProblem;
@@ -16,7 +16,7 @@ use sms::pdu::{self, Address, AddressKind, Incoming, Submit, UserData, ValidityP
 use station::protocol::{self, Body, Direction, Message, Reason, ReplayWindow, Secret};
 use tokio::sync::mpsc;
 
-use super::Journal;
+use crate::feed::Journal;
 
 pub struct TaskState {
     pub db: Db,
@@ -63,7 +63,7 @@ pub(super) async fn run(state: TaskState, mut events: mpsc::Receiver<Event>) {
             wait = wait.min(Duration::from_millis(until_next));
         }
         tokio::select! {
-            _ = state.journal.wake.notified() => {}
+            _ = state.journal.woken() => {}
             _ = tokio::time::sleep(wait) => {}
             event = events.recv() => match event {
                 None => return,
@@ -77,43 +77,27 @@ pub(super) async fn run(state: TaskState, mut events: mpsc::Receiver<Event>) {
 struct Stop;
 
 /// Queues the next message of every due transaction, with its new schedule, in one commit each.
+#[tracing::instrument(name = "schedule", skip_all)]
 async fn schedule_due(state: &TaskState) -> db::Result<()> {
     let now = Timestamp::now();
     for due in state.db.due_transactions(now, 100).await? {
-        let attempts = due.attempts as u32;
-        let policy = state.policy;
-        let cancel = Body::Cancel { tx: due.id as u64 };
-        // What to send, how long to wait for its answer, whether it counts as an attempt, and whether
-        // the top-up fails with it.
-        let (body, wait, count_attempt, fail) = match due.status {
-            // No answer after every attempt: failed. The station is told to drop it, in case the top-up
-            // reaches it later, until it answers (below).
-            TxStatus::Queued | TxStatus::Sent if policy.exhausted(attempts) => {
-                (cancel, policy.cancel_delay(attempts + 1), true, Some("no_answer"))
-            }
-            // Failed, and the station has not said it dropped it: a lost cancellation would let the key
-            // load it later, unseen if that report were lost too. Sent again until the station answers
-            // (it answers `RELOADED` if the key was faster, and that wins).
-            TxStatus::Failed => (cancel, policy.cancel_delay(attempts + 1), true, None),
-            TxStatus::Queued | TxStatus::Sent => (top_up(&due), policy.delay_after(attempts + 1), true, None),
-            // Confirmed long ago and never reported loaded: ask again (a lost report is answered again).
-            TxStatus::Confirmed => (top_up(&due), policy.confirmed_recheck_ms, false, None),
-            TxStatus::Cancelling => {
-                (cancel, policy.delay_after((attempts + 1).min(policy.max_attempts)), true, None)
-            }
-            // Nothing to send for the others; they should not be due.
-            TxStatus::Reloaded | TxStatus::Cancelled => continue,
+        let attempts = u32::try_from(due.attempts).unwrap_or(u32::MAX);
+        let Some(next) = journal::next_send(due.status, attempts, &state.policy) else { continue };
+        let body = match next.message {
+            journal::Message::TopUp => top_up(&due),
+            journal::Message::Cancel => Body::Cancel { tx: due.id as u64 },
         };
-        let schedule = Scheduled { next_attempt_at: Some(now.plus_millis(wait)), count_attempt, fail };
-        let (_, version) = state
+        let schedule = Scheduled {
+            next_attempt_at: Some(now.plus_millis(next.wait_ms)),
+            count_attempt: next.count_attempt,
+            fail: next.fail,
+        };
+        state
             .db
             .queue_message(due.station_id, Some(due.id), schedule, now, |counter, link| {
                 sign(link, counter, body)
             })
             .await?;
-        if let Some(v) = version {
-            state.journal.changed(v);
-        }
     }
     Ok(())
 }
@@ -144,6 +128,7 @@ fn sign(link: &StationLink, counter: u32, body: Body) -> String {
 
 /// Hands the outbox to the modem, oldest first. `Ok(Some(wait))` when the rest must wait (the modem is
 /// away, the SIM has no credit): the messages stay in the outbox, in order.
+#[tracing::instrument(name = "send", skip_all)]
 async fn send_pending(
     state: &TaskState,
     events: &mut mpsc::Receiver<Event>,
@@ -158,8 +143,7 @@ async fn send_pending(
     for message in pending {
         let Some(submit) = submit(&message) else {
             record(
-                state,
-                state.db.message_refused(message.id, "invalid phone number", "invalid_phone").await,
+                state.db.message_refused(message.id, "invalid phone number", FailReason::InvalidPhone).await,
             );
             continue;
         };
@@ -177,17 +161,17 @@ async fn send_pending(
         };
         let now = Timestamp::now();
         match result {
-            Ok(reference) => record(state, state.db.message_sent(message.id, reference, now).await),
+            Ok(reference) => record(state.db.message_sent(message.id, reference, now).await),
             // +CMS ERROR 8 (operator determined barring) is what a prepaid SIM without credit gets: nothing
             // can leave until it is topped up, so the outbox waits, and the journal says why.
             Err(SendError::Refused { message: error, cms: Some(8) }) => {
                 tracing::warn!(error, "the SIM has no credit; the outbox waits");
-                record(state, state.db.message_waiting(message.id, "sim_credit").await);
+                record(state.db.message_waiting(message.id, FailReason::SimCredit).await);
                 return Ok(Some(NO_CREDIT_RETRY));
             }
             Err(SendError::Refused { message: error, .. }) => {
                 tracing::warn!(error, "the network refused an SMS");
-                record(state, state.db.message_refused(message.id, &error, "modem_refused").await);
+                record(state.db.message_refused(message.id, &error, FailReason::ModemRefused).await);
             }
             Err(SendError::Unavailable(error)) => {
                 tracing::warn!(error, "modem unavailable; the outbox waits");
@@ -209,14 +193,13 @@ fn submit(message: &OutMessage) -> Option<Submit> {
     })
 }
 
-fn record(state: &TaskState, result: db::Result<Option<i64>>) {
-    match result {
-        Ok(Some(version)) => state.journal.changed(version),
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "recording a send failed"),
+fn record(result: db::Result<Option<i64>>) {
+    if let Err(e) = result {
+        tracing::error!(error = %e, "recording a send failed");
     }
 }
 
+#[tracing::instrument(name = "modem_event", skip_all)]
 async fn on_event(state: &TaskState, event: Event) {
     state.status.observe(&event);
     match event {
@@ -316,6 +299,7 @@ pub async fn apply_incoming(state: &TaskState, id: i64, hex: &str) {
     }
 }
 
+#[tracing::instrument(name = "apply", skip(state, hex))]
 async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
     let db = &state.db;
     let decoded = pdu::from_hex(hex).ok().and_then(|bytes| decode_incoming(&bytes).ok());
@@ -329,9 +313,6 @@ async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
                     let reported = db
                         .message_reported(report.reference, &phone, report.status, Timestamp::now())
                         .await?;
-                    if let Some(v) = reported.version {
-                        state.journal.changed(v);
-                    }
                     if reported.resend_now {
                         tracing::info!(station = %phone, status = report.status, "not delivered; sent again now");
                         state.journal.wake();
@@ -384,22 +365,18 @@ async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
         }
     };
     let now = Timestamp::now();
-    let version = db
-        .apply_station_message(
-            id,
-            link.id,
-            (i64::from(before.highest), before.seen as i64),
-            (i64::from(after.highest), after.seen as i64),
-            &sender,
-            &text,
-            &effect,
-            now,
-            now.plus_millis(state.policy.confirmed_recheck_ms),
-        )
-        .await?;
-    if let Some(v) = version {
-        state.journal.changed(v);
-    }
+    db.apply_station_message(
+        id,
+        link.id,
+        (i64::from(before.highest), before.seen as i64),
+        (i64::from(after.highest), after.seen as i64),
+        &sender,
+        &text,
+        &effect,
+        now,
+        now.plus_millis(state.policy.confirmed_recheck_ms),
+    )
+    .await?;
     Ok(())
 }
 
@@ -419,16 +396,16 @@ async fn reject(
     db.incoming_verdict(id, &format!("rejected: {verdict}"), Some(sender), Some(text), station).await
 }
 
-fn answer(tx: u64, answer: Answer, reason: Option<&'static str>) -> StationEffect {
+fn answer(tx: u64, answer: Answer, reason: Option<FailReason>) -> StationEffect {
     StationEffect::Answer { tx: tx as i64, answer, reason }
 }
 
-fn refusal(reason: Reason) -> &'static str {
+fn refusal(reason: Reason) -> FailReason {
     match reason {
-        Reason::Limit => "station_limit",
-        Reason::Amount => "station_amount",
-        Reason::Full => "station_full",
-        Reason::Cancelled => "cancelled",
-        Reason::Expired => "station_expired",
+        Reason::Limit => FailReason::StationLimit,
+        Reason::Amount => FailReason::StationAmount,
+        Reason::Full => FailReason::StationFull,
+        Reason::Cancelled => FailReason::Cancelled,
+        Reason::Expired => FailReason::StationExpired,
     }
 }

@@ -13,7 +13,8 @@ use reqwest::{Response, StatusCode};
 use server::auth::password;
 use server::auth::session::SessionPolicy;
 use server::auth::throttle::ThrottlePolicy;
-use server::sms::{Journal, demo::Demo};
+use server::feed::Journal;
+use server::sms::demo::Demo;
 use server::startup::{Application, Settings};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -50,6 +51,7 @@ pub fn settings(dir: &tempfile::TempDir) -> Settings {
     Settings {
         addr: "127.0.0.1:0".parse().unwrap(),
         database_url: format!("sqlite://{}", dir.path().join("recharge.db").display()),
+        database: db::DbOptions::default(),
         secure_cookies: false,
         sessions: SessionPolicy { idle: Duration::from_secs(3600), lifetime: Duration::from_secs(12 * 3600) },
         account_throttle: ThrottlePolicy::PER_ACCOUNT,
