@@ -384,6 +384,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_committed_change_is_told_with_its_version_and_a_refused_one_is_not() {
+        let (db, _dir) = fresh().await;
+        let (gerance, s) = station(&db, "G", "+41790000101").await;
+        let mut told = db.journal_changes();
+        let tx = db.create_top_up(Scope::All, top_up(s, "t-1"), Timestamp(2)).await.unwrap().unwrap();
+        assert_eq!(told.try_recv().unwrap(), tx.version);
+        assert!(db.create_top_up(Scope::All, top_up(s, "t-1"), Timestamp(3)).await.unwrap().is_err());
+        assert!(told.try_recv().is_err(), "the same form again changed nothing");
+        assert!(db.request_cancel(Scope::Gerance(gerance), tx.id, Timestamp(4)).await.unwrap());
+        let cancelling = db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
+        assert_eq!(told.try_recv().unwrap(), cancelling.version);
+        assert!(!db.request_cancel(Scope::Gerance(gerance + 1), tx.id, Timestamp(5)).await.unwrap());
+        assert!(told.try_recv().is_err(), "another gérance's cancellation changed nothing");
+    }
+
+    #[tokio::test]
     async fn totals_follow_every_insert_and_status_change() {
         let (db, _dir) = fresh().await;
         let (g, station) = station(&db, "Gérance A", "+41790000101").await;

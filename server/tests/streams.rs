@@ -18,6 +18,8 @@ use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A gérance with one station and its administrator, logged in: the session cookie and the station. In
+/// the demo the station is simulated too.
 async fn admin_with_station(app: &TestApp) -> (String, i64) {
     let gerance = app.add_gerance("Gérance A").await;
     app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
@@ -30,7 +32,9 @@ async fn admin_with_station(app: &TestApp) -> (String, i64) {
         max_amount_rappen: 50_000,
     };
     let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
-    app.demo.as_ref().unwrap().sync(&app.db).await.unwrap();
+    if let Some(demo) = &app.demo {
+        demo.sync(&app.db).await.unwrap();
+    }
     (app.login("a@example.ch").await, station)
 }
 
@@ -244,11 +248,15 @@ async fn a_stream_ends_when_its_session_expires_while_it_is_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_top_up_and_its_cancellation_reach_an_open_journal_while_the_modem_is_away() {
-    // A modem device that is not there: the modem task never writes, so only the database layer can
-    // tell the stream.
+async fn a_top_up_and_its_cancellation_reach_an_open_journal_while_the_modem_task_is_held_up() {
+    // A real modem that hangs: the modem task waits in a send for its prompt (5 s) and writes nothing
+    // meanwhile, so only the database layer can tell the stream of what the page does.
     let dir = tempfile::tempdir().unwrap();
-    let device = dir.path().join("ttyUSB-unplugged");
+    let network = sms::emulator::Network::new(41);
+    let port =
+        sms::emulator::pty::Port::plug(network.add_modem("+41790000001", None), dir.path().join("tty"))
+            .unwrap();
+    let device = port.path().to_owned();
     let app = spawn_with(move |s| {
         s.modem = Some(server::startup::ModemSettings {
             device,
@@ -259,32 +267,27 @@ async fn a_top_up_and_its_cancellation_reach_an_open_journal_while_the_modem_is_
         });
     })
     .await;
-    let gerance = app.add_gerance("Gérance A").await;
-    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
-    let new = NewStation {
-        gerance_id: gerance,
-        name: "Station",
-        place: "Sion",
-        phone: "+41790000101",
-        secret: &[3; 32],
-        max_amount_rappen: 50_000,
-    };
-    let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
-    let cookie = app.login("a@example.ch").await;
+    let (cookie, station) = admin_with_station(&app).await;
     let mut stream = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
     stream.get_mut().write_all(events_request(&app, Some(&cookie)).as_bytes()).await.unwrap();
     assert_eq!(response_head(&mut stream).await.0, 200);
+    port.modem().set_hung(true);
+    let first = top_up(&app, &cookie, station, 1, "token-held-up-first-0123456789").await;
+    wait_for_transaction(&mut stream, first).await;
+    // Its send has started by now; the task waits for the modem.
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let id = top_up(&app, &cookie, station, 34586, "token-modem-away-0123456789").await;
-    wait_for_status(&mut stream, id, "Queued").await;
+    let quick = Duration::from_secs(2);
+    let id = top_up(&app, &cookie, station, 34586, "token-held-up-0123456789").await;
+    wait_for_status(&mut stream, id, "Queued", quick).await;
     let r = app.post_api("/api/cancel", Some(&cookie), &format!("id={id}")).await;
     assert_eq!(r.status(), StatusCode::OK);
-    wait_for_status(&mut stream, id, "Cancelling").await;
+    wait_for_status(&mut stream, id, "Cancelling", quick).await;
 }
 
-/// Reads events until transaction `id` arrives with `status`.
-async fn wait_for_status(reader: &mut BufReader<TcpStream>, id: i64, status: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
+/// Reads events until transaction `id` arrives with `status`, within `within`.
+async fn wait_for_status(reader: &mut BufReader<TcpStream>, id: i64, status: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
     let mut line = String::new();
     loop {
         line.clear();
