@@ -129,9 +129,15 @@ pub fn router(state: AppState) -> Router {
 /// Every request in a span with its own number, its method and its path (never its query, which may
 /// hold what a person typed, nor its headers): what the server logs while answering it names the
 /// request, and a server error is logged with its status and time (tower-http's trace layer).
+///
+/// Not event streams: a span lives as long as its response body, which for a stream is hours, entered at
+/// every write of the feed to every one of thousands of streams.
 fn request_span(req: &Request) -> tracing::Span {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
+    if req.uri().path() == "/api/events" {
+        return tracing::Span::none();
+    }
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
 }
