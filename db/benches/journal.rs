@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use db::{Db, GeneratedTx, JournalFilter, JournalSort, NewStation, Scope};
+use db::{Db, GeneratedTx, JournalFilter, JournalSort, JournalView, NewStation, Scope};
 use domain::journal::TxStatus;
 use domain::{GeranceName, Timestamp};
 use rand::rngs::StdRng;
@@ -141,6 +141,12 @@ struct Case {
     at: u8,
 }
 
+impl Case {
+    fn view(&self) -> JournalView<'_> {
+        JournalView { scope: self.scope, filter: &self.filter, sort: self.sort, descending: self.descending }
+    }
+}
+
 fn cases(first_gerance: i64, first_station: i64) -> Vec<Case> {
     let all = JournalFilter::default;
     let mut cases = Vec::new();
@@ -261,18 +267,12 @@ async fn main() {
         let (mut ours, mut naive) = (Vec::new(), Vec::new());
         for run in 0..o.runs {
             let t = Instant::now();
-            let fast = db
-                .journal_page(case.scope, &case.filter, case.sort, case.descending, offset, size)
-                .await
-                .unwrap();
+            let fast = db.journal_page(case.view(), offset, size).await.unwrap();
             ours.push(t.elapsed());
             // The baseline takes seconds at depth: a few runs of it say enough.
             if run < o.naive_runs.max(1) {
                 let t = Instant::now();
-                let slow = db
-                    .journal_page_naive(case.scope, &case.filter, case.sort, case.descending, offset, size)
-                    .await
-                    .unwrap();
+                let slow = db.journal_page_naive(case.view(), offset, size).await.unwrap();
                 naive.push(t.elapsed());
                 assert_eq!(fast, slow, "{}: the fast form differs from the naive one", case.name);
             }
@@ -297,8 +297,7 @@ async fn main() {
             n50 / o50.max(0.001)
         );
         if o.plans {
-            for plan in db.journal_plans(case.scope, &case.filter, case.sort, case.descending).await.unwrap()
-            {
+            for plan in db.journal_plans(case.view()).await.unwrap() {
                 println!("    {plan}");
             }
         }

@@ -14,6 +14,20 @@ pub enum StationEffect {
     Heartbeat { pending: i64, signal_dbm: Option<i64>, sim_credit_rappen: Option<i64>, firmware: String },
 }
 
+/// A station's message that verified, as the inbox stored it, with what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedMessage<'a> {
+    /// Its row in `sms_in`.
+    pub in_id: i64,
+    pub station_id: i64,
+    /// The station's replay window before and after its counter, both `(highest, bitmap)`.
+    pub window_before: (i64, i64),
+    pub window_after: (i64, i64),
+    pub sender: &'a str,
+    pub text: &'a str,
+    pub effect: &'a StationEffect,
+}
+
 /// What became of a received message, and what it said.
 async fn record_verdict(
     executor: impl sqlx::SqliteExecutor<'_>,
@@ -90,19 +104,14 @@ impl Db {
     /// transaction or the station's facts, and marks the received message: all or nothing. A confirmed
     /// top-up is asked about again at `recheck_at` (in case its reloaded report gets lost). Returns the
     /// transaction's new version if it changed; `Err(Conflict)` if the window moved meanwhile.
-    #[allow(clippy::too_many_arguments)]
     pub async fn apply_station_message(
         &self,
-        in_id: i64,
-        station_id: i64,
-        window_before: (i64, i64),
-        window_after: (i64, i64),
-        sender: &str,
-        text: &str,
-        effect: &StationEffect,
+        message: VerifiedMessage<'_>,
         now: Timestamp,
         recheck_at: Timestamp,
     ) -> Result<Option<i64>> {
+        let VerifiedMessage { in_id, station_id, window_before, window_after, sender, text, effect } =
+            message;
         let mut tx = self.write_txn().await?;
         let moved = sqlx::query(
             "UPDATE stations SET heard_highest = $4, heard_window = $5, last_heard_at = $6

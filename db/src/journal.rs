@@ -8,6 +8,7 @@
 //! having to remember.
 
 use domain::Timestamp;
+pub use domain::journal::JournalSort;
 use domain::journal::{Reason, TxStatus};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
@@ -116,31 +117,27 @@ pub struct JournalFilter {
     pub until: Option<Timestamp>,
 }
 
-/// The journal's sortable columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JournalSort {
-    Number,
-    Date,
-    Station,
-    Key,
-    Amount,
-    Status,
+/// A view of the journal: whose rows (`scope`), which (`filter`), in what order.
+#[derive(Debug, Clone, Copy)]
+pub struct JournalView<'a> {
+    pub scope: Scope,
+    pub filter: &'a JournalFilter,
+    pub sort: JournalSort,
+    pub descending: bool,
 }
 
-impl JournalSort {
-    /// The ORDER BY for this column; the transaction number breaks ties so pages never overlap.
-    pub(crate) fn order_by(self, descending: bool) -> String {
-        let dir = if descending { "DESC" } else { "ASC" };
-        let column = match self {
-            JournalSort::Number => return format!("t.id {dir}"),
-            JournalSort::Date => "t.created_at",
-            JournalSort::Station => "s.name",
-            JournalSort::Key => "t.key_number",
-            JournalSort::Amount => "t.amount_rappen",
-            JournalSort::Status => "t.status",
-        };
-        format!("{column} {dir}, t.id {dir}")
-    }
+/// The ORDER BY for `sort`; the transaction number breaks ties so pages never overlap.
+pub(crate) fn order_by(sort: JournalSort, descending: bool) -> String {
+    let dir = if descending { "DESC" } else { "ASC" };
+    let column = match sort {
+        JournalSort::Number => return format!("t.id {dir}"),
+        JournalSort::Date => "t.created_at",
+        JournalSort::Station => "s.name",
+        JournalSort::Key => "t.key_number",
+        JournalSort::Amount => "t.amount_rappen",
+        JournalSort::Status => "t.status",
+    };
+    format!("{column} {dir}, t.id {dir}")
 }
 
 /// A top-up to record.
@@ -422,9 +419,30 @@ mod tests {
         assert_eq!(db.journal_total(Scope::All, &JournalFilter::default()).await.unwrap(), 3);
         // The same as counting the rows.
         for status in TxStatus::ALL {
-            let naive =
-                db.journal_page_naive(Scope::All, &by(status), JournalSort::Number, true, 0, 10).await;
-            let fast = db.journal_page(Scope::All, &by(status), JournalSort::Number, true, 0, 10).await;
+            let naive = db
+                .journal_page_naive(
+                    JournalView {
+                        scope: Scope::All,
+                        filter: &by(status),
+                        sort: JournalSort::Number,
+                        descending: true,
+                    },
+                    0,
+                    10,
+                )
+                .await;
+            let fast = db
+                .journal_page(
+                    JournalView {
+                        scope: Scope::All,
+                        filter: &by(status),
+                        sort: JournalSort::Number,
+                        descending: true,
+                    },
+                    0,
+                    10,
+                )
+                .await;
             assert_eq!(fast.unwrap(), naive.unwrap());
         }
     }

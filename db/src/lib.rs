@@ -23,8 +23,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
-pub use inbox::StationEffect;
-pub use journal::{DueTx, JournalFilter, JournalSort, NewTopUp, TopUpError, TxRecord};
+pub use inbox::{StationEffect, VerifiedMessage};
+pub use journal::{DueTx, JournalFilter, JournalSort, JournalView, NewTopUp, TopUpError, TxRecord};
 pub use outbox::{OutMessage, Reported, Scheduled};
 pub use paging::GeneratedTx;
 pub use secrets::Rotation;

@@ -23,7 +23,9 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::journal::{JournalFilter, JournalSort, TX_COLUMNS, TX_FROM, TxRecord, tx_from_row};
+use crate::journal::{
+    JournalFilter, JournalSort, JournalView, TX_COLUMNS, TX_FROM, TxRecord, order_by, tx_from_row,
+};
 use crate::stations::Scope;
 use crate::{Db, Result};
 use domain::journal::TxStatus;
@@ -105,36 +107,23 @@ fn push_filters(
 }
 
 /// The ids of a page in `sort` order (`descending` or not), `skip` rows in.
-fn ids_query<'a>(
-    prefix: &str,
-    scope: Scope,
-    filter: &JournalFilter,
-    sort: JournalSort,
-    descending: bool,
-    limit: i64,
-    skip: i64,
-) -> QueryBuilder<'a, Sqlite> {
+fn ids_query<'a>(prefix: &str, view: JournalView<'_>, limit: i64, skip: i64) -> QueryBuilder<'a, Sqlite> {
+    let JournalView { scope, filter, sort, descending } = view;
     let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT t.id FROM transactions t"));
     if sort == JournalSort::Station {
         q.push(" JOIN stations s ON s.id = t.station_id");
     }
     q.push(" WHERE 1 = 1");
     push_filters(&mut q, scope, filter, Some(sort));
-    q.push(" ORDER BY ").push(sort.order_by(descending));
+    q.push(" ORDER BY ").push(order_by(sort, descending));
     q.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(skip);
     q
 }
 
 /// The buckets of a sort column in its order (by status first when sorted by status) with their number
 /// of rows matching the scope and status filter.
-fn buckets_query<'a>(
-    prefix: &str,
-    scope: Scope,
-    filter: &JournalFilter,
-    sort: JournalSort,
-    buckets: Buckets,
-    descending: bool,
-) -> QueryBuilder<'a, Sqlite> {
+fn buckets_query<'a>(prefix: &str, view: JournalView<'_>, buckets: Buckets) -> QueryBuilder<'a, Sqlite> {
+    let JournalView { scope, filter, sort, descending } = view;
     let dir = if descending { "DESC" } else { "ASC" };
     let groups = if sort == JournalSort::Status { "status, bucket" } else { "bucket" };
     let mut q = QueryBuilder::<Sqlite>::new(format!(
@@ -164,17 +153,14 @@ struct Start {
 
 /// The ids of a page from its bucket on: the column's index from the bucket's bound, skipping only
 /// within the bucket.
-#[allow(clippy::too_many_arguments)]
 fn bucket_ids_query<'a>(
     prefix: &str,
-    scope: Scope,
-    filter: &JournalFilter,
-    sort: JournalSort,
+    view: JournalView<'_>,
     buckets: Buckets,
-    descending: bool,
     start: Start,
     limit: i64,
 ) -> QueryBuilder<'a, Sqlite> {
+    let JournalView { scope, filter, sort, descending } = view;
     // The bucket's bounds on the column, which ascend with it.
     let (low, high) = (start.bucket * buckets.width, (start.bucket + 1) * buckets.width);
     let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT t.id FROM transactions t WHERE "));
@@ -184,7 +170,7 @@ fn bucket_ids_query<'a>(
         q.push(" AND t.status = ").push_bind(s);
     }
     push_filters(&mut q, scope, filter, Some(sort));
-    q.push(" ORDER BY ").push(sort.order_by(descending));
+    q.push(" ORDER BY ").push(order_by(sort, descending));
     q.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(start.offset);
     q
 }
@@ -206,13 +192,11 @@ impl Db {
     /// the filter.
     pub async fn journal_page(
         &self,
-        scope: Scope,
-        filter: &JournalFilter,
-        sort: JournalSort,
-        descending: bool,
+        view: JournalView<'_>,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<TxRecord>, i64)> {
+        let JournalView { scope, filter, descending, .. } = view;
         let total = self.journal_total(scope, filter).await?;
         let (offset, limit) = (offset.max(0), limit.max(0));
         if offset >= total || limit == 0 {
@@ -224,7 +208,8 @@ impl Db {
         let (skip, direction) =
             if from_end { (total - offset - limit, !descending) } else { (offset, descending) };
 
-        let mut ids = self.page_ids(scope, filter, sort, direction, limit, skip, total).await?;
+        let mut ids =
+            self.page_ids(JournalView { descending: direction, ..view }, limit, skip, total).await?;
         if from_end {
             ids.reverse();
         }
@@ -247,17 +232,8 @@ impl Db {
     }
 
     /// The ids of `limit` rows after skipping `skip`, in `sort` order.
-    #[allow(clippy::too_many_arguments)]
-    async fn page_ids(
-        &self,
-        scope: Scope,
-        filter: &JournalFilter,
-        sort: JournalSort,
-        descending: bool,
-        limit: i64,
-        skip: i64,
-        total: i64,
-    ) -> Result<Vec<i64>> {
+    async fn page_ids(&self, view: JournalView<'_>, limit: i64, skip: i64, total: i64) -> Result<Vec<i64>> {
+        let JournalView { scope, filter, sort, descending } = view;
         let counts_apply = filter.key.is_none() && filter.from.is_none() && filter.until.is_none();
         let unfiltered = counts_apply && filter.station.is_none() && filter.status.is_none();
         if sort == JournalSort::Number && scope == Scope::All && unfiltered {
@@ -281,26 +257,19 @@ impl Db {
         if skip >= SKIP_BY_BUCKETS_FROM
             && let Some(buckets) = Buckets::of(sort, filter)
         {
-            return self.page_ids_by_bucket(scope, filter, sort, buckets, descending, limit, skip).await;
+            return self.page_ids_by_bucket(view, buckets, limit, skip).await;
         }
         if counts_apply && matches!(sort, JournalSort::Station | JournalSort::Status) {
-            return self.page_ids_by_group(scope, filter, sort, descending, limit, skip).await;
+            return self.page_ids_by_group(view, limit, skip).await;
         }
-        let mut q = ids_query("", scope, filter, sort, descending, limit, skip);
+        let mut q = ids_query("", view, limit, skip);
         Ok(q.build_query_scalar().fetch_all(&self.pool).await?)
     }
 
     /// Sorted by station or status, the kept counts tell in which station (by name) or status the page
     /// starts: only that group's rows are skipped, through its index.
-    async fn page_ids_by_group(
-        &self,
-        scope: Scope,
-        filter: &JournalFilter,
-        sort: JournalSort,
-        descending: bool,
-        limit: i64,
-        mut skip: i64,
-    ) -> Result<Vec<i64>> {
+    async fn page_ids_by_group(&self, view: JournalView<'_>, limit: i64, mut skip: i64) -> Result<Vec<i64>> {
+        let JournalView { scope, filter, sort, descending } = view;
         let by_station = sort == JournalSort::Station;
         let (column, join) =
             if by_station { ("s.name", " JOIN stations s ON s.id = t.station_id") } else { ("t.status", "") };
@@ -352,21 +321,18 @@ impl Db {
     /// Deep in the journal, the kept bucket counts (`journal_buckets`) tell in which bucket of the sort
     /// column the page starts: only that bucket's rows are skipped, through the column's index. The
     /// buckets are read in order only as far as the page needs.
-    #[allow(clippy::too_many_arguments)]
     async fn page_ids_by_bucket(
         &self,
-        scope: Scope,
-        filter: &JournalFilter,
-        sort: JournalSort,
+        view: JournalView<'_>,
         buckets: Buckets,
-        descending: bool,
         limit: i64,
         skip: i64,
     ) -> Result<Vec<i64>> {
+        let JournalView { scope, filter, sort, descending } = view;
         use futures::TryStreamExt;
 
         let by_status = sort == JournalSort::Status;
-        let mut q = buckets_query("", scope, filter, sort, buckets, descending);
+        let mut q = buckets_query("", view, buckets);
         // The bucket where the page starts, and how many of its rows come before the page.
         let mut start = None;
         let mut before = 0;
@@ -384,7 +350,7 @@ impl Db {
         }
         let Some((status, bucket)) = start else { return Ok(Vec::new()) };
         let start = Start { status: status.clone(), bucket, offset: skip - before };
-        let mut q = bucket_ids_query("", scope, filter, sort, buckets, descending, start, limit);
+        let mut q = bucket_ids_query("", view, buckets, start, limit);
         let mut ids: Vec<i64> = q.build_query_scalar().fetch_all(&self.pool).await?;
         if let Some(s) = status
             && (ids.len() as i64) < limit
@@ -393,7 +359,7 @@ impl Db {
             let mut q = QueryBuilder::<Sqlite>::new("SELECT t.id FROM transactions t WHERE t.status ");
             q.push(if descending { "< " } else { "> " }).push_bind(s);
             push_filters(&mut q, scope, filter, Some(sort));
-            q.push(" ORDER BY ").push(sort.order_by(descending));
+            q.push(" ORDER BY ").push(order_by(sort, descending));
             q.push(" LIMIT ").push_bind(limit - ids.len() as i64);
             ids.extend(q.build_query_scalar::<i64>().fetch_all(&self.pool).await?);
         }
@@ -406,18 +372,16 @@ impl Db {
     /// error, when the receiver is dropped (the client left).
     pub async fn export_journal(
         &self,
-        scope: Scope,
-        filter: &JournalFilter,
-        sort: JournalSort,
-        descending: bool,
+        view: JournalView<'_>,
         chunk: usize,
         to: tokio::sync::mpsc::Sender<Result<Vec<TxRecord>>>,
     ) {
+        let JournalView { scope, filter, sort, descending } = view;
         use futures::TryStreamExt;
 
         let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE 1 = 1"));
         push_filters(&mut q, scope, filter, Some(sort));
-        q.push(" ORDER BY ").push(sort.order_by(descending));
+        q.push(" ORDER BY ").push(order_by(sort, descending));
         let mut rows = q.build().fetch(&self.pool);
         let mut batch = Vec::with_capacity(chunk);
         loop {
@@ -454,19 +418,11 @@ impl Db {
 
     /// SQLite's query plans for a page's total, its ids (the first page's, and from the end) and, where a
     /// deep page starts from the bucket counts, those two queries, for the benchmark's report.
-    pub async fn journal_plans(
-        &self,
-        scope: Scope,
-        filter: &JournalFilter,
-        sort: JournalSort,
-        descending: bool,
-    ) -> Result<Vec<String>> {
+    pub async fn journal_plans(&self, view: JournalView<'_>) -> Result<Vec<String>> {
+        let JournalView { scope, filter, sort, .. } = view;
         const EXPLAIN: &str = "EXPLAIN QUERY PLAN ";
         let mut plans = Vec::new();
-        let mut queries = vec![
-            total_query(EXPLAIN, scope, filter),
-            ids_query(EXPLAIN, scope, filter, sort, descending, 25, 0),
-        ];
+        let mut queries = vec![total_query(EXPLAIN, scope, filter), ids_query(EXPLAIN, view, 25, 0)];
         // A deep page: its buckets, then its rows from its bucket.
         if let Some(buckets) = Buckets::of(sort, filter) {
             let start = Start {
@@ -474,8 +430,8 @@ impl Db {
                 bucket: 1,
                 offset: 100,
             };
-            queries.push(buckets_query(EXPLAIN, scope, filter, sort, buckets, descending));
-            queries.push(bucket_ids_query(EXPLAIN, scope, filter, sort, buckets, descending, start, 25));
+            queries.push(buckets_query(EXPLAIN, view, buckets));
+            queries.push(bucket_ids_query(EXPLAIN, view, buckets, start, 25));
         }
         for mut q in queries {
             let rows = q.build().fetch_all(&self.pool).await?;
@@ -493,13 +449,11 @@ impl Db {
     /// baseline and as the reference in tests.
     pub async fn journal_page_naive(
         &self,
-        scope: Scope,
-        filter: &JournalFilter,
-        sort: JournalSort,
-        descending: bool,
+        view: JournalView<'_>,
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<TxRecord>, i64)> {
+        let JournalView { scope, filter, sort, descending } = view;
         let (all, gerance) = scope.binds();
         const WHERE: &str = "($1 OR t.gerance_id = $2) AND ($3 IS NULL OR t.station_id = $3)
              AND ($4 IS NULL OR t.key_number = $4) AND ($5 IS NULL OR t.status = $5)
@@ -522,7 +476,7 @@ impl Db {
             binds(sqlx::query(&count_sql), (all, gerance), filter).fetch_one(&self.pool).await?.try_get(0)?;
         let page_sql = format!(
             "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE {WHERE} ORDER BY {} LIMIT $8 OFFSET $9",
-            sort.order_by(descending)
+            order_by(sort, descending)
         );
         let rows = binds(sqlx::query(&page_sql), (all, gerance), filter)
             .bind(limit)
@@ -722,10 +676,20 @@ mod tests {
                         offsets.push((at - 10).clamp(0, total - 1));
                     }
                     for offset in offsets {
-                        let fast =
-                            db.journal_page(scope, &filter, sort, descending, offset, 25).await.unwrap();
+                        let fast = db
+                            .journal_page(
+                                JournalView { scope, filter: &filter, sort, descending },
+                                offset,
+                                25,
+                            )
+                            .await
+                            .unwrap();
                         let naive = db
-                            .journal_page_naive(scope, &filter, sort, descending, offset, 25)
+                            .journal_page_naive(
+                                JournalView { scope, filter: &filter, sort, descending },
+                                offset,
+                                25,
+                            )
                             .await
                             .unwrap();
                         assert_eq!(
@@ -749,10 +713,21 @@ mod tests {
                 for descending in [true, false] {
                     for skip in [0, 1, 137, 4_099, 8_191, 8_192, total - 25, total - 3] {
                         let ids = db
-                            .page_ids_by_bucket(scope, &filter, sort, buckets, descending, 25, skip)
+                            .page_ids_by_bucket(
+                                JournalView { scope, filter: &filter, sort, descending },
+                                buckets,
+                                25,
+                                skip,
+                            )
                             .await
                             .unwrap();
-                        let naive = db.journal_page_naive(scope, &filter, sort, descending, skip, 25).await;
+                        let naive = db
+                            .journal_page_naive(
+                                JournalView { scope, filter: &filter, sort, descending },
+                                skip,
+                                25,
+                            )
+                            .await;
                         let naive: Vec<i64> = naive.unwrap().0.iter().map(|r| r.id).collect();
                         assert_eq!(ids, naive, "{scope:?} {sort:?} desc {descending} skip {skip}");
                     }

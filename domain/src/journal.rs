@@ -132,6 +132,60 @@ impl FromStr for Reason {
     }
 }
 
+/// The column the journal is sorted by (the transaction number breaks ties).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalSort {
+    #[default]
+    Number,
+    Date,
+    Station,
+    Key,
+    Amount,
+    Status,
+}
+
+impl JournalSort {
+    pub const ALL: [JournalSort; 6] = [
+        JournalSort::Number,
+        JournalSort::Date,
+        JournalSort::Station,
+        JournalSort::Key,
+        JournalSort::Amount,
+        JournalSort::Status,
+    ];
+
+    /// As the journal's URL names it (`sort=amount`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalSort::Number => "number",
+            JournalSort::Date => "date",
+            JournalSort::Station => "station",
+            JournalSort::Key => "key",
+            JournalSort::Amount => "amount",
+            JournalSort::Status => "status",
+        }
+    }
+
+    /// Whether a first click on its header sorts newest (largest) first.
+    pub fn descending_first(self) -> bool {
+        matches!(self, JournalSort::Number | JournalSort::Date)
+    }
+}
+
+impl fmt::Display for JournalSort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JournalSort {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s).ok_or(())
+    }
+}
+
 /// A journal row as the browser gets it (pages, progress, the event stream, exports). Times are UTC ms.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TxView {
@@ -534,6 +588,8 @@ mod tests {
         assert_eq!(next_send(Reloaded, 1, &p), None);
         assert_eq!(next_send(Cancelled, 1, &p), None);
         assert!(Reason::ALL.iter().all(|r| r.as_str().parse::<Reason>() == Ok(*r)));
+        assert!(JournalSort::ALL.iter().all(|c| c.as_str().parse::<JournalSort>() == Ok(*c)));
+        assert_eq!("nonsense".parse::<JournalSort>(), Err(()));
     }
 
     #[test]

@@ -295,3 +295,19 @@ async fn forms_that_create_a_secret_are_refused_without_script_and_create_nothin
     let page = app.get("/admin?error=script", Some(&cookie)).await.text().await.unwrap();
     assert!(page.contains("Rien n&#x27;a été créé") || page.contains("Rien n'a été créé"), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_says_nothing_does_not_hold_the_server_when_it_stops() {
+    let app = spawn_app().await;
+    let silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // Its connection is accepted and waits for its first bytes (the head deadline is 10 s).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let app = app.restart().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the stop waited {:?} for a connection that asked nothing",
+        started.elapsed()
+    );
+    drop((silent, app));
+}

@@ -140,7 +140,7 @@ pub async fn save_locale(locale: String) -> Result<(), ServerFnError> {
 pub struct JournalParams {
     pub page: u32,
     pub size: u32,
-    pub sort: String,
+    pub sort: domain::journal::JournalSort,
     pub desc: bool,
     pub station: Option<i64>,
     pub key: Option<u16>,
@@ -152,11 +152,9 @@ pub struct JournalParams {
 
 impl JournalParams {
     pub const SIZES: [u32; 4] = [10, 25, 50, 100];
-    pub const SORTS: [&'static str; 6] = ["number", "date", "station", "key", "amount", "status"];
 
     pub fn from_query(get: impl Fn(&str) -> Option<String>) -> Self {
-        let sort =
-            get("sort").filter(|s| Self::SORTS.contains(&s.as_str())).unwrap_or_else(|| "number".into());
+        let sort = get("sort").and_then(|s| s.parse().ok()).unwrap_or_default();
         let date = |name| {
             get(name).filter(|d: &String| d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-')
         };
@@ -182,8 +180,8 @@ impl JournalParams {
         if self.size != 25 {
             parts.push(format!("size={}", self.size));
         }
-        if self.sort != "number" {
-            parts.push(format!("sort={}", self.sort));
+        if self.sort != domain::journal::JournalSort::Number {
+            parts.push(format!("sort={}", self.sort.as_str()));
         }
         if !self.desc {
             parts.push("dir=asc".into());
@@ -225,7 +223,11 @@ pub async fn journal(params: JournalParams) -> Result<JournalPage, ServerFnError
     let size = i64::from(params.size.clamp(1, 100));
     let offset = (i64::from(params.page.max(1)) - 1) * size;
     let (rows, total) = db
-        .journal_page(db::Scope::of(&account), &filter, sort, desc, offset, size)
+        .journal_page(
+            db::JournalView { scope: db::Scope::of(&account), filter: &filter, sort, descending: desc },
+            offset,
+            size,
+        )
         .await
         .map_err(ssr::internal)?;
     Ok(JournalPage { rows: rows.iter().map(|r| r.view()).collect(), total, version })
@@ -410,14 +412,7 @@ pub mod ssr {
     /// The database's filter and order for the journal's URL parameters.
     pub fn journal_query(params: &super::JournalParams) -> (db::JournalFilter, db::JournalSort, bool) {
         use domain::Timestamp;
-        let sort = match params.sort.as_str() {
-            "date" => db::JournalSort::Date,
-            "station" => db::JournalSort::Station,
-            "key" => db::JournalSort::Key,
-            "amount" => db::JournalSort::Amount,
-            "status" => db::JournalSort::Status,
-            _ => db::JournalSort::Number,
-        };
+        let sort = params.sort;
         let filter = db::JournalFilter {
             station: params.station,
             key: params.key,

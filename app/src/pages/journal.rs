@@ -5,7 +5,7 @@
 //! results are an island, which the journal's event stream keeps current.
 
 use domain::Amount;
-use domain::journal::TxStatus;
+use domain::journal::{JournalSort, TxStatus};
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -141,7 +141,7 @@ fn reload(
     use std::cell::Cell;
     use std::rc::Rc;
     let (busy, again) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
-    let in_place = params.sort != "status" && params.status.is_none();
+    let in_place = params.sort != JournalSort::Status && params.status.is_none();
     move |tx: Option<domain::journal::TxView>| {
         if let Some(tx) = tx {
             // Another station's or key's transaction is never in this view, nor in its total.
@@ -190,11 +190,11 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
     let first = (current - 1) * size + 1;
     let last = (first + p.rows.len() as i64 - 1).max(first);
     let goto = |n: i64| link(params, |q| q.page = n as u32);
-    let header = |column: &'static str, label: String| {
+    let header = |column: JournalSort, label: String| {
         let (current, desc) = (params.sort == column, params.desc);
         let href = link(params, |p| {
-            p.desc = if current { !desc } else { column == "number" || column == "date" };
-            p.sort = column.to_owned();
+            p.desc = if current { !desc } else { column.descending_first() };
+            p.sort = column;
             p.page = 1;
         });
         let (sort, arrow) = match (current, desc) {
@@ -221,12 +221,12 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
             <table class="journal" data-testid="journal">
                 <thead>
                     <tr>
-                        {header("number", td_string!(locale, journal_col_number).to_string())}
-                        {header("date", td_string!(locale, journal_col_date).to_string())}
-                        {header("station", td_string!(locale, journal_col_station).to_string())}
-                        {header("key", td_string!(locale, journal_col_key).to_string())}
-                        {header("amount", td_string!(locale, journal_col_amount).to_string())}
-                        {header("status", td_string!(locale, journal_col_status).to_string())}
+                        {header(JournalSort::Number, td_string!(locale, journal_col_number).to_string())}
+                        {header(JournalSort::Date, td_string!(locale, journal_col_date).to_string())}
+                        {header(JournalSort::Station, td_string!(locale, journal_col_station).to_string())}
+                        {header(JournalSort::Key, td_string!(locale, journal_col_key).to_string())}
+                        {header(JournalSort::Amount, td_string!(locale, journal_col_amount).to_string())}
+                        {header(JournalSort::Status, td_string!(locale, journal_col_status).to_string())}
                     </tr>
                 </thead>
                 <tbody>

@@ -50,7 +50,8 @@ pub async fn transactions_csv(
     let db = state.db.clone();
     let scope = Scope::of(&account);
     tokio::spawn(async move {
-        db.export_journal(scope, &filter, sort, desc, CHUNK, to).await;
+        db.export_journal(db::JournalView { scope, filter: &filter, sort, descending: desc }, CHUNK, to)
+            .await;
     });
     // The first chunk before the answer: an export that cannot start gets an error status, not a
     // truncated file.

@@ -116,6 +116,9 @@ pub async fn serve(
     let streams = runtime.handle().clone();
     let open = Arc::new(Semaphore::new(limits.connections));
     let graceful = GracefulShutdown::new();
+    // Set when the server stops: a connection that has not sent its first bytes yet is closed then, and
+    // does not hold the shutdown for its head deadline.
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
     let mut full_since: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
@@ -146,9 +149,11 @@ pub async fn serve(
             tracing::info!(after = ?since.elapsed(), "accepting connections again");
         }
         let connection = Connection { peer, limits, _permit: permit };
-        tokio::spawn(connection.route(socket, router.clone(), streams.clone(), graceful.watcher()));
+        let stopped = stopped.clone();
+        tokio::spawn(connection.route(socket, router.clone(), streams.clone(), graceful.watcher(), stopped));
     }
     drop(tcp);
+    stopping.send_replace(true);
     // Kept-alive connections close after their current request; a client that never finishes reading
     // its response is cut by the idle limit.
     graceful.shutdown().await;
@@ -179,10 +184,16 @@ impl Connection {
         router: Router,
         streams: Handle,
         graceful: hyper_util::server::graceful::Watcher,
+        mut stopped: tokio::sync::watch::Receiver<bool>,
     ) {
         let _ = socket.set_nodelay(true);
         let deadline = Instant::now() + self.limits.head;
-        let Some((seen, opens_stream)) = first_bytes(&mut socket, deadline).await else {
+        let first = tokio::select! {
+            first = first_bytes(&mut socket, deadline) => first,
+            // The server stops before the client said anything: nothing was asked, nothing is cut.
+            _ = stopped.wait_for(|stopped| *stopped) => None,
+        };
+        let Some((seen, opens_stream)) = first else {
             // Closed, failed, or said too little in time: nothing to serve.
             return;
         };

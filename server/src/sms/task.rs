@@ -365,18 +365,16 @@ async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
         }
     };
     let now = Timestamp::now();
-    db.apply_station_message(
-        id,
-        link.id,
-        (i64::from(before.highest), before.seen as i64),
-        (i64::from(after.highest), after.seen as i64),
-        &sender,
-        &text,
-        &effect,
-        now,
-        now.plus_millis(state.policy.confirmed_recheck_ms),
-    )
-    .await?;
+    let message = db::VerifiedMessage {
+        in_id: id,
+        station_id: link.id,
+        window_before: (i64::from(before.highest), before.seen as i64),
+        window_after: (i64::from(after.highest), after.seen as i64),
+        sender: &sender,
+        text: &text,
+        effect: &effect,
+    };
+    db.apply_station_message(message, now, now.plus_millis(state.policy.confirmed_recheck_ms)).await?;
     Ok(())
 }
 
