@@ -153,16 +153,9 @@ fn cases(first_gerance: i64, first_station: i64) -> Vec<Case> {
     let mut add = |name: String, scope, filter, sort, descending, at| {
         cases.push(Case { name, scope, filter, sort, descending, at })
     };
-    let sorts = [
-        ("number", JournalSort::Number),
-        ("date", JournalSort::Date),
-        ("station", JournalSort::Station),
-        ("key", JournalSort::Key),
-        ("amount", JournalSort::Amount),
-        ("status", JournalSort::Status),
-    ];
     let pages = [(0, "first"), (1, "middle"), (2, "last")];
-    for (label, sort) in sorts {
+    for sort in JournalSort::ALL {
+        let label = sort.as_str();
         for descending in [true, false] {
             for (at, page) in pages {
                 let dir = if descending { "desc" } else { "asc" };

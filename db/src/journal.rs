@@ -419,30 +419,15 @@ mod tests {
         assert_eq!(db.journal_total(Scope::All, &JournalFilter::default()).await.unwrap(), 3);
         // The same as counting the rows.
         for status in TxStatus::ALL {
-            let naive = db
-                .journal_page_naive(
-                    JournalView {
-                        scope: Scope::All,
-                        filter: &by(status),
-                        sort: JournalSort::Number,
-                        descending: true,
-                    },
-                    0,
-                    10,
-                )
-                .await;
-            let fast = db
-                .journal_page(
-                    JournalView {
-                        scope: Scope::All,
-                        filter: &by(status),
-                        sort: JournalSort::Number,
-                        descending: true,
-                    },
-                    0,
-                    10,
-                )
-                .await;
+            let filter = by(status);
+            let view = JournalView {
+                scope: Scope::All,
+                filter: &filter,
+                sort: JournalSort::Number,
+                descending: true,
+            };
+            let naive = db.journal_page_naive(view, 0, 10).await;
+            let fast = db.journal_page(view, 0, 10).await;
             assert_eq!(fast.unwrap(), naive.unwrap());
         }
     }

@@ -12,8 +12,6 @@ use crate::{Db, DbError, Result};
 /// What [`Db::message_reported`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Reported {
-    /// The report named a message we sent.
-    pub matched: bool,
     /// The transaction's new version, if it changed.
     pub version: Option<i64>,
     /// Its transaction is due now: wake whoever sends.
@@ -324,7 +322,7 @@ impl Db {
         .bind(now.millis())
         .fetch_optional(&mut *tx)
         .await?;
-        let mut reported = Reported { matched: message.is_some(), ..Reported::default() };
+        let mut reported = Reported::default();
         let Some((out_id, Some(tx_id))) = message else {
             tx.commit().await?;
             return Ok(reported);

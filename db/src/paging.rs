@@ -548,15 +548,6 @@ mod tests {
     use crate::NewStation;
     use crate::testing::fresh;
 
-    const SORTS: [JournalSort; 6] = [
-        JournalSort::Number,
-        JournalSort::Date,
-        JournalSort::Station,
-        JournalSort::Key,
-        JournalSort::Amount,
-        JournalSort::Status,
-    ];
-
     /// 13,000 transactions over two gérances (most in the first) and four stations: keys crowded at the
     /// bottom and spread over the whole range, amounts on round francs and not, dates over a year, most
     /// reloaded; then a few hundred queued ones cancelled through the product's own path.
@@ -657,7 +648,7 @@ mod tests {
         for (scope, filter) in [(Scope::All, all()), (Scope::Gerance(gerance), all()), (Scope::All, reloaded)]
         {
             let total = db.journal_total(scope, &filter).await.unwrap();
-            for sort in SORTS {
+            for sort in JournalSort::ALL {
                 for descending in [true, false] {
                     // Around the middle, at the threshold from either end, and straddling the statuses.
                     let mut offsets = vec![
@@ -675,23 +666,10 @@ mod tests {
                         let at = if descending { total - boundary } else { boundary };
                         offsets.push((at - 10).clamp(0, total - 1));
                     }
+                    let view = JournalView { scope, filter: &filter, sort, descending };
                     for offset in offsets {
-                        let fast = db
-                            .journal_page(
-                                JournalView { scope, filter: &filter, sort, descending },
-                                offset,
-                                25,
-                            )
-                            .await
-                            .unwrap();
-                        let naive = db
-                            .journal_page_naive(
-                                JournalView { scope, filter: &filter, sort, descending },
-                                offset,
-                                25,
-                            )
-                            .await
-                            .unwrap();
+                        let fast = db.journal_page(view, offset, 25).await.unwrap();
+                        let naive = db.journal_page_naive(view, offset, 25).await.unwrap();
                         assert_eq!(
                             fast, naive,
                             "{scope:?} {filter:?} {sort:?} desc {descending} at {offset}"
@@ -708,7 +686,7 @@ mod tests {
         let filter = JournalFilter::default();
         for scope in [Scope::All, Scope::Gerance(gerance)] {
             let total = db.journal_total(scope, &filter).await.unwrap();
-            for sort in SORTS {
+            for sort in JournalSort::ALL {
                 let Some(buckets) = Buckets::of(sort, &filter) else { continue };
                 for descending in [true, false] {
                     for skip in [0, 1, 137, 4_099, 8_191, 8_192, total - 25, total - 3] {

@@ -35,6 +35,21 @@ pub struct StationInfo {
     pub rejected: i64,
 }
 
+/// Why the SIM keeps the server's modem down: each asks something else of the operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SimProblem {
+    /// It asks for a PIN and none is configured.
+    PinMissing,
+    /// The configured PIN is not 4 to 8 digits.
+    PinInvalid,
+    /// It refused the configured PIN, which is not entered again.
+    PinRefused,
+    /// It is locked and asks for its PUK.
+    PukRequired,
+    /// It does not become ready.
+    NotReady,
+}
+
 /// The server's modem, as the operators see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModemView {
@@ -51,9 +66,8 @@ pub struct ModemView {
     pub credit_at: Option<String>,
     /// The balance code's last question got no usable answer, at this time.
     pub credit_unanswered_at: Option<String>,
-    /// Why the SIM keeps the modem down: `pin_missing`, `pin_invalid`, `pin_refused`, `puk_required`,
-    /// `not_ready`.
-    pub sim_problem: Option<String>,
+    /// Why the SIM keeps the modem down.
+    pub sim_problem: Option<SimProblem>,
     /// SMS waiting to be handed to the modem.
     pub outbox: i64,
     /// Received messages that could not be read, kept as they came.

@@ -9,8 +9,8 @@ use domain::station::StationField;
 use leptos::prelude::*;
 
 use crate::api::{
-    ModemView, RequestStationStatus, SaveStation, StationInfo, StationProblem, StationSaved, StationsView,
-    StatusAsked, stations_page,
+    ModemView, RequestStationStatus, SaveStation, SimProblem, StationInfo, StationProblem, StationSaved,
+    StationsView, StatusAsked, stations_page,
 };
 use crate::i18n::*;
 use crate::pages::page_locale;
@@ -122,7 +122,7 @@ fn Modem(locale: Locale, modem: ModemView) -> impl IntoView {
                 {modem.error.filter(|_| !modem.connected).map(|e| view! { <dt>{td_string!(locale, modem_error)}</dt><dd>{e}</dd> })}
                 {modem.sim_problem.filter(|_| !modem.connected).map(|p| view! {
                     <dt>{td_string!(locale, modem_sim)}</dt>
-                    <dd class="bad" role="alert" data-testid="modem-sim">{sim_problem_text(locale, &p)}</dd>
+                    <dd class="bad" role="alert" data-testid="modem-sim">{sim_problem_text(locale, p)}</dd>
                 })}
                 <dt>{td_string!(locale, stations_signal)}</dt>
                 <dd>{signal_text(locale, modem.signal_dbm)}</dd>
@@ -142,13 +142,13 @@ fn Modem(locale: Locale, modem: ModemView) -> impl IntoView {
     }
 }
 
-fn sim_problem_text(locale: Locale, problem: &str) -> String {
+fn sim_problem_text(locale: Locale, problem: SimProblem) -> String {
     match problem {
-        "pin_missing" => td_string!(locale, modem_sim_pin_missing).to_string(),
-        "pin_invalid" => td_string!(locale, modem_sim_pin_invalid).to_string(),
-        "pin_refused" => td_string!(locale, modem_sim_pin_refused).to_string(),
-        "puk_required" => td_string!(locale, modem_sim_puk_required).to_string(),
-        _ => td_string!(locale, modem_sim_not_ready).to_string(),
+        SimProblem::PinMissing => td_string!(locale, modem_sim_pin_missing).to_string(),
+        SimProblem::PinInvalid => td_string!(locale, modem_sim_pin_invalid).to_string(),
+        SimProblem::PinRefused => td_string!(locale, modem_sim_pin_refused).to_string(),
+        SimProblem::PukRequired => td_string!(locale, modem_sim_puk_required).to_string(),
+        SimProblem::NotReady => td_string!(locale, modem_sim_not_ready).to_string(),
     }
 }
 

@@ -247,15 +247,15 @@ impl Host for ServerHost {
             credit_at: shown(f.credit_at),
             credit_unanswered_at: shown(f.credit_unanswered_at),
             sim_problem: f.sim.map(|p| {
-                use ::sms::modem::SimProblem;
+                use ::sms::modem::SimProblem as Sim;
+                use app::api::SimProblem;
                 match p {
-                    SimProblem::PinMissing => "pin_missing",
-                    SimProblem::PinInvalid => "pin_invalid",
-                    SimProblem::PinRefused => "pin_refused",
-                    SimProblem::PukRequired => "puk_required",
-                    SimProblem::NotReady(_) => "not_ready",
+                    Sim::PinMissing => SimProblem::PinMissing,
+                    Sim::PinInvalid => SimProblem::PinInvalid,
+                    Sim::PinRefused => SimProblem::PinRefused,
+                    Sim::PukRequired => SimProblem::PukRequired,
+                    Sim::NotReady(_) => SimProblem::NotReady,
                 }
-                .to_owned()
             }),
             outbox: 0,
             unreadable: 0,
