@@ -25,7 +25,13 @@ pub fn check() {
         // brotli).
         let mut here = location.pathname().unwrap_or_default();
         here.push_str(&location.search().unwrap_or_default());
-        let mut login = String::from("/login?reason=expired&next=");
+        use domain::notice::QueryNotice;
+        let (name, value) = domain::notice::LoginNotice::Expired.param();
+        let mut login = String::from("/login?");
+        login.push_str(name);
+        login.push('=');
+        login.push_str(value);
+        login.push_str("&next=");
         login.push_str(&String::from(leptos::web_sys::js_sys::encode_uri_component(&here)));
         let _ = location.set_href(&login);
     });

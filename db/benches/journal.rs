@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use db::{Db, GeneratedTx, JournalFilter, JournalSort, JournalView, NewStation, Scope};
 use domain::journal::TxStatus;
-use domain::{GeranceName, Timestamp};
+use domain::{Amount, GeranceId, GeranceName, KeyNumber, PhoneNumber, StationId, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -87,9 +87,9 @@ async fn generate(db: &Db, o: &Options) {
             gerance_id,
             name: &format!("Station {s:03}"),
             place: &format!("Lieu {s:03}"),
-            phone: &format!("+4179{:07}", 1_000_000 + s),
+            phone: &PhoneNumber::parse(&format!("+4179{:07}", 1_000_000 + s)).unwrap(),
             secret: &[7; 32],
-            max_amount_rappen: 50_000,
+            max_amount: Amount::from_rappen(50_000).unwrap(),
         };
         stations.push((db.create_station(new, now).await.unwrap(), gerance_id));
     }
@@ -112,9 +112,11 @@ async fn generate(db: &Db, o: &Options) {
         batch.push(GeneratedTx {
             gerance_id,
             station_id,
-            key: (station_id as u16).wrapping_mul(131).wrapping_add(rng.gen_range(0..300)),
-            amount_rappen: [1_000, 2_000, 5_000, 10_000, 20_000][rng.gen_range(0..5)]
-                + rng.gen_range(0..100) * 5,
+            key: KeyNumber(station_keys(station_id).wrapping_add(rng.gen_range(0..300))),
+            amount: Amount::from_rappen(
+                [1_000, 2_000, 5_000, 10_000, 20_000][rng.gen_range(0..5)] + rng.gen_range(0..100) * 5,
+            )
+            .unwrap(),
             status,
             created_at,
             sent_at: (status != TxStatus::Queued).then_some(created_at + 2_000),
@@ -147,7 +149,13 @@ impl Case {
     }
 }
 
-fn cases(first_gerance: i64, first_station: i64) -> Vec<Case> {
+/// Where a station's keys start: stations share the key range, each from its own point.
+fn station_keys(station: StationId) -> u16 {
+    let low = u16::try_from(station.get() & 0xFFFF).unwrap();
+    low.wrapping_mul(131)
+}
+
+fn cases(first_gerance: GeranceId, first_station: StationId) -> Vec<Case> {
     let all = JournalFilter::default;
     let mut cases = Vec::new();
     let mut add = |name: String, scope, filter, sort, descending, at| {
@@ -181,10 +189,7 @@ fn cases(first_gerance: i64, first_station: i64) -> Vec<Case> {
     };
     let filters = [
         ("station", JournalFilter { station: Some(first_station), ..all() }),
-        (
-            "key",
-            JournalFilter { key: Some((first_station as u16).wrapping_mul(131).wrapping_add(7)), ..all() },
-        ),
+        ("key", JournalFilter { key: Some(KeyNumber(station_keys(first_station).wrapping_add(7))), ..all() }),
         ("status failed", JournalFilter { status: Some(TxStatus::Failed), ..all() }),
         ("status reloaded", JournalFilter { status: Some(TxStatus::Reloaded), ..all() }),
         ("a month", month.clone()),

@@ -1,9 +1,10 @@
 //! Property managers (gérances) and the accounts that log in.
 
-use domain::{Account, Email, Gerance, GeranceName, Role, Timestamp};
+use domain::{Account, Email, Gerance, GeranceId, GeranceName, Role, Timestamp, UserId};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use crate::columns;
 use crate::{Db, DbError, Result, SessionEnded, classify};
 
 /// An account to create. The password is already hashed: the database never sees a password.
@@ -11,7 +12,7 @@ pub struct NewUser<'a> {
     pub email: &'a Email,
     pub password_hash: &'a str,
     pub role: Role,
-    pub gerance_id: Option<i64>,
+    pub gerance_id: Option<GeranceId>,
 }
 
 /// What login needs: the account, its password hash, and whether it may log in.
@@ -45,7 +46,7 @@ pub(crate) fn account_from_row(row: &SqliteRow) -> Result<Account> {
     let corrupt = |what: &str| DbError::Unusable(format!("invalid {what} in table users"));
     let email: String = row.try_get("email")?;
     let role: String = row.try_get("role")?;
-    let gerance = match row.try_get::<Option<i64>, _>("gerance_id")? {
+    let gerance = match row.try_get::<Option<i64>, _>("gerance_id")?.map(GeranceId) {
         Some(id) => {
             let name: String = row.try_get("gerance_name")?;
             Some(Gerance { id, name: GeranceName::parse(&name).map_err(|_| corrupt("gérance name"))? })
@@ -53,7 +54,7 @@ pub(crate) fn account_from_row(row: &SqliteRow) -> Result<Account> {
         None => None,
     };
     Ok(Account {
-        id: row.try_get("id")?,
+        id: columns::user(row, "id")?,
         email: Email::parse(&email).map_err(|_| corrupt("e-mail"))?,
         role: role.parse().map_err(|_| corrupt("role"))?,
         gerance,
@@ -64,7 +65,7 @@ pub(crate) fn account_from_row(row: &SqliteRow) -> Result<Account> {
 fn summary_from_row(row: &SqliteRow) -> Result<UserSummary> {
     Ok(UserSummary {
         account: account_from_row(row)?,
-        created_at: Timestamp(row.try_get("created_at")?),
+        created_at: columns::time(row, "created_at")?,
         disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
     })
 }
@@ -79,7 +80,7 @@ impl Db {
                 .fetch_one(&self.writer)
                 .await
                 .map_err(classify)?;
-        Ok(Gerance { id, name: name.clone() })
+        Ok(Gerance { id: GeranceId(id), name: name.clone() })
     }
 
     pub async fn gerance_by_name(&self, name: &GeranceName) -> Result<Option<Gerance>> {
@@ -87,7 +88,7 @@ impl Db {
             .bind(name.as_str())
             .fetch_optional(&self.pool)
             .await?;
-        Ok(id.map(|id| Gerance { id, name: name.clone() }))
+        Ok(id.map(|id| Gerance { id: GeranceId(id), name: name.clone() }))
     }
 
     pub async fn list_gerances(&self) -> Result<Vec<Gerance>> {
@@ -96,7 +97,7 @@ impl Db {
             .map(|r| {
                 let name: String = r.try_get("name")?;
                 Ok(Gerance {
-                    id: r.try_get("id")?,
+                    id: columns::gerance(r, "id")?,
                     name: GeranceName::parse(&name)
                         .map_err(|_| DbError::Unusable("invalid gérance name".into()))?,
                 })
@@ -119,7 +120,7 @@ impl Db {
                 let name: String = r.try_get("name")?;
                 Ok(GeranceOverview {
                     gerance: Gerance {
-                        id: r.try_get("id")?,
+                        id: columns::gerance(r, "id")?,
                         name: GeranceName::parse(&name)
                             .map_err(|_| DbError::Unusable("invalid gérance name".into()))?,
                     },
@@ -136,20 +137,20 @@ impl Db {
 
     /// Creates an account; [`DbError::Conflict`] if the e-mail is taken, [`DbError::NotFound`] if the
     /// gérance does not exist.
-    pub async fn create_user(&self, user: NewUser<'_>, now: Timestamp) -> Result<i64> {
-        let id = sqlx::query_scalar(
+    pub async fn create_user(&self, user: NewUser<'_>, now: Timestamp) -> Result<UserId> {
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (email, password_hash, role, gerance_id, created_at, password_changed_at)
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
         )
         .bind(user.email.as_str())
         .bind(user.password_hash)
         .bind(user.role.as_str())
-        .bind(user.gerance_id)
+        .bind(user.gerance_id.map(GeranceId::get))
         .bind(now.millis())
         .fetch_one(&self.writer)
         .await
         .map_err(classify)?;
-        Ok(id)
+        Ok(UserId(id))
     }
 
     pub async fn user_auth_by_email(&self, email: &Email) -> Result<Option<UserAuth>> {
@@ -176,21 +177,21 @@ impl Db {
     }
 
     /// One account, disabled or not.
-    pub async fn user(&self, user_id: i64) -> Result<Option<UserSummary>> {
+    pub async fn user(&self, user_id: UserId) -> Result<Option<UserSummary>> {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS}, u.created_at, u.disabled_at FROM {ACCOUNT_FROM} WHERE u.id = $1"
         );
-        let row = sqlx::query(&sql).bind(user_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql).bind(user_id.get()).fetch_optional(&self.pool).await?;
         row.as_ref().map(summary_from_row).transpose()
     }
 
     /// Disables an account and ends its sessions in one transaction, or enables it again.
     /// [`DbError::NotFound`] if there is no such account.
-    pub async fn set_disabled(&self, user_id: i64, disabled: bool, now: Timestamp) -> Result<()> {
+    pub async fn set_disabled(&self, user_id: UserId, disabled: bool, now: Timestamp) -> Result<()> {
         let mut tx = self.write_txn().await?;
         let updated = sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
             .bind(disabled.then_some(now.millis()))
-            .bind(user_id)
+            .bind(user_id.get())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -198,7 +199,10 @@ impl Db {
             return Err(DbError::NotFound);
         }
         if disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id.get())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         if disabled {
@@ -209,30 +213,30 @@ impl Db {
 
     /// Replaces an account's password hash and ends all of its sessions, in one transaction: after a
     /// password change, a stolen session is worth nothing.
-    pub async fn set_password(&self, user_id: i64, password_hash: &str, now: Timestamp) -> Result<()> {
+    pub async fn set_password(&self, user_id: UserId, password_hash: &str, now: Timestamp) -> Result<()> {
         let mut tx = self.write_txn().await?;
         let updated =
             sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
                 .bind(password_hash)
                 .bind(now.millis())
-                .bind(user_id)
+                .bind(user_id.get())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
         if updated == 0 {
             return Err(DbError::NotFound);
         }
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id.get()).execute(&mut *tx).await?;
         tx.commit().await?;
         self.tell_ended(SessionEnded::Account(user_id));
         Ok(())
     }
 
     /// Remembers the language an account chose.
-    pub async fn set_locale(&self, user_id: i64, locale: &str) -> Result<()> {
+    pub async fn set_locale(&self, user_id: UserId, locale: &str) -> Result<()> {
         sqlx::query("UPDATE users SET locale = $1 WHERE id = $2")
             .bind(locale)
-            .bind(user_id)
+            .bind(user_id.get())
             .execute(&self.writer)
             .await?;
         Ok(())
@@ -264,7 +268,8 @@ mod tests {
     async fn an_admin_belongs_to_an_existing_gerance() {
         let (db, _dir) = fresh().await;
         let e = email("a@b.ch");
-        let orphan = NewUser { email: &e, password_hash: "h", role: Role::Admin, gerance_id: Some(99) };
+        let orphan =
+            NewUser { email: &e, password_hash: "h", role: Role::Admin, gerance_id: Some(GeranceId(99)) };
         assert!(matches!(db.create_user(orphan, Timestamp(1)).await, Err(DbError::NotFound)));
         let g = db.create_gerance(&GeranceName::parse("G").unwrap(), Timestamp(1)).await.unwrap();
         let ok = NewUser { email: &e, password_hash: "h", role: Role::Admin, gerance_id: Some(g.id) };
@@ -291,7 +296,7 @@ mod tests {
         assert!(db.user(id).await.unwrap().unwrap().disabled);
         db.set_disabled(id, false, Timestamp(4)).await.unwrap();
         assert!(!db.user_auth_by_email(&e).await.unwrap().unwrap().disabled);
-        assert!(matches!(db.set_disabled(99, true, Timestamp(5)).await, Err(DbError::NotFound)));
+        assert!(matches!(db.set_disabled(UserId(99), true, Timestamp(5)).await, Err(DbError::NotFound)));
     }
 
     #[tokio::test]

@@ -1,8 +1,8 @@
 //! The SMS received (the inbox): stored raw before they leave the modem's SIM, then verified and
 //! applied, or judged and kept for the record.
 
-use domain::Timestamp;
 use domain::journal::{Answer, AnswerEffect, Reason, TxStatus, answer_effect};
+use domain::{StationId, Timestamp, TxId};
 
 use crate::journal::next_version;
 use crate::{Db, DbError, Result};
@@ -10,7 +10,7 @@ use crate::{Db, DbError, Result};
 /// What a verified station message does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StationEffect {
-    Answer { tx: i64, answer: Answer, reason: Option<Reason> },
+    Answer { tx: TxId, answer: Answer, reason: Option<Reason> },
     Heartbeat { pending: i64, signal_dbm: Option<i64>, sim_credit_rappen: Option<i64>, firmware: String },
 }
 
@@ -19,7 +19,7 @@ pub enum StationEffect {
 pub struct VerifiedMessage<'a> {
     /// Its row in `sms_in`.
     pub in_id: i64,
-    pub station_id: i64,
+    pub station_id: StationId,
     /// The station's replay window before and after its counter, both `(highest, bitmap)`.
     pub window_before: (i64, i64),
     pub window_after: (i64, i64),
@@ -35,14 +35,14 @@ async fn record_verdict(
     verdict: &str,
     sender: Option<&str>,
     text: Option<&str>,
-    station_id: Option<i64>,
+    station_id: Option<StationId>,
 ) -> Result<()> {
     sqlx::query("UPDATE sms_in SET verdict = $2, sender = $3, text = $4, station_id = $5 WHERE id = $1")
         .bind(in_id)
         .bind(verdict)
         .bind(sender)
         .bind(text)
-        .bind(station_id)
+        .bind(station_id.map(StationId::get))
         .execute(executor)
         .await?;
     Ok(())
@@ -94,7 +94,7 @@ impl Db {
         verdict: &str,
         sender: Option<&str>,
         text: Option<&str>,
-        station_id: Option<i64>,
+        station_id: Option<StationId>,
     ) -> Result<()> {
         record_verdict(&self.writer, in_id, verdict, sender, text, station_id).await
     }
@@ -117,7 +117,7 @@ impl Db {
             "UPDATE stations SET heard_highest = $4, heard_window = $5, last_heard_at = $6
              WHERE id = $1 AND heard_highest = $2 AND heard_window = $3",
         )
-        .bind(station_id)
+        .bind(station_id.get())
         .bind(window_before.0)
         .bind(window_before.1)
         .bind(window_after.0)
@@ -136,7 +136,7 @@ impl Db {
                     "UPDATE stations SET pending = $2, signal_dbm = $3, sim_credit_rappen = $4, firmware = $5
                      WHERE id = $1",
                 )
-                .bind(station_id)
+                .bind(station_id.get())
                 .bind(pending)
                 .bind(signal_dbm)
                 .bind(sim_credit_rappen)
@@ -148,8 +148,8 @@ impl Db {
                 let row: Option<(String, i64, i64)> = sqlx::query_as(
                     "SELECT status, key_number, amount_rappen FROM transactions WHERE id = $1 AND station_id = $2",
                 )
-                .bind(tx_id)
-                .bind(station_id)
+                .bind(tx_id.get())
+                .bind(station_id.get())
                 .fetch_optional(&mut *tx)
                 .await?;
                 match row {
@@ -180,7 +180,7 @@ impl Db {
                                              next_attempt_at = CASE WHEN $10 THEN $11 ELSE next_attempt_at END
                                          WHERE id = $1",
                                     )
-                                    .bind(tx_id)
+                                    .bind(tx_id.get())
                                     .bind(change.status.as_str())
                                     .bind(v)
                                     .bind(at(change.confirmed_at))
@@ -200,7 +200,7 @@ impl Db {
                                     sqlx::query(
                                         "UPDATE transactions SET next_attempt_at = NULL WHERE id = $1",
                                     )
-                                    .bind(tx_id)
+                                    .bind(tx_id.get())
                                     .execute(&mut *tx)
                                     .await?;
                                 }

@@ -7,26 +7,27 @@
 //! `outbox` and in `inbox`): whoever changes the journal, open journals learn of it without the caller
 //! having to remember.
 
-use domain::Timestamp;
 pub use domain::journal::JournalSort;
 use domain::journal::{Reason, TxStatus};
+use domain::{Amount, GeranceId, KeyNumber, StationId, Timestamp, TxId, UserId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::columns;
 use crate::stations::Scope;
 use crate::{Db, DbError, Result, classify};
 
 /// A journal row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxRecord {
-    pub id: i64,
-    pub gerance_id: i64,
+    pub id: TxId,
+    pub gerance_id: GeranceId,
     pub gerance_name: String,
-    pub station_id: i64,
+    pub station_id: StationId,
     pub station_name: String,
     pub station_place: String,
-    pub key: u16,
-    pub amount_rappen: i64,
+    pub key: KeyNumber,
+    pub amount: Amount,
     pub status: TxStatus,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
@@ -51,20 +52,18 @@ pub(crate) const TX_FROM: &str =
 pub(crate) fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
     let corrupt = |what: &str| DbError::Unusable(format!("invalid {what} in table transactions"));
     let status: String = row.try_get("status")?;
-    let key: i64 = row.try_get("key_number")?;
-    let time =
-        |name: &str| -> Result<Option<Timestamp>> { Ok(row.try_get::<Option<i64>, _>(name)?.map(Timestamp)) };
+    let time = |name: &str| columns::maybe_time(row, name);
     Ok(TxRecord {
-        id: row.try_get("id")?,
-        gerance_id: row.try_get("gerance_id")?,
+        id: columns::tx(row, "id")?,
+        gerance_id: columns::gerance(row, "gerance_id")?,
         gerance_name: row.try_get("gerance_name")?,
-        station_id: row.try_get("station_id")?,
+        station_id: columns::station(row, "station_id")?,
         station_name: row.try_get("station_name")?,
         station_place: row.try_get("station_place")?,
-        key: u16::try_from(key).map_err(|_| corrupt("key"))?,
-        amount_rappen: row.try_get("amount_rappen")?,
+        key: columns::key(row, "key_number")?,
+        amount: columns::amount(row, "amount_rappen")?,
         status: status.parse().map_err(|_| corrupt("status"))?,
-        created_at: Timestamp(row.try_get("created_at")?),
+        created_at: columns::time(row, "created_at")?,
         sent_at: time("sent_at")?,
         confirmed_at: time("confirmed_at")?,
         reloaded_at: time("reloaded_at")?,
@@ -88,7 +87,7 @@ impl TxRecord {
             station_id: self.station_id,
             station: format!("{}, {}, {}", self.station_name, self.gerance_name, self.station_place),
             key: self.key,
-            amount_rappen: self.amount_rappen,
+            amount: self.amount,
             status: self.status,
             created_at: self.created_at.millis(),
             sent_at: self.sent_at.map(|t| t.millis()),
@@ -108,8 +107,8 @@ impl TxRecord {
 /// Which journal rows to show.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JournalFilter {
-    pub station: Option<i64>,
-    pub key: Option<u16>,
+    pub station: Option<StationId>,
+    pub key: Option<KeyNumber>,
     pub status: Option<TxStatus>,
     /// Created at or after (UTC ms).
     pub from: Option<Timestamp>,
@@ -142,11 +141,11 @@ pub(crate) fn order_by(sort: JournalSort, descending: bool) -> String {
 
 /// A top-up to record.
 pub struct NewTopUp<'a> {
-    pub station_id: i64,
-    pub key: u16,
-    pub amount_rappen: i64,
+    pub station_id: StationId,
+    pub key: KeyNumber,
+    pub amount: Amount,
     /// Who entered it (`None`: the command line or a test).
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// The form's one-time token.
     pub request_token: &'a str,
 }
@@ -155,20 +154,20 @@ pub struct NewTopUp<'a> {
 pub enum TopUpError {
     #[error("no such station")]
     UnknownStation,
-    #[error("above the station's maximum of {0} Rappen")]
-    AboveMaximum(i64),
+    #[error("above the station's maximum of {0}")]
+    AboveMaximum(Amount),
     #[error("this form was already sent")]
-    AlreadySent(i64),
+    AlreadySent(TxId),
 }
 
 /// A transaction the modem task must act on now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueTx {
-    pub id: i64,
-    pub station_id: i64,
+    pub id: TxId,
+    pub station_id: StationId,
     pub status: TxStatus,
-    pub key: u16,
-    pub amount_rappen: i64,
+    pub key: KeyNumber,
+    pub amount: Amount,
     pub attempts: i64,
 }
 
@@ -193,19 +192,21 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?
         {
-            return Ok(Err(TopUpError::AlreadySent(id)));
+            return Ok(Err(TopUpError::AlreadySent(TxId(id))));
         }
         let (all, gerance) = scope.binds();
         let station: Option<(i64, i64)> = sqlx::query_as(
             "SELECT gerance_id, max_amount_rappen FROM stations WHERE id = $1 AND ($2 OR gerance_id = $3)",
         )
-        .bind(new.station_id)
+        .bind(new.station_id.get())
         .bind(all)
         .bind(gerance)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((gerance_id, max)) = station else { return Ok(Err(TopUpError::UnknownStation)) };
-        if new.amount_rappen > max {
+        let max = Amount::from_rappen(max)
+            .map_err(|_| DbError::Unusable("invalid value in column max_amount_rappen".into()))?;
+        if new.amount > max {
             return Ok(Err(TopUpError::AboveMaximum(max)));
         }
         let version = next_version(&mut tx).await?;
@@ -215,10 +216,10 @@ impl Db {
              VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8) RETURNING id",
         )
         .bind(gerance_id)
-        .bind(new.station_id)
-        .bind(i64::from(new.key))
-        .bind(new.amount_rappen)
-        .bind(new.user_id)
+        .bind(new.station_id.get())
+        .bind(i64::from(new.key.0))
+        .bind(new.amount.rappen())
+        .bind(new.user_id.map(UserId::get))
         .bind(new.request_token)
         .bind(now.millis())
         .bind(version)
@@ -227,16 +228,16 @@ impl Db {
         .map_err(classify)?;
         tx.commit().await?;
         self.tell_changed(Some(version));
-        Ok(Ok(self.transaction(Scope::All, id).await?.ok_or(DbError::NotFound)?))
+        Ok(Ok(self.transaction(Scope::All, TxId(id)).await?.ok_or(DbError::NotFound)?))
     }
 
     /// One transaction, if `scope` may see it.
-    pub async fn transaction(&self, scope: Scope, id: i64) -> Result<Option<TxRecord>> {
+    pub async fn transaction(&self, scope: Scope, id: TxId) -> Result<Option<TxRecord>> {
         let (all, gerance) = scope.binds();
         let row = sqlx::query(&format!(
             "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE t.id = $1 AND ($2 OR t.gerance_id = $3)"
         ))
-        .bind(id)
+        .bind(id.get())
         .bind(all)
         .bind(gerance)
         .fetch_optional(&self.pool)
@@ -282,12 +283,12 @@ impl Db {
     }
 
     /// Asks to cancel a top-up that is not loaded yet; false if it cannot be cancelled any more.
-    pub async fn request_cancel(&self, scope: Scope, id: i64, now: Timestamp) -> Result<bool> {
+    pub async fn request_cancel(&self, scope: Scope, id: TxId, now: Timestamp) -> Result<bool> {
         let mut tx = self.write_txn().await?;
         let (all, gerance) = scope.binds();
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM transactions WHERE id = $1 AND ($2 OR gerance_id = $3)")
-                .bind(id)
+                .bind(id.get())
                 .bind(all)
                 .bind(gerance)
                 .fetch_optional(&mut *tx)
@@ -301,7 +302,7 @@ impl Db {
             "UPDATE transactions SET status = 'cancelling', attempts = 0, next_attempt_at = $2, version = $3
              WHERE id = $1",
         )
-        .bind(id)
+        .bind(id.get())
         .bind(now.millis())
         .bind(version)
         .execute(&mut *tx)
@@ -327,13 +328,12 @@ impl Db {
         rows.iter()
             .map(|row| {
                 let status: String = row.try_get("status")?;
-                let key: i64 = row.try_get("key_number")?;
                 Ok(DueTx {
-                    id: row.try_get("id")?,
-                    station_id: row.try_get("station_id")?,
+                    id: columns::tx(row, "id")?,
+                    station_id: columns::station(row, "station_id")?,
                     status: status.parse().map_err(|_| DbError::Unusable("invalid status".into()))?,
-                    key: key as u16,
-                    amount_rappen: row.try_get("amount_rappen")?,
+                    key: columns::key(row, "key_number")?,
+                    amount: columns::amount(row, "amount_rappen")?,
                     attempts: row.try_get("attempts")?,
                 })
             })
@@ -360,24 +360,30 @@ mod tests {
     use domain::GeranceName;
 
     use super::*;
-    use crate::testing::fresh;
+    use crate::testing::{fresh, rappen};
     use crate::{NewStation, Scheduled};
 
-    async fn station(db: &Db, gerance: &str, phone: &str) -> (i64, i64) {
+    async fn station(db: &Db, gerance: &str, phone: &str) -> (GeranceId, StationId) {
         let g = db.create_gerance(&GeranceName::parse(gerance).unwrap(), Timestamp(1)).await.unwrap();
         let new = NewStation {
             gerance_id: g.id,
             name: "Station",
             place: "Hérémence",
-            phone,
+            phone: &crate::testing::phone(phone),
             secret: &[7; 32],
-            max_amount_rappen: 50_000,
+            max_amount: rappen(50_000),
         };
         (g.id, db.create_station(new, Timestamp(1)).await.unwrap())
     }
 
-    fn top_up(station_id: i64, token: &str) -> NewTopUp<'_> {
-        NewTopUp { station_id, key: 34586, amount_rappen: 1000, user_id: None, request_token: token }
+    fn top_up(station_id: StationId, token: &str) -> NewTopUp<'_> {
+        NewTopUp {
+            station_id,
+            key: KeyNumber(34586),
+            amount: rappen(1000),
+            user_id: None,
+            request_token: token,
+        }
     }
 
     #[tokio::test]
@@ -392,7 +398,11 @@ mod tests {
         assert!(db.request_cancel(Scope::Gerance(gerance), tx.id, Timestamp(4)).await.unwrap());
         let cancelling = db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
         assert_eq!(told.try_recv().unwrap(), cancelling.version);
-        assert!(!db.request_cancel(Scope::Gerance(gerance + 1), tx.id, Timestamp(5)).await.unwrap());
+        assert!(
+            !db.request_cancel(Scope::Gerance(GeranceId(gerance.get() + 1)), tx.id, Timestamp(5))
+                .await
+                .unwrap()
+        );
         assert!(told.try_recv().is_err(), "another gérance's cancellation changed nothing");
     }
 
@@ -412,7 +422,7 @@ mod tests {
             (Scope::All, TxStatus::Queued, 2),
             (Scope::All, TxStatus::Cancelling, 1),
             (Scope::Gerance(g), TxStatus::Queued, 2),
-            (Scope::Gerance(g + 1), TxStatus::Queued, 0),
+            (Scope::Gerance(GeranceId(g.get() + 1)), TxStatus::Queued, 0),
         ] {
             assert_eq!(db.journal_total(scope, &by(status)).await.unwrap(), expected, "{scope:?} {status:?}");
         }
@@ -457,7 +467,7 @@ mod tests {
         let (db, _dir) = fresh().await;
         let (_, other) = station(&db, "Gérance B", "+41790000102").await;
         let (_, station) = station(&db, "Gérance A", "+41790000101").await;
-        let ask = |station: i64, now: i64, not_since: i64| {
+        let ask = |station: StationId, now: i64, not_since: i64| {
             let db = db.clone();
             async move {
                 db.queue_status_request(station, Timestamp(now), Timestamp(not_since), |counter, _| {
@@ -533,10 +543,10 @@ mod tests {
             db.create_top_up(Scope::Gerance(g), top_up(s, "same"), Timestamp(3)).await.unwrap(),
             Err(TopUpError::AlreadySent(first.id))
         );
-        let big = NewTopUp { amount_rappen: 50_001, ..top_up(s, "other") };
+        let big = NewTopUp { amount: rappen(50_001), ..top_up(s, "other") };
         assert_eq!(
             db.create_top_up(Scope::Gerance(g), big, Timestamp(3)).await.unwrap(),
-            Err(TopUpError::AboveMaximum(50_000))
+            Err(TopUpError::AboveMaximum(rappen(50_000)))
         );
     }
 }

@@ -5,6 +5,7 @@
 //! computed in Rust (no `datetime('now')`), so that a PostgreSQL backend can run the same statements.
 
 mod accounts;
+mod columns;
 mod inbox;
 mod journal;
 mod modem;
@@ -213,6 +214,14 @@ pub(crate) mod testing {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         (Db::open(&url).await.unwrap(), dir)
+    }
+
+    pub fn phone(number: &str) -> domain::PhoneNumber {
+        domain::PhoneNumber::parse(number).unwrap()
+    }
+
+    pub fn rappen(rappen: i64) -> domain::Amount {
+        domain::Amount::from_rappen(rappen).unwrap()
     }
 }
 

@@ -2,9 +2,10 @@
 //! commit, what the modem did with them, and what the network's delivery reports said.
 
 use domain::journal::{Delivery, Reason, TxStatus, after_report};
-use domain::{PhoneNumber, Timestamp};
+use domain::{PhoneNumber, StationId, Timestamp, TxId};
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::columns;
 use crate::journal::next_version;
 use crate::stations::{LINK_COLUMNS, StationLink, link_from_row};
 use crate::{Db, DbError, Result};
@@ -33,22 +34,23 @@ pub struct Scheduled {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutMessage {
     pub id: i64,
-    pub station_id: i64,
-    pub phone: String,
+    pub station_id: StationId,
+    pub phone: PhoneNumber,
     pub text: String,
-    pub transaction_id: Option<i64>,
+    pub transaction_id: Option<TxId>,
 }
 
 /// What `Db::queue_message` does, inside the caller's database transaction.
 async fn queue_in(
     db: &Db,
     tx: &mut Transaction<'_, Sqlite>,
-    station_id: i64,
-    tx_id: Option<i64>,
+    station_id: StationId,
+    tx_id: Option<TxId>,
     schedule: Scheduled,
     now: Timestamp,
     make_text: impl FnOnce(u32, &StationLink) -> String,
 ) -> Result<(i64, Option<i64>)> {
+    let (station_id, tx_id) = (station_id.get(), tx_id.map(TxId::get));
     let row = sqlx::query(&format!(
         "UPDATE stations SET sent_counter = sent_counter + 1 WHERE id = $1 RETURNING {LINK_COLUMNS}"
     ))
@@ -122,8 +124,8 @@ impl Db {
     /// anything is sent. Returns the new message's id and the transaction's new version, if it changed.
     pub async fn queue_message(
         &self,
-        station_id: i64,
-        tx_id: Option<i64>,
+        station_id: StationId,
+        tx_id: Option<TxId>,
         schedule: Scheduled,
         now: Timestamp,
         make_text: impl FnOnce(u32, &StationLink) -> String,
@@ -140,7 +142,7 @@ impl Db {
     /// and the queueing are one database transaction: two requests at once queue one message.
     pub async fn queue_status_request(
         &self,
-        station_id: i64,
+        station_id: StationId,
         now: Timestamp,
         not_since: Timestamp,
         make_text: impl FnOnce(u32, &StationLink) -> String,
@@ -149,7 +151,7 @@ impl Db {
         let recent: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM sms_out WHERE station_id = $1 AND transaction_id IS NULL AND created_at >= $2 LIMIT 1",
         )
-        .bind(station_id)
+        .bind(station_id.get())
         .bind(not_since.millis())
         .fetch_optional(&mut *tx)
         .await?;
@@ -183,10 +185,10 @@ impl Db {
             .map(|row| {
                 Ok(OutMessage {
                     id: row.try_get("id")?,
-                    station_id: row.try_get("station_id")?,
-                    phone: row.try_get("phone")?,
+                    station_id: columns::station(row, "station_id")?,
+                    phone: columns::phone(row, "phone")?,
                     text: row.try_get("text")?,
-                    transaction_id: row.try_get("transaction_id")?,
+                    transaction_id: row.try_get::<Option<i64>, _>("transaction_id")?.map(TxId),
                 })
             })
             .collect()

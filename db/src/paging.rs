@@ -29,6 +29,7 @@ use crate::journal::{
 use crate::stations::Scope;
 use crate::{Db, Result};
 use domain::journal::TxStatus;
+use domain::{Amount, GeranceId, KeyNumber, StationId};
 
 /// From how many rows to skip on the kept bucket counts rather than through an index alone: below it,
 /// stepping through the index costs less than a tenth of a millisecond.
@@ -85,10 +86,10 @@ fn push_filters(
     sort: Option<JournalSort>,
 ) {
     if let Scope::Gerance(g) = scope {
-        q.push(" AND t.gerance_id = ").push_bind(g);
+        q.push(" AND t.gerance_id = ").push_bind(g.get());
     }
     if let Some(s) = filter.station {
-        q.push(" AND t.station_id = ").push_bind(s);
+        q.push(" AND t.station_id = ").push_bind(s.get());
     }
     if let Some(k) = filter.key {
         q.push(" AND t.key_number = ").push_bind(i64::from(k));
@@ -131,7 +132,7 @@ fn buckets_query<'a>(prefix: &str, view: JournalView<'_>, buckets: Buckets) -> Q
     ));
     q.push_bind(buckets.name);
     if let Scope::Gerance(g) = scope {
-        q.push(" AND gerance_id = ").push_bind(g);
+        q.push(" AND gerance_id = ").push_bind(g.get());
     }
     if let Some(s) = filter.status {
         q.push(" AND status = ").push_bind(s.as_str());
@@ -227,7 +228,7 @@ impl Db {
         let mut rows =
             q.build().fetch_all(&self.pool).await?.iter().map(tx_from_row).collect::<Result<Vec<_>>>()?;
         // Back into the page's order.
-        rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+        rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id.get()));
         Ok((rows, total))
     }
 
@@ -465,7 +466,7 @@ impl Db {
         ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
             q.bind(all)
                 .bind(gerance)
-                .bind(filter.station)
+                .bind(filter.station.map(StationId::get))
                 .bind(filter.key.map(i64::from))
                 .bind(filter.status.map(|s| s.as_str()))
                 .bind(filter.from.map(|t| t.millis()))
@@ -503,10 +504,10 @@ impl Db {
                      created_at, sent_at, confirmed_at, reloaded_at, ended_at, version) ",
             );
             q.push_values(chunk.iter().enumerate(), |mut b, (i, r)| {
-                b.push_bind(r.gerance_id)
-                    .push_bind(r.station_id)
+                b.push_bind(r.gerance_id.get())
+                    .push_bind(r.station_id.get())
                     .push_bind(i64::from(r.key))
-                    .push_bind(r.amount_rappen)
+                    .push_bind(r.amount.rappen())
                     .push_bind(r.status.as_str())
                     .push_bind(r.created_at)
                     .push_bind(r.sent_at)
@@ -525,10 +526,10 @@ impl Db {
 /// A transaction made up by a generator.
 #[derive(Debug, Clone)]
 pub struct GeneratedTx {
-    pub gerance_id: i64,
-    pub station_id: i64,
-    pub key: u16,
-    pub amount_rappen: i64,
+    pub gerance_id: GeranceId,
+    pub station_id: StationId,
+    pub key: KeyNumber,
+    pub amount: Amount,
     pub status: domain::journal::TxStatus,
     pub created_at: i64,
     pub sent_at: Option<i64>,
@@ -540,7 +541,7 @@ pub struct GeneratedTx {
 #[cfg(test)]
 mod tests {
     use domain::journal::TxStatus;
-    use domain::{GeranceName, Timestamp};
+    use domain::{GeranceName, PhoneNumber, Timestamp, TxId};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
@@ -551,7 +552,7 @@ mod tests {
     /// 13,000 transactions over two gérances (most in the first) and four stations: keys crowded at the
     /// bottom and spread over the whole range, amounts on round francs and not, dates over a year, most
     /// reloaded; then a few hundred queued ones cancelled through the product's own path.
-    async fn journal() -> (Db, tempfile::TempDir, i64) {
+    async fn journal() -> (Db, tempfile::TempDir, GeranceId) {
         let (db, dir) = fresh().await;
         let mut rng = StdRng::seed_from_u64(6);
         let mut stations = Vec::new();
@@ -563,9 +564,9 @@ mod tests {
                     gerance_id,
                     name: &format!("Station {g}{s}"),
                     place: "Sion",
-                    phone: &format!("+4179000{g}{s}01"),
+                    phone: &PhoneNumber::parse(&format!("+4179000{g}{s}01")).unwrap(),
                     secret: &[7; 32],
-                    max_amount_rappen: 50_000,
+                    max_amount: Amount::from_rappen(50_000).unwrap(),
                 };
                 stations.push((db.create_station(new, Timestamp(1)).await.unwrap(), gerance_id));
             }
@@ -583,12 +584,13 @@ mod tests {
                 GeneratedTx {
                     gerance_id,
                     station_id,
-                    key: if rng.gen_bool(0.7) { rng.gen_range(1..300) } else { rng.r#gen() },
-                    amount_rappen: if rng.gen_bool(0.5) {
+                    key: KeyNumber(if rng.gen_bool(0.7) { rng.gen_range(1..300) } else { rng.r#gen() }),
+                    amount: Amount::from_rappen(if rng.gen_bool(0.5) {
                         rng.gen_range(1..6) * 2_000
                     } else {
                         rng.gen_range(1..50_000)
-                    },
+                    })
+                    .unwrap(),
                     status,
                     created_at: 1_700_000_000_000 + i as i64 * 2_400_000 + rng.gen_range(0..2_400_000),
                     sent_at: None,
@@ -605,7 +607,7 @@ mod tests {
                 .await
                 .unwrap();
         for id in queued {
-            assert!(db.request_cancel(Scope::All, id, Timestamp(2)).await.unwrap());
+            assert!(db.request_cancel(Scope::All, TxId(id), Timestamp(2)).await.unwrap());
         }
         let first_gerance = stations[0].1;
         (db, dir, first_gerance)
@@ -706,7 +708,7 @@ mod tests {
                                 25,
                             )
                             .await;
-                        let naive: Vec<i64> = naive.unwrap().0.iter().map(|r| r.id).collect();
+                        let naive: Vec<i64> = naive.unwrap().0.iter().map(|r| r.id.get()).collect();
                         assert_eq!(ids, naive, "{scope:?} {sort:?} desc {descending} skip {skip}");
                     }
                 }

@@ -224,7 +224,7 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use domain::{GeranceName, Timestamp};
+    use domain::{GeranceName, StationId, Timestamp};
 
     use super::*;
     use crate::sealing::SEALED_LEN;
@@ -232,24 +232,24 @@ mod tests {
 
     const SECRET: [u8; 32] = [0x5a; 32];
 
-    async fn with_station(url: &str) -> (Db, i64) {
+    async fn with_station(url: &str) -> (Db, StationId) {
         let db = Db::open(url).await.unwrap();
         let g = db.create_gerance(&GeranceName::parse("G").unwrap(), Timestamp(1)).await.unwrap();
         let new = NewStation {
             gerance_id: g.id,
             name: "S",
             place: "P",
-            phone: "+41790000101",
+            phone: &crate::testing::phone("+41790000101"),
             secret: &SECRET,
-            max_amount_rappen: 1,
+            max_amount: crate::testing::rappen(1),
         };
         let id = db.create_station(new, Timestamp(1)).await.unwrap();
         (db, id)
     }
 
-    async fn stored(db: &Db, id: i64) -> Vec<u8> {
+    async fn stored(db: &Db, id: StationId) -> Vec<u8> {
         sqlx::query_scalar("SELECT secret FROM stations WHERE id = $1")
-            .bind(id)
+            .bind(id.get())
             .fetch_one(&db.pool)
             .await
             .unwrap()

@@ -1,6 +1,6 @@
 //! Login sessions, stored by the hash of their token.
 
-use domain::{Account, Timestamp};
+use domain::{Account, Timestamp, UserId};
 use sqlx::Row;
 
 use crate::accounts::account_from_row;
@@ -14,7 +14,7 @@ pub enum SessionEnded {
     /// One session, by the hash of its token (logout, or found expired).
     Session(Vec<u8>),
     /// Every session of an account (password changed, account disabled).
-    Account(i64),
+    Account(UserId),
 }
 
 /// A session and the account it belongs to.
@@ -30,7 +30,7 @@ impl Db {
     pub async fn create_session(
         &self,
         token_hash: &[u8],
-        user_id: i64,
+        user_id: UserId,
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<()> {
@@ -39,7 +39,7 @@ impl Db {
              VALUES ($1, $2, $3, $3, $4)",
         )
         .bind(token_hash)
-        .bind(user_id)
+        .bind(user_id.get())
         .bind(now.millis())
         .bind(expires_at.millis())
         .execute(&self.writer)
@@ -119,7 +119,7 @@ mod tests {
 
     use super::*;
 
-    async fn operator(db: &Db) -> (Email, i64) {
+    async fn operator(db: &Db) -> (Email, UserId) {
         let e = Email::parse("op@x.ch").unwrap();
         let new = NewUser { email: &e, password_hash: "h", role: Role::Operator, gerance_id: None };
         let id = db.create_user(new, Timestamp(0)).await.unwrap();
@@ -157,7 +157,7 @@ mod tests {
         db.set_disabled(id, true, Timestamp(40)).await.unwrap();
         assert_eq!(ended.try_recv().unwrap(), SessionEnded::Account(id));
         // A change that failed ends nothing.
-        assert!(db.set_password(id + 1, "h3", Timestamp(50)).await.is_err());
+        assert!(db.set_password(UserId(id.get() + 1), "h3", Timestamp(50)).await.is_err());
         assert!(ended.try_recv().is_err());
     }
 

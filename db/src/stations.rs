@@ -1,16 +1,17 @@
 //! Recharge stations: what they are, whose they are, and what we last heard from them.
 
-use domain::{Account, Gerance, GeranceName, Role, Timestamp};
+use domain::{Account, Amount, Gerance, GeranceId, GeranceName, PhoneNumber, Role, StationId, Timestamp};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use crate::columns;
 use crate::{Db, DbError, Result, classify};
 
 /// Whose data a query may see: an operator sees everything, an administrator only its gérance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     All,
-    Gerance(i64),
+    Gerance(GeranceId),
 }
 
 impl Scope {
@@ -19,12 +20,12 @@ impl Scope {
             (Role::Operator, _) => Scope::All,
             (Role::Admin, Some(g)) => Scope::Gerance(g.id),
             // An admin without a gérance cannot exist (a CHECK forbids it); see nothing if it did.
-            (Role::Admin, None) => Scope::Gerance(-1),
+            (Role::Admin, None) => Scope::Gerance(GeranceId(-1)),
         }
     }
 
     /// Whether a row of gérance `gerance_id` is visible in this scope.
-    pub fn allows(self, gerance_id: i64) -> bool {
+    pub fn allows(self, gerance_id: GeranceId) -> bool {
         match self {
             Scope::All => true,
             Scope::Gerance(id) => id == gerance_id,
@@ -35,37 +36,37 @@ impl Scope {
     pub(crate) fn binds(self) -> (bool, i64) {
         match self {
             Scope::All => (true, 0),
-            Scope::Gerance(id) => (false, id),
+            Scope::Gerance(id) => (false, id.get()),
         }
     }
 }
 
 pub struct NewStation<'a> {
-    pub gerance_id: i64,
+    pub gerance_id: GeranceId,
     pub name: &'a str,
     pub place: &'a str,
-    pub phone: &'a str,
+    pub phone: &'a PhoneNumber,
     pub secret: &'a [u8; 32],
-    pub max_amount_rappen: i64,
+    pub max_amount: Amount,
 }
 
 /// A station's fields an operator may change (its gérance and secret stay).
 pub struct StationEdit<'a> {
     pub name: &'a str,
     pub place: &'a str,
-    pub phone: &'a str,
-    pub max_amount_rappen: i64,
+    pub phone: &'a PhoneNumber,
+    pub max_amount: Amount,
 }
 
 /// A station as the UI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StationRecord {
-    pub id: i64,
+    pub id: StationId,
     pub gerance: Gerance,
     pub name: String,
     pub place: String,
-    pub phone: String,
-    pub max_amount_rappen: i64,
+    pub phone: PhoneNumber,
+    pub max_amount: Amount,
     pub last_heard_at: Option<Timestamp>,
     pub pending: Option<i64>,
     pub signal_dbm: Option<i64>,
@@ -77,10 +78,10 @@ pub struct StationRecord {
 /// What the modem task needs to talk to a station.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StationLink {
-    pub id: i64,
-    pub phone: String,
+    pub id: StationId,
+    pub phone: PhoneNumber,
     pub secret: [u8; 32],
-    pub max_amount_rappen: i64,
+    pub max_amount: Amount,
     pub sent_counter: i64,
     pub heard_highest: i64,
     /// The replay window's bitmap, as stored (the bits of a `u64`).
@@ -102,17 +103,17 @@ const STATION_COLUMNS: &str = "s.id, s.gerance_id, g.name AS gerance_name, s.nam
 fn station_from_row(row: &SqliteRow) -> Result<StationRecord> {
     let gerance_name: String = row.try_get("gerance_name")?;
     Ok(StationRecord {
-        id: row.try_get("id")?,
+        id: columns::station(row, "id")?,
         gerance: Gerance {
-            id: row.try_get("gerance_id")?,
+            id: columns::gerance(row, "gerance_id")?,
             name: GeranceName::parse(&gerance_name)
                 .map_err(|_| DbError::Unusable("invalid gérance name".into()))?,
         },
         name: row.try_get("name")?,
         place: row.try_get("place")?,
-        phone: row.try_get("phone")?,
-        max_amount_rappen: row.try_get("max_amount_rappen")?,
-        last_heard_at: row.try_get::<Option<i64>, _>("last_heard_at")?.map(Timestamp),
+        phone: columns::phone(row, "phone")?,
+        max_amount: columns::amount(row, "max_amount_rappen")?,
+        last_heard_at: columns::maybe_time(row, "last_heard_at")?,
         pending: row.try_get("pending")?,
         signal_dbm: row.try_get("signal_dbm")?,
         sim_credit_rappen: row.try_get("sim_credit_rappen")?,
@@ -124,10 +125,10 @@ fn station_from_row(row: &SqliteRow) -> Result<StationRecord> {
 pub(crate) fn link_from_row(db: &Db, row: &SqliteRow) -> Result<StationLink> {
     let secret: Vec<u8> = row.try_get("secret")?;
     Ok(StationLink {
-        id: row.try_get("id")?,
-        phone: row.try_get("phone")?,
+        id: columns::station(row, "id")?,
+        phone: columns::phone(row, "phone")?,
         secret: db.open_secret(&secret)?,
-        max_amount_rappen: row.try_get("max_amount_rappen")?,
+        max_amount: columns::amount(row, "max_amount_rappen")?,
         sent_counter: row.try_get("sent_counter")?,
         heard_highest: row.try_get("heard_highest")?,
         heard_window: row.try_get("heard_window")?,
@@ -139,34 +140,35 @@ pub(crate) const LINK_COLUMNS: &str =
 
 impl Db {
     /// Creates a station; [`DbError::Conflict`] if its name (in the gérance) or phone number is taken.
-    pub async fn create_station(&self, new: NewStation<'_>, now: Timestamp) -> Result<i64> {
+    pub async fn create_station(&self, new: NewStation<'_>, now: Timestamp) -> Result<StationId> {
         sqlx::query_scalar(
             "INSERT INTO stations (gerance_id, name, place, phone, secret, max_amount_rappen, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
-        .bind(new.gerance_id)
+        .bind(new.gerance_id.get())
         .bind(new.name)
         .bind(new.place)
-        .bind(new.phone)
+        .bind(new.phone.as_str())
         .bind(self.seal_secret(new.secret)?)
-        .bind(new.max_amount_rappen)
+        .bind(new.max_amount.rappen())
         .bind(now.millis())
         .fetch_one(&self.writer)
         .await
+        .map(StationId)
         .map_err(classify)
     }
 
     /// Changes a station's name, place, SIM number and maximum; [`DbError::Conflict`] if the name (in its
     /// gérance) or the phone number is another station's, [`DbError::NotFound`] if there is no such station.
-    pub async fn update_station(&self, id: i64, edit: StationEdit<'_>) -> Result<()> {
+    pub async fn update_station(&self, id: StationId, edit: StationEdit<'_>) -> Result<()> {
         let updated = sqlx::query(
             "UPDATE stations SET name = $2, place = $3, phone = $4, max_amount_rappen = $5 WHERE id = $1",
         )
-        .bind(id)
+        .bind(id.get())
         .bind(edit.name)
         .bind(edit.place)
-        .bind(edit.phone)
-        .bind(edit.max_amount_rappen)
+        .bind(edit.phone.as_str())
+        .bind(edit.max_amount.rappen())
         .execute(&self.writer)
         .await
         .map_err(classify)?
@@ -189,13 +191,13 @@ impl Db {
     }
 
     /// One station, if `scope` may see it.
-    pub async fn station(&self, scope: Scope, id: i64) -> Result<Option<StationRecord>> {
+    pub async fn station(&self, scope: Scope, id: StationId) -> Result<Option<StationRecord>> {
         let (all, gerance) = scope.binds();
         let row = sqlx::query(&format!(
             "SELECT {STATION_COLUMNS} FROM stations s JOIN gerances g ON g.id = s.gerance_id
              WHERE s.id = $1 AND ($2 OR s.gerance_id = $3)"
         ))
-        .bind(id)
+        .bind(id.get())
         .bind(all)
         .bind(gerance)
         .fetch_optional(&self.pool)
@@ -211,18 +213,18 @@ impl Db {
         rows.iter().map(|r| link_from_row(self, r)).collect()
     }
 
-    pub async fn station_link(&self, id: i64) -> Result<Option<StationLink>> {
+    pub async fn station_link(&self, id: StationId) -> Result<Option<StationLink>> {
         let row = sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM stations WHERE id = $1"))
-            .bind(id)
+            .bind(id.get())
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(|r| link_from_row(self, r)).transpose()
     }
 
     /// Counts a message that claimed to come from this station and failed verification.
-    pub async fn count_rejected(&self, station_id: i64) -> Result<()> {
+    pub async fn count_rejected(&self, station_id: StationId) -> Result<()> {
         sqlx::query("UPDATE stations SET rejected = rejected + 1 WHERE id = $1")
-            .bind(station_id)
+            .bind(station_id.get())
             .execute(&self.writer)
             .await?;
         Ok(())

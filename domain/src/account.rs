@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ParseError;
+use crate::{GeranceId, ParseError, UserId};
 
 /// An e-mail address, normalised to lower case so that comparisons ignore case.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -171,14 +171,14 @@ impl fmt::Display for GeranceName {
 /// A property manager (gérance) or owner: the unit of ownership of stations and transactions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gerance {
-    pub id: i64,
+    pub id: GeranceId,
     pub name: GeranceName,
 }
 
 /// An account as the server knows it once a session is verified: who is acting, and on what they may act.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
-    pub id: i64,
+    pub id: UserId,
     pub email: Email,
     pub role: Role,
     /// The gérance an admin belongs to; `None` for an operator.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::Timestamp;
+use crate::{Amount, KeyNumber, StationId, Timestamp, TxId};
 
 /// Where a transaction stands. The journal shows Sent → Confirmed → Reloaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -189,12 +189,12 @@ impl FromStr for JournalSort {
 /// A journal row as the browser gets it (pages, progress, the event stream, exports). Times are UTC ms.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TxView {
-    pub id: i64,
-    pub station_id: i64,
+    pub id: TxId,
+    pub station_id: StationId,
     /// As the original shows it: `Station Hérémence, Gérance test, Hérémence`.
     pub station: String,
-    pub key: u16,
-    pub amount_rappen: i64,
+    pub key: KeyNumber,
+    pub amount: Amount,
     pub status: TxStatus,
     pub created_at: i64,
     pub sent_at: Option<i64>,
@@ -265,7 +265,7 @@ pub fn after_report(status: TxStatus, delivery: Delivery) -> ReportEffect {
 pub enum Answer {
     Received,
     Reloaded {
-        key: u16,
+        key: KeyNumber,
         amount: i64,
         balance: i64,
     },
@@ -476,7 +476,7 @@ mod tests {
         assert_eq!(after_answer(Sent, Answer::Received), Some(Confirmed));
         assert_eq!(after_answer(Queued, Answer::Received), Some(Confirmed), "answer before our Sent");
         assert_eq!(after_answer(Confirmed, Answer::Received), None, "a repeated confirmation");
-        let reloaded = Answer::Reloaded { key: 1, amount: 100, balance: 100 };
+        let reloaded = Answer::Reloaded { key: KeyNumber(1), amount: 100, balance: 100 };
         assert_eq!(after_answer(Confirmed, reloaded), Some(Reloaded));
         assert_eq!(after_answer(Reloaded, reloaded), None);
         assert_eq!(after_answer(Reloaded, Answer::Received), None, "late confirmation after the load");
@@ -532,7 +532,7 @@ mod tests {
         };
         assert_eq!((c.status, c.confirmed_at, c.ended_at), (Confirmed, Some(now), None));
         assert_eq!((c.reason, c.next_attempt_at), (None, Some(Some(later))), "asked again later");
-        let reloaded = Answer::Reloaded { key: 1, amount: 100, balance: 700 };
+        let reloaded = Answer::Reloaded { key: KeyNumber(1), amount: 100, balance: 700 };
         let AnswerEffect::Change(c) = answer_effect(Failed, reloaded, None, now, later) else { panic!() };
         assert_eq!(
             (c.status, c.reloaded_at, c.ended_at, c.balance_rappen),

@@ -5,13 +5,16 @@
 //! so the same types compile for the server and for the browser.
 
 mod account;
+mod ids;
 pub mod journal;
 mod money;
+pub mod notice;
 mod phone;
 pub mod station;
 mod time;
 
 pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};
+pub use ids::{GeranceId, StationId, TxId, UserId};
 pub use money::{Amount, KeyNumber};
 pub use phone::PhoneNumber;
 pub use time::Timestamp;

@@ -21,6 +21,12 @@ impl KeyNumber {
     }
 }
 
+impl From<KeyNumber> for i64 {
+    fn from(key: KeyNumber) -> i64 {
+        i64::from(key.0)
+    }
+}
+
 impl fmt::Display for KeyNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:05}", self.0)
@@ -29,7 +35,21 @@ impl fmt::Display for KeyNumber {
 
 /// An amount of money in Rappen (1 CHF = 100 Rappen). Never a floating-point number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
 pub struct Amount(i64);
+
+impl TryFrom<i64> for Amount {
+    type Error = ParseError;
+    fn try_from(rappen: i64) -> Result<Self, ParseError> {
+        Self::from_rappen(rappen)
+    }
+}
+
+impl From<Amount> for i64 {
+    fn from(amount: Amount) -> i64 {
+        amount.0
+    }
+}
 
 impl Amount {
     /// Larger amounts are refused at parse time: nobody tops up a laundry key with a million francs.

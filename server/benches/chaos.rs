@@ -528,7 +528,7 @@ async fn main() {
     for (id, (station, key)) in &ledger.known {
         match journal.get(id) {
             None => failures.push(format!("top-up {id} accepted but not in the journal")),
-            Some(t) if t.station_id != *station as i64 + 1 || t.key != *key => {
+            Some(t) if t.station_id != station_id(*station) || t.key.0 != *key => {
                 failures.push(format!("top-up {id} changed station or key"))
             }
             Some(_) => {}
@@ -570,14 +570,18 @@ async fn main() {
         }
     }
     for t in journal.values() {
-        let records = logged.get(&(t.id as u32)).map(Vec::as_slice).unwrap_or_default();
+        let records = u32::try_from(t.id.get())
+            .ok()
+            .and_then(|id| logged.get(&id))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         if t.status == TxStatus::Reloaded {
-            *journal_sums.entry(t.key).or_default() += t.amount_rappen;
+            *journal_sums.entry(t.key.0).or_default() += t.amount.rappen();
             match records {
                 [(s, r)]
-                    if *s as i64 + 1 == t.station_id
-                        && r.key == t.key
-                        && i64::from(r.amount) == t.amount_rappen
+                    if station_id(*s) == t.station_id
+                        && r.key == t.key.0
+                        && i64::from(r.amount) == t.amount.rappen()
                         && Some(i64::from(r.balance)) == t.balance_rappen => {}
                 [] => failures
                     .push(format!("top-up {} reloaded in the journal, not in its station's logger", t.id)),
@@ -654,6 +658,11 @@ fn ended(status: TxStatus) -> bool {
     matches!(status, TxStatus::Reloaded | TxStatus::Failed | TxStatus::Cancelled)
 }
 
+/// The database's id of the campaign's station at `index` (stations are registered in order, from 1).
+fn station_id(index: usize) -> domain::StationId {
+    domain::StationId(i64::try_from(index).expect("a few stations") + 1)
+}
+
 async fn read_journal(db: &Db) -> BTreeMap<i64, db::TxRecord> {
     let mut all = BTreeMap::new();
     let mut version = 0;
@@ -662,7 +671,7 @@ async fn read_journal(db: &Db) -> BTreeMap<i64, db::TxRecord> {
         let Some(last) = rows.last() else { return all };
         version = last.version;
         for row in rows {
-            all.insert(row.id, row);
+            all.insert(row.id.get(), row);
         }
     }
 }

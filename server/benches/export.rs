@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use db::{Db, GeneratedTx, NewStation, NewUser, Scope};
 use domain::journal::TxStatus;
-use domain::{Email, GeranceName, Role, Timestamp};
+use domain::{Amount, Email, GeranceName, KeyNumber, PhoneNumber, Role, Timestamp};
 
 mod support;
 
@@ -59,9 +59,9 @@ async fn main() {
                 gerance_id: gerance.id,
                 name: &name,
                 place: "Sion",
-                phone: &phone,
+                phone: &PhoneNumber::parse(&phone).unwrap(),
                 secret: &[7; 32],
-                max_amount_rappen: 50_000,
+                max_amount: Amount::from_rappen(50_000).unwrap(),
             };
             stations.push(db.create_station(new, now).await.unwrap());
         }
@@ -71,8 +71,8 @@ async fn main() {
                 .map(|i| GeneratedTx {
                     gerance_id: gerance.id,
                     station_id: stations[i % stations.len()],
-                    key: (i * 7 % 65_536) as u16,
-                    amount_rappen: 100 + (i as i64 * 37 % 49_900),
+                    key: KeyNumber(u16::try_from(i * 7 % 65_536).unwrap()),
+                    amount: Amount::from_rappen(100 + (i as i64 * 37 % 49_900)).unwrap(),
                     status: TxStatus::Reloaded,
                     created_at: 1_700_000_000_000 + i as i64 * 30_000,
                     sent_at: None,

@@ -74,14 +74,7 @@ async fn station(cmd: StationCommand, db: &Db) -> anyhow::Result<()> {
             for s in db.list_stations(db::Scope::All).await? {
                 println!(
                     "{:>5}  {:<24} {:<20} {:<14} {}  max {}",
-                    s.id,
-                    s.name,
-                    s.place,
-                    s.phone,
-                    s.gerance.name,
-                    domain::Amount::from_rappen(s.max_amount_rappen)
-                        .map(|a| a.to_string())
-                        .unwrap_or_default()
+                    s.id, s.name, s.place, s.phone, s.gerance.name, s.max_amount
                 );
             }
         }

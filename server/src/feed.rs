@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use db::{Db, TxRecord};
+use domain::{GeranceId, TxId};
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
@@ -25,9 +26,9 @@ pub struct Journal {
 #[derive(Debug, Clone)]
 pub struct ChangedRow {
     /// The transaction's number.
-    pub id: i64,
+    pub id: TxId,
     pub version: i64,
-    pub gerance_id: i64,
+    pub gerance_id: GeranceId,
     /// `event: tx`, `id: <version>`, `data: <TxView in JSON>` and the blank line that ends the event:
     /// shared by every stream that sends it (cloning `Bytes` copies nothing).
     pub frame: axum::body::Bytes,

@@ -264,9 +264,9 @@ async fn seed_demo(db: &Db) -> anyhow::Result<()> {
             gerance_id: gerance.id,
             name,
             place,
-            phone,
+            phone: &domain::PhoneNumber::parse(phone)?,
             secret: &secret,
-            max_amount_rappen: 50_000,
+            max_amount: domain::Amount::from_rappen(50_000)?,
         };
         match db.create_station(new, now).await {
             Ok(_) | Err(db::DbError::Conflict) => {}

@@ -3,7 +3,7 @@
 
 use db::{Db, DbError, NewStation};
 use domain::station::StationFields;
-use domain::{PhoneNumber, Timestamp};
+use domain::{GeranceId, PhoneNumber, StationId, Timestamp};
 use station::protocol::{Provisioning, Secret};
 
 /// Stands in for the server's number in a provisioning string when the operator has not configured it
@@ -13,7 +13,7 @@ pub const PLACEHOLDER_NUMBER: &str = "+SERVERNUMBER";
 /// A station just registered. Its provisioning string holds its secret: shown this once, never again.
 #[derive(Debug)]
 pub struct Registered {
-    pub id: i64,
+    pub id: StationId,
     pub provisioning: String,
     /// The provisioning string holds the server's real number (not the placeholder).
     pub server_number_known: bool,
@@ -25,7 +25,7 @@ pub enum RegisterError {
     Taken,
     /// The station protocol numbers stations with 32 bits.
     #[error("station number {0} is beyond what the station protocol can carry")]
-    OutOfRange(i64),
+    OutOfRange(StationId),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -34,7 +34,7 @@ pub enum RegisterError {
 /// source, and returns its provisioning string for the server number `server_number`.
 pub async fn register(
     db: &Db,
-    gerance_id: i64,
+    gerance_id: GeranceId,
     fields: &StationFields,
     server_number: Option<&PhoneNumber>,
 ) -> Result<Registered, RegisterError> {
@@ -43,16 +43,16 @@ pub async fn register(
         gerance_id,
         name: &fields.name,
         place: &fields.place,
-        phone: fields.phone.as_str(),
+        phone: &fields.phone,
         secret: &secret,
-        max_amount_rappen: fields.max.rappen(),
+        max_amount: fields.max,
     };
     let id = match db.create_station(new, Timestamp::now()).await {
         Ok(id) => id,
         Err(DbError::Conflict) => return Err(RegisterError::Taken),
         Err(e) => return Err(e.into()),
     };
-    let station = u32::try_from(id).map_err(|_| RegisterError::OutOfRange(id))?;
+    let station = id.protocol().ok_or(RegisterError::OutOfRange(id))?;
     let provisioning = Provisioning {
         station,
         server_number: server_number.map_or_else(|| PLACEHOLDER_NUMBER.into(), ToString::to_string),

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{PASSWORD, TestApp, location, spawn_app};
-use domain::Role;
+use domain::{KeyNumber, Role, StationId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -30,11 +30,16 @@ fn url_encode(s: &str) -> String {
 }
 
 /// Polls the stations page until `ready` holds for station `id` (the simulated station answers by SMS).
-async fn wait_for_station(app: &TestApp, cookie: &str, id: i64, ready: impl Fn(&Value) -> bool) -> Value {
+async fn wait_for_station(
+    app: &TestApp,
+    cookie: &str,
+    id: StationId,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let page = call(app, cookie, "/api/stations", "").await;
-        let station = page["stations"].as_array().unwrap().iter().find(|s| s["id"] == id).cloned();
+        let station = page["stations"].as_array().unwrap().iter().find(|s| s["id"] == id.get()).cloned();
         if let Some(s) = station.filter(&ready) {
             return s;
         }
@@ -83,16 +88,16 @@ async fn an_operator_sets_up_a_gerance_its_admin_and_a_station_that_works() {
         call(&app, &op, "/api/save_station", &station_form("Station Hérémence", "079 000 02 01", "200"))
             .await;
     let created = &created["Created"];
-    let station = created["id"].as_i64().expect("created");
+    let station = StationId(created["id"].as_i64().expect("created"));
     assert_eq!(created["server_number_known"], true);
     let provisioning =
         station::protocol::Provisioning::parse(created["provisioning"].as_str().unwrap()).unwrap();
-    assert_eq!(i64::from(provisioning.station), station);
+    assert_eq!(StationId::from_protocol(provisioning.station), station);
     assert_eq!(provisioning.server_number, server::sms::demo::SERVER_NUMBER);
     let link = app.db.station_link(station).await.unwrap().unwrap();
     assert_eq!(provisioning.secret, station::protocol::Secret::from_bytes(link.secret));
-    assert_eq!(link.phone, "+41790000201");
-    assert_eq!(link.max_amount_rappen, 20_000);
+    assert_eq!(link.phone.as_str(), "+41790000201");
+    assert_eq!(link.max_amount.rappen(), 20_000);
     let dup =
         call(&app, &op, "/api/save_station", &station_form("Station Hérémence", "+41790000201", "1")).await;
     assert_eq!(dup, json!({ "Invalid": ["NameTaken", "PhoneTaken"] }));
@@ -120,7 +125,7 @@ async fn an_operator_sets_up_a_gerance_its_admin_and_a_station_that_works() {
             let tx = topup["Created"]["id"].as_i64().expect("created");
             let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
             loop {
-                app.demo.as_ref().unwrap().present_key(station, 34586).await;
+                app.demo.as_ref().unwrap().present_key(station, KeyNumber(34586)).await;
                 let now = call(app, admin, "/api/transaction", &format!("id={tx}")).await;
                 if now["status"] == "Reloaded" {
                     return now["balance_rappen"].as_i64().unwrap();
@@ -166,7 +171,7 @@ async fn only_operators_administer_and_admins_see_only_their_stations() {
     let op = app.login("op@recharge.ch").await;
     let admin_a = app.login("a@a.ch").await;
 
-    let add = |gerance: i64, name: &'static str, phone: &'static str| {
+    let add = |gerance: domain::GeranceId, name: &'static str, phone: &'static str| {
         let body = form(&[
             ("gerance", &gerance.to_string()),
             ("name", name),
@@ -175,7 +180,9 @@ async fn only_operators_administer_and_admins_see_only_their_stations() {
             ("max", "100"),
         ]);
         let (app, op) = (&app, &op);
-        async move { call(app, op, "/api/save_station", &body).await["Created"]["id"].as_i64().unwrap() }
+        async move {
+            StationId(call(app, op, "/api/save_station", &body).await["Created"]["id"].as_i64().unwrap())
+        }
     };
     let station_a = add(a, "Station A", "+41790000301").await;
     let station_b = add(b, "Station B", "+41790000302").await;
@@ -218,8 +225,8 @@ async fn only_operators_administer_and_admins_see_only_their_stations() {
 
     // An admin sees its own station only and cannot ask another's for its state.
     let page = call(&app, &admin_a, "/api/stations", "").await;
-    let ids: Vec<i64> =
-        page["stations"].as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect();
+    let ids: Vec<StationId> =
+        page["stations"].as_array().unwrap().iter().map(|s| StationId(s["id"].as_i64().unwrap())).collect();
     assert_eq!(ids, vec![station_a]);
     let asked = call(&app, &admin_a, "/api/station_status", &format!("id={station_b}")).await;
     assert_eq!(asked, json!("NoStation"));
@@ -256,7 +263,7 @@ async fn only_operators_administer_and_admins_see_only_their_stations() {
     );
     let changed = app.db.station(db::Scope::All, station_a).await.unwrap().unwrap();
     assert_eq!(
-        (changed.name.as_str(), changed.gerance.id, changed.max_amount_rappen),
+        (changed.name.as_str(), changed.gerance.id, changed.max_amount.rappen()),
         ("Station Alpha", a, 25_050)
     );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{TestApp, spawn_with};
 use db::{NewStation, NewTopUp, Scope, TxRecord};
 use domain::journal::{Reason, TxStatus};
-use domain::{Role, Timestamp};
+use domain::{Amount, GeranceId, KeyNumber, PhoneNumber, Role, StationId, Timestamp, TxId};
 use server::startup::ModemSettings;
 use sms::emulator::{Network, pty::Port};
 use sms::link::SimPin;
@@ -21,30 +21,35 @@ fn modem(device: PathBuf, pin: Option<&str>) -> ModemSettings {
     ModemSettings { device, baud: 115_200, pin: pin.map(SimPin::new), ussd_balance_code: None, number: None }
 }
 
-async fn add_station(app: &TestApp, gerance: i64, phone: &str) -> i64 {
+async fn add_station(app: &TestApp, gerance: GeranceId, phone: &str) -> StationId {
     let secret: [u8; 32] = rand::random();
     let new = NewStation {
         gerance_id: gerance,
         name: phone,
         place: "Hérémence",
-        phone,
+        phone: &PhoneNumber::parse(phone).unwrap(),
         secret: &secret,
-        max_amount_rappen: 50_000,
+        max_amount: Amount::from_rappen(50_000).unwrap(),
     };
     app.db.create_station(new, Timestamp::now()).await.unwrap()
 }
 
-async fn top_up(app: &TestApp, station: i64, key: u16) -> TxRecord {
+async fn top_up(app: &TestApp, station: StationId, key: u16) -> TxRecord {
     let token = format!("{station}-{key}-{}", rand::random::<u64>());
-    let new =
-        NewTopUp { station_id: station, key, amount_rappen: 1000, user_id: None, request_token: &token };
+    let new = NewTopUp {
+        station_id: station,
+        key: KeyNumber(key),
+        amount: Amount::from_rappen(1000).unwrap(),
+        user_id: None,
+        request_token: &token,
+    };
     let tx = app.db.create_top_up(Scope::All, new, Timestamp::now()).await.unwrap().unwrap();
     app.journal.wake();
     tx
 }
 
 /// Waits until `done` holds for the transaction.
-async fn until(app: &TestApp, id: i64, what: &str, done: impl Fn(&TxRecord) -> bool) -> TxRecord {
+async fn until(app: &TestApp, id: TxId, what: &str, done: impl Fn(&TxRecord) -> bool) -> TxRecord {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let tx = app.db.transaction(Scope::All, id).await.unwrap().unwrap();

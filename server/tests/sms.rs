@@ -10,23 +10,23 @@ use std::time::Duration;
 
 use common::{TestApp, spawn_with};
 use db::{NewStation, NewTopUp, Scope, TxRecord};
-use domain::Timestamp;
 use domain::journal::{Reason, TxStatus};
+use domain::{Amount, GeranceId, KeyNumber, PhoneNumber, StationId, Timestamp, TxId};
 use server::startup::ModemSettings;
 use sms::emulator::{Knobs, Network, pty::Port};
 use station::machine::Config;
 use station::protocol::{Provisioning, Secret};
 use station::sim::{Keys, SimulatedStation, StationSpec};
 
-async fn add_station(app: &TestApp, gerance: i64, name: &str, phone: &str) -> (i64, [u8; 32]) {
+async fn add_station(app: &TestApp, gerance: GeranceId, name: &str, phone: &str) -> (StationId, [u8; 32]) {
     let secret: [u8; 32] = rand::random();
     let new = NewStation {
         gerance_id: gerance,
         name,
         place: "Hérémence",
-        phone,
+        phone: &PhoneNumber::parse(phone).unwrap(),
         secret: &secret,
-        max_amount_rappen: 50_000,
+        max_amount: Amount::from_rappen(50_000).unwrap(),
     };
     let id = app.db.create_station(new, Timestamp::now()).await.unwrap();
     if let Some(demo) = &app.demo {
@@ -35,16 +35,21 @@ async fn add_station(app: &TestApp, gerance: i64, name: &str, phone: &str) -> (i
     (id, secret)
 }
 
-async fn top_up(app: &TestApp, station: i64, key: u16, amount: i64) -> TxRecord {
+async fn top_up(app: &TestApp, station: StationId, key: u16, amount: i64) -> TxRecord {
     let token = format!("{station}-{key}-{amount}-{}", rand::random::<u64>());
-    let new =
-        NewTopUp { station_id: station, key, amount_rappen: amount, user_id: None, request_token: &token };
+    let new = NewTopUp {
+        station_id: station,
+        key: KeyNumber(key),
+        amount: Amount::from_rappen(amount).unwrap(),
+        user_id: None,
+        request_token: &token,
+    };
     let tx = app.db.create_top_up(Scope::All, new, Timestamp::now()).await.unwrap().unwrap();
     app.journal.wake();
     tx
 }
 
-async fn wait_for(app: &TestApp, id: i64, status: TxStatus) -> TxRecord {
+async fn wait_for(app: &TestApp, id: TxId, status: TxStatus) -> TxRecord {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let tx = app.db.transaction(Scope::All, id).await.unwrap().unwrap();
@@ -74,11 +79,11 @@ async fn a_top_up_goes_sent_confirmed_reloaded_through_the_emulated_network() {
     assert!(confirmed.sent_at.is_some() && confirmed.confirmed_at.is_some());
 
     let demo = app.demo.clone().unwrap();
-    let screen = demo.present_key(station, 34586).await.unwrap();
+    let screen = demo.present_key(station, KeyNumber(34586)).await.unwrap();
     assert_eq!(screen.lines()[1], "N° de clé 34586");
     let reloaded = wait_for(&app, tx.id, TxStatus::Reloaded).await;
     assert_eq!(reloaded.balance_rappen, Some(1000));
-    assert_eq!(demo.balance(34586), 1000);
+    assert_eq!(demo.balance(KeyNumber(34586)), 1000);
     assert_eq!(demo.logger(station).await.unwrap().len(), 1);
 
     // Every change was published, in order.
@@ -92,7 +97,7 @@ async fn a_top_up_goes_sent_confirmed_reloaded_through_the_emulated_network() {
 
 /// Presents every key at every station until each top-up is reloaded or failed, then checks that the
 /// journal, the keys and the data loggers agree.
-async fn settle_and_check(app: &TestApp, stations: &[i64], txs: &[TxRecord]) {
+async fn settle_and_check(app: &TestApp, stations: &[StationId], txs: &[TxRecord]) {
     let demo = app.demo.clone().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
@@ -110,13 +115,13 @@ async fn settle_and_check(app: &TestApp, stations: &[i64], txs: &[TxRecord]) {
         assert!(tokio::time::Instant::now() < deadline, "never settled: {open:#?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let mut journal_per_key: HashMap<u16, i64> = HashMap::new();
+    let mut journal_per_key: HashMap<KeyNumber, i64> = HashMap::new();
     let mut reloaded = 0;
     for tx in txs {
         let now = app.db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
         match now.status {
             TxStatus::Reloaded => {
-                *journal_per_key.entry(now.key).or_default() += now.amount_rappen;
+                *journal_per_key.entry(now.key).or_default() += now.amount.rappen();
                 reloaded += 1;
             }
             _ => assert!(now.reason.is_some(), "failed without a reason: {now:?}"),
@@ -195,7 +200,7 @@ async fn a_real_serial_modem_unplugged_or_hung_delays_top_ups_without_losing_the
     let spec = StationSpec {
         config: Config {
             provisioning: Provisioning {
-                station: id as u32,
+                station: id.protocol().unwrap(),
                 server_number: "+41790000001".into(),
                 secret: Secret::from_bytes(secret),
             },
@@ -240,16 +245,21 @@ async fn a_cancelled_top_up_is_never_loaded_and_a_loaded_one_cannot_be_cancelled
     app.journal.wake();
     let cancelled = wait_for(&app, tx.id, TxStatus::Cancelled).await;
     assert!(cancelled.ended_at.is_some());
-    demo.present_key(station, 42).await;
-    assert_eq!(demo.balance(42), 0, "the station dropped it");
+    demo.present_key(station, KeyNumber(42)).await;
+    assert_eq!(demo.balance(KeyNumber(42)), 0, "the station dropped it");
     assert!(demo.logger(station).await.unwrap().is_empty());
 
     let loaded = top_up(&app, station, 42, 300).await;
     wait_for(&app, loaded.id, TxStatus::Confirmed).await;
-    demo.present_key(station, 42).await;
+    demo.present_key(station, KeyNumber(42)).await;
     wait_for(&app, loaded.id, TxStatus::Reloaded).await;
     assert!(!app.db.request_cancel(Scope::Gerance(gerance), loaded.id, Timestamp::now()).await.unwrap());
-    assert!(!app.db.request_cancel(Scope::Gerance(gerance + 99), tx.id, Timestamp::now()).await.unwrap());
+    assert!(
+        !app.db
+            .request_cancel(Scope::Gerance(GeranceId(gerance.get() + 99)), tx.id, Timestamp::now())
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +281,7 @@ async fn a_failed_top_up_is_cancelled_at_its_station_once_the_network_works_agai
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let memory = demo.memory(station).await.unwrap();
-        if memory.outcomes.get(&(tx.id as u64)) == Some(&station::machine::Outcome::Cancelled) {
+        if memory.outcomes.get(&tx.id.protocol().unwrap()) == Some(&station::machine::Outcome::Cancelled) {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the station never heard of the cancellation");
@@ -284,8 +294,8 @@ async fn a_failed_top_up_is_cancelled_at_its_station_once_the_network_works_agai
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(app.db.transaction(Scope::All, tx.id).await.unwrap().unwrap().status, TxStatus::Failed);
-    demo.present_key(station, 42).await;
-    assert_eq!(demo.balance(42), 0);
+    demo.present_key(station, KeyNumber(42)).await;
+    assert_eq!(demo.balance(KeyNumber(42)), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,7 +328,7 @@ async fn a_sim_out_of_credit_delays_top_ups_without_failing_them() {
     wait_for(&app, tx.id, TxStatus::Confirmed).await;
     let sent = app.db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
     assert_eq!(sent.reason, None, "the SIM credit is no longer why it waits");
-    demo.present_key(station, 42).await;
+    demo.present_key(station, KeyNumber(42)).await;
     wait_for(&app, tx.id, TxStatus::Reloaded).await;
-    assert_eq!(demo.balance(42), 700);
+    assert_eq!(demo.balance(KeyNumber(42)), 700);
 }

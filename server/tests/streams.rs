@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{TestApp, spawn_with};
 use db::NewStation;
-use domain::{Role, Timestamp};
+use domain::{Amount, PhoneNumber, Role, StationId, Timestamp};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -20,16 +20,16 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// A gérance with one station and its administrator, logged in: the session cookie and the station. In
 /// the demo the station is simulated too.
-async fn admin_with_station(app: &TestApp) -> (String, i64) {
+async fn admin_with_station(app: &TestApp) -> (String, StationId) {
     let gerance = app.add_gerance("Gérance A").await;
     app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
     let new = NewStation {
         gerance_id: gerance,
         name: "Station",
         place: "Sion",
-        phone: "+41790000101",
+        phone: &PhoneNumber::parse("+41790000101").unwrap(),
         secret: &[3; 32],
-        max_amount_rappen: 50_000,
+        max_amount: Amount::from_rappen(50_000).unwrap(),
     };
     let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
     if let Some(demo) = &app.demo {
@@ -38,7 +38,7 @@ async fn admin_with_station(app: &TestApp) -> (String, i64) {
     (app.login("a@example.ch").await, station)
 }
 
-async fn top_up(app: &TestApp, cookie: &str, station: i64, key: u16, token: &str) -> i64 {
+async fn top_up(app: &TestApp, cookie: &str, station: StationId, key: u16, token: &str) -> i64 {
     let body = format!("station={station}&key={key}&amount=5.00&token={token}");
     let r = app.post_api("/api/topup", Some(cookie), &body).await;
     assert_eq!(r.status(), StatusCode::OK);

@@ -8,28 +8,35 @@ use std::time::Duration;
 
 use common::{TestApp, spawn_with};
 use db::NewStation;
-use domain::{Role, Timestamp};
+use domain::{Amount, KeyNumber, PhoneNumber, Role, StationId, Timestamp};
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
-async fn gerance_with_admin(app: &TestApp, name: &str, email: &str, phone: &str) -> (String, i64) {
+async fn gerance_with_admin(app: &TestApp, name: &str, email: &str, phone: &str) -> (String, StationId) {
     let gerance = app.add_gerance(name).await;
     app.add_user(email, Role::Admin, Some(gerance)).await;
     let new = NewStation {
         gerance_id: gerance,
         name: "Station",
         place: "Sion",
-        phone,
+        phone: &PhoneNumber::parse(phone).unwrap(),
         secret: &[3; 32],
-        max_amount_rappen: 50_000,
+        max_amount: Amount::from_rappen(50_000).unwrap(),
     };
     let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
     app.demo.as_ref().unwrap().sync(&app.db).await.unwrap();
     (app.login(email).await, station)
 }
 
-async fn top_up(app: &TestApp, cookie: &str, station: i64, key: &str, amount: &str, token: &str) -> Value {
+async fn top_up(
+    app: &TestApp,
+    cookie: &str,
+    station: StationId,
+    key: &str,
+    amount: &str,
+    token: &str,
+) -> Value {
     let body = format!("station={station}&key={key}&amount={amount}&token={token}");
     let r = app.post_api("/api/topup", Some(cookie), &body).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -93,7 +100,7 @@ async fn the_server_checks_everything_and_records_a_form_once() {
 
     let created = top_up(&app, &a, station_a, "034586", "10.00", token).await;
     assert_eq!(created["Created"]["key"], 34586);
-    assert_eq!(created["Created"]["amount_rappen"], 1000);
+    assert_eq!(created["Created"]["amount"], 1000);
     assert_eq!(created["Created"]["station"], "Station, Gérance A, Sion");
     let again = top_up(&app, &a, station_a, "034586", "10.00", token).await;
     assert_eq!(again, json!({ "Invalid": ["AlreadySent"] }), "a double click records nothing twice");
@@ -275,8 +282,8 @@ async fn an_export_of_more_rows_than_sqlite_binds_is_whole_in_order_and_in_the_a
             db::GeneratedTx {
                 gerance_id,
                 station_id,
-                key: (i % 65_536) as u16,
-                amount_rappen: 100 + i,
+                key: KeyNumber(u16::try_from(i % 65_536).unwrap()),
+                amount: Amount::from_rappen(100 + i).unwrap(),
                 status: domain::journal::TxStatus::Reloaded,
                 created_at: 1_700_000_000_000 + i * 1_000,
                 sent_at: None,

@@ -6,6 +6,7 @@
 //! made them, and never stored in clear.
 
 use domain::station::StationField;
+use domain::{Amount, GeranceId, PhoneNumber, StationId, UserId};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -17,13 +18,13 @@ use super::ssr as base;
 /// A station with what we last heard from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StationInfo {
-    pub id: i64,
-    pub gerance_id: i64,
+    pub id: StationId,
+    pub gerance_id: GeranceId,
     pub gerance: String,
     pub name: String,
     pub place: String,
-    pub phone: String,
-    pub max_rappen: i64,
+    pub phone: PhoneNumber,
+    pub max: Amount,
     /// Europe/Zurich, `dd.mm.yyyy HH:MM:SS`.
     pub last_heard: Option<String>,
     /// Top-ups the station holds for keys not presented yet (its last heartbeat).
@@ -77,7 +78,7 @@ pub struct ModemView {
 /// What an operator additionally gets on the stations page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StationsAdmin {
-    pub gerances: Vec<(i64, String)>,
+    pub gerances: Vec<(GeranceId, String)>,
     pub modem: ModemView,
 }
 
@@ -101,13 +102,13 @@ pub enum StationProblem {
 pub enum StationSaved {
     /// A new station and its provisioning string, shown this once.
     Created {
-        id: i64,
+        id: StationId,
         name: String,
         provisioning: String,
         server_number_known: bool,
     },
     Updated {
-        id: i64,
+        id: StationId,
     },
     Invalid(Vec<StationProblem>),
 }
@@ -133,8 +134,8 @@ pub async fn stations_page() -> Result<StationsView, ServerFnError> {
 /// Creates a station (`id` empty) or changes one. Operators only.
 #[server(endpoint = "save_station", output = TextJson)]
 pub async fn save_station(
-    id: Option<i64>,
-    gerance: Option<i64>,
+    id: Option<StationId>,
+    gerance: Option<GeranceId>,
     name: String,
     place: String,
     phone: String,
@@ -176,7 +177,7 @@ pub async fn save_station(
         if others().any(|s| s.gerance.id == g && s.name == f.name) {
             problems.push(StationProblem::NameTaken);
         }
-        if others().any(|s| s.phone == f.phone.as_str()) {
+        if others().any(|s| s.phone == f.phone) {
             problems.push(StationProblem::PhoneTaken);
         }
     }
@@ -189,8 +190,8 @@ pub async fn save_station(
             let edit = db::StationEdit {
                 name: &fields.name,
                 place: &fields.place,
-                phone: fields.phone.as_str(),
-                max_amount_rappen: fields.max.rappen(),
+                phone: &fields.phone,
+                max_amount: fields.max,
             };
             match db.update_station(id, edit).await {
                 Ok(()) => {
@@ -230,7 +231,7 @@ pub enum StatusAsked {
 /// Anyone who sees the station may ask, once a minute (each request is an SMS paid from the server's
 /// SIM credit).
 #[server(endpoint = "station_status", output = TextJson)]
-pub async fn request_station_status(id: i64) -> Result<StatusAsked, ServerFnError> {
+pub async fn request_station_status(id: StationId) -> Result<StatusAsked, ServerFnError> {
     let account = base::account().await?;
     let db = base::db()?;
     if db.station(db::Scope::of(&account), id).await.map_err(base::internal)?.is_none() {
@@ -243,7 +244,7 @@ pub async fn request_station_status(id: i64) -> Result<StatusAsked, ServerFnErro
 /// A gérance with how much hangs from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeranceInfo {
-    pub id: i64,
+    pub id: GeranceId,
     pub name: String,
     pub stations: i64,
     pub accounts: i64,
@@ -251,7 +252,7 @@ pub struct GeranceInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountInfo {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub role: domain::Role,
     pub gerance: Option<String>,
@@ -301,7 +302,7 @@ pub async fn admin_page() -> Result<AdminView, ServerFnError> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GeranceSaved {
-    Created { id: i64, name: String },
+    Created { id: GeranceId, name: String },
     InvalidName,
     NameTaken,
 }
@@ -333,7 +334,7 @@ pub enum AccountProblem {
 pub enum AccountSaved {
     /// The account and its first password, shown this once; the person changes it under *Mon compte*.
     Created {
-        id: i64,
+        id: UserId,
         email: String,
         password: String,
     },
@@ -344,7 +345,7 @@ pub enum AccountSaved {
 pub async fn create_account(
     email: String,
     role: String,
-    gerance: Option<i64>,
+    gerance: Option<GeranceId>,
 ) -> Result<AccountSaved, ServerFnError> {
     use domain::{Email, Role};
     let _operator = ssr::operator().await?;
@@ -380,7 +381,7 @@ pub async fn create_account(
 
 /// Gives an account a new generated password (shown once) and ends all of its sessions.
 #[server(endpoint = "reset_password", output = TextJson)]
-pub async fn reset_password(id: i64) -> Result<String, ServerFnError> {
+pub async fn reset_password(id: UserId) -> Result<String, ServerFnError> {
     let _operator = ssr::operator().await?;
     base::refuse_without_script("/admin")?;
     let host = base::host()?;
@@ -396,7 +397,7 @@ pub async fn reset_password(id: i64) -> Result<String, ServerFnError> {
 /// Disables an account (it cannot log in, its sessions end) or enables it again. Not one's own: an
 /// operator cannot lock everyone out by mistake.
 #[server(endpoint = "set_disabled", output = TextJson)]
-pub async fn set_account_disabled(id: i64, disabled: bool) -> Result<bool, ServerFnError> {
+pub async fn set_account_disabled(id: UserId, disabled: bool) -> Result<bool, ServerFnError> {
     let operator = ssr::operator().await?;
     if id == operator.id {
         return Ok(false);
@@ -436,7 +437,7 @@ pub mod ssr {
             name: s.name,
             place: s.place,
             phone: s.phone,
-            max_rappen: s.max_amount_rappen,
+            max: s.max_amount,
             last_heard: s.last_heard_at.map(|t| t.zurich().to_string()),
             pending: s.pending,
             signal_dbm: s.signal_dbm,

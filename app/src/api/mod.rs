@@ -8,18 +8,18 @@ mod codec;
 pub use admin::*;
 pub use codec::{TextJson, TextJsonEncoding};
 
-use domain::Account;
 use domain::journal::TxView;
+use domain::{Account, Amount, KeyNumber, StationId, TxId};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A station one may top up at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StationChoice {
-    pub id: i64,
+    pub id: StationId,
     /// `Station Hérémence, Gérance test, Hérémence`.
     pub label: String,
-    pub max_rappen: i64,
+    pub max: Amount,
 }
 
 /// What the top-up form needs: the stations, and a one-time token that makes sending it twice harmless.
@@ -35,7 +35,7 @@ pub enum Problem {
     NoStation,
     Key,
     Amount,
-    AboveMaximum(i64),
+    AboveMaximum(Amount),
     AlreadySent,
 }
 
@@ -46,7 +46,7 @@ impl Problem {
             Problem::NoStation => "station".into(),
             Problem::Key => "key".into(),
             Problem::Amount => "amount".into(),
-            Problem::AboveMaximum(max) => format!("max-{max}"),
+            Problem::AboveMaximum(max) => format!("max-{}", max.rappen()),
             Problem::AlreadySent => "twice".into(),
         }
     }
@@ -57,7 +57,7 @@ impl Problem {
             "key" => Problem::Key,
             "amount" => Problem::Amount,
             "twice" => Problem::AlreadySent,
-            _ => Problem::AboveMaximum(code.strip_prefix("max-")?.parse().ok()?),
+            _ => Problem::AboveMaximum(Amount::from_rappen(code.strip_prefix("max-")?.parse().ok()?).ok()?),
         })
     }
 }
@@ -76,7 +76,7 @@ pub struct TopUpAnswer {
     pub problems: Vec<Problem>,
     /// The server could not record it (an error, not a problem of the form).
     pub failed: bool,
-    pub station: Option<i64>,
+    pub station: Option<StationId>,
     pub key: String,
     pub amount: String,
 }
@@ -112,7 +112,7 @@ impl TopUpAnswer {
 /// A simulated station's display (demo only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StationScreen {
-    pub id: i64,
+    pub id: StationId,
     pub label: String,
     pub lines: [String; 4],
 }
@@ -142,8 +142,8 @@ pub struct JournalParams {
     pub size: u32,
     pub sort: domain::journal::JournalSort,
     pub desc: bool,
-    pub station: Option<i64>,
-    pub key: Option<u16>,
+    pub station: Option<StationId>,
+    pub key: Option<KeyNumber>,
     pub status: Option<domain::journal::TxStatus>,
     /// `YYYY-MM-DD`, Zurich days, both included.
     pub from: Option<String>,
@@ -164,7 +164,7 @@ impl JournalParams {
             desc: get("dir").is_none_or(|d| d != "asc"),
             sort,
             station: get("station").and_then(|s| s.parse().ok()),
-            key: get("key").and_then(|k| domain::KeyNumber::parse(&k).ok()).map(|k| k.0),
+            key: get("key").and_then(|k| KeyNumber::parse(&k).ok()),
             status: get("status").and_then(|s| s.parse().ok()),
             from: date("from"),
             to: date("to"),
@@ -190,7 +190,7 @@ impl JournalParams {
             parts.push(format!("station={s}"));
         }
         if let Some(k) = self.key {
-            parts.push(format!("key={k}"));
+            parts.push(format!("key={}", k.0));
         }
         if let Some(s) = self.status {
             parts.push(format!("status={}", s.as_str()));
@@ -242,7 +242,7 @@ pub async fn topup_form() -> Result<TopUpForm, ServerFnError> {
         .map(|s| StationChoice {
             id: s.id,
             label: format!("{}, {}, {}", s.name, s.gerance.name, s.place),
-            max_rappen: s.max_amount_rappen,
+            max: s.max_amount,
         })
         .collect();
     Ok(TopUpForm { stations, token: ssr::token() })
@@ -277,10 +277,10 @@ async fn record_top_up(
     token: String,
     plain: bool,
 ) -> Result<TopUpResult, ServerFnError> {
-    use domain::{Amount, KeyNumber, Timestamp};
+    use domain::Timestamp;
     let account = ssr::account().await?;
     let mut problems = Vec::new();
-    let station = station.trim().parse::<i64>().ok();
+    let station = station.trim().parse::<StationId>().ok();
     if station.is_none() {
         problems.push(Problem::NoStation);
     }
@@ -293,13 +293,8 @@ async fn record_top_up(
     let (Some(station), Some(key), Some(amount)) = (station, key, amount) else {
         return Ok(TopUpResult::Invalid(problems));
     };
-    let new = db::NewTopUp {
-        station_id: station,
-        key: key.0,
-        amount_rappen: amount.rappen(),
-        user_id: Some(account.id),
-        request_token: token,
-    };
+    let new =
+        db::NewTopUp { station_id: station, key, amount, user_id: Some(account.id), request_token: token };
     let db = ssr::db()?;
     let created =
         db.create_top_up(db::Scope::of(&account), new, Timestamp::now()).await.map_err(ssr::internal)?;
@@ -324,7 +319,7 @@ async fn record_top_up(
 /// Asks the station to drop a top-up that is not loaded yet. The transaction shows *Cancelling* until
 /// the station agrees (*Cancelled*), or *Reloaded* if the key was faster. False if it cannot be cancelled.
 #[server(endpoint = "cancel", output = TextJson)]
-pub async fn cancel_top_up(id: i64) -> Result<bool, ServerFnError> {
+pub async fn cancel_top_up(id: TxId) -> Result<bool, ServerFnError> {
     let account = ssr::account().await?;
     let done = ssr::db()?
         .request_cancel(db::Scope::of(&account), id, domain::Timestamp::now())
@@ -338,7 +333,7 @@ pub async fn cancel_top_up(id: i64) -> Result<bool, ServerFnError> {
 
 /// One transaction, if it is one's own.
 #[server(endpoint = "transaction", output = TextJson)]
-pub async fn transaction(id: i64) -> Result<Option<TxView>, ServerFnError> {
+pub async fn transaction(id: TxId) -> Result<Option<TxView>, ServerFnError> {
     let account = ssr::account().await?;
     let tx = ssr::db()?.transaction(db::Scope::of(&account), id).await.map_err(ssr::internal)?;
     Ok(tx.map(|t| t.view()))
@@ -368,7 +363,7 @@ pub async fn station_screens() -> Result<Option<Vec<StationScreen>>, ServerFnErr
 
 /// A person presents a key at one of one's simulated stations (demo only).
 #[server(endpoint = "present_key", output = TextJson)]
-pub async fn present_key(station: i64, key: String) -> Result<[String; 4], ServerFnError> {
+pub async fn present_key(station: StationId, key: String) -> Result<[String; 4], ServerFnError> {
     let account = ssr::account().await?;
     let key = domain::KeyNumber::parse(&key).map_err(|_| ServerFnError::new("key"))?;
     let visible = ssr::db()?.station(db::Scope::of(&account), station).await.map_err(ssr::internal)?;
@@ -377,7 +372,7 @@ pub async fn present_key(station: i64, key: String) -> Result<[String; 4], Serve
     }
     ssr::host()?
         .0
-        .present_key(station, key.0)
+        .present_key(station, key)
         .await
         .ok_or_else(|| ServerFnError::new("not a simulated station"))
 }
@@ -388,7 +383,7 @@ pub mod ssr {
 
     use axum::Extension;
     use axum::http::StatusCode;
-    use domain::Account;
+    use domain::{Account, GeranceId, KeyNumber, StationId};
     use leptos::prelude::*;
     use leptos_axum::ResponseOptions;
 
@@ -446,22 +441,22 @@ pub mod ssr {
         /// Whether stations are simulated (no real modem).
         fn is_demo(&self) -> bool;
         /// A simulated station's display.
-        fn screen(&self, station: i64) -> BoxFuture<'_, Option<[String; 4]>>;
+        fn screen(&self, station: StationId) -> BoxFuture<'_, Option<[String; 4]>>;
         /// Presents a key at a simulated station; its display afterwards.
-        fn present_key(&self, station: i64, key: u16) -> BoxFuture<'_, Option<[String; 4]>>;
+        fn present_key(&self, station: StationId, key: KeyNumber) -> BoxFuture<'_, Option<[String; 4]>>;
         /// The server modem's state (its outbox length left at 0).
         fn modem(&self) -> super::ModemView;
         /// A station was created or changed: in the demo, simulate it (again) as it is now.
-        fn station_saved(&self, station: i64) -> BoxFuture<'_, ()>;
+        fn station_saved(&self, station: StationId) -> BoxFuture<'_, ()>;
         /// Registers a station (`server::stations::register`: its secret, its provisioning string).
         fn register_station(
             &self,
-            gerance_id: i64,
+            gerance_id: GeranceId,
             fields: domain::station::StationFields,
         ) -> BoxFuture<'_, Result<Registration, String>>;
         /// Queues a signed STATUS request to a station; `false` when it was asked too recently (nothing
         /// is queued).
-        fn request_status(&self, station: i64) -> BoxFuture<'_, Result<bool, String>>;
+        fn request_status(&self, station: StationId) -> BoxFuture<'_, Result<bool, String>>;
         /// A new account's first password (readable, about 93 bits).
         fn new_password(&self) -> String;
         /// Argon2id of a password, on the blocking pool.
@@ -472,7 +467,7 @@ pub mod ssr {
     pub enum Registration {
         /// Its provisioning string (holding its secret, shown once), and whether it holds the server's
         /// real number (a placeholder stands in when the operator has not configured it).
-        Registered { id: i64, provisioning: String, server_number_known: bool },
+        Registered { id: StationId, provisioning: String, server_number_known: bool },
         /// Its name or phone number is another station's.
         Taken,
     }
@@ -508,7 +503,8 @@ pub mod ssr {
     /// explains; nothing is created.
     pub fn refuse_without_script(page: &str) -> Result<(), ServerFnError> {
         if plain_form_post() {
-            answer_with_page(&format!("{page}?error=script"));
+            use domain::notice::{PageNotice, QueryNotice};
+            answer_with_page(&format!("{page}?{}", PageNotice::NeedsScript.to_query()));
             return Err(ServerFnError::new("this action needs script"));
         }
         Ok(())

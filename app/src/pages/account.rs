@@ -15,20 +15,21 @@ pub fn Account() -> impl IntoView {
     let account = AsyncDerived::new(current_account);
     let notice = move || {
         query.with(|q| {
-            let retry = q.get_str("retry").and_then(|r| r.parse::<u64>().ok()).unwrap_or(60);
-            let (class, text) = match (q.get_str("password"), q.get_str("error")) {
-                (Some("changed"), _) => ("notice info", t!(i18n, account_changed).into_any()),
-                (_, Some("current")) => ("notice error", t!(i18n, account_error_current).into_any()),
-                (_, Some("mismatch")) => ("notice error", t!(i18n, account_error_mismatch).into_any()),
-                (_, Some("short")) => ("notice error", t!(i18n, account_error_short).into_any()),
-                (_, Some("long")) => ("notice error", t!(i18n, account_error_long).into_any()),
-                (_, Some("throttled")) => {
-                    ("notice error", t!(i18n, login_error_throttled, seconds = move || retry).into_any())
+            use domain::notice::PasswordNotice as Notice;
+            let notice = Notice::from_query(|name| q.get_str(name))?;
+            let text = match notice {
+                Notice::Changed => t!(i18n, account_changed).into_any(),
+                Notice::Current => t!(i18n, account_error_current).into_any(),
+                Notice::Mismatch => t!(i18n, account_error_mismatch).into_any(),
+                Notice::Short => t!(i18n, account_error_short).into_any(),
+                Notice::Long => t!(i18n, account_error_long).into_any(),
+                Notice::Throttled { retry_secs } => {
+                    t!(i18n, login_error_throttled, seconds = move || retry_secs).into_any()
                 }
-                (_, Some("unavailable")) => ("notice error", t!(i18n, login_error_unavailable).into_any()),
-                (_, Some(_)) => ("notice error", t!(i18n, login_error_invalid).into_any()),
-                _ => return None,
+                Notice::Unavailable => t!(i18n, login_error_unavailable).into_any(),
+                Notice::Invalid => t!(i18n, login_error_invalid).into_any(),
             };
+            let class = if notice.is_error() { "notice error" } else { "notice info" };
             Some(view! { <p class=class role="alert" data-testid="account-notice">{text}</p> })
         })
     };

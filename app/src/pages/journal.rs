@@ -4,7 +4,6 @@
 //! The filters are a plain GET form and the sort and page links plain links, rendered on the server; the
 //! results are an island, which the journal's event stream keeps current.
 
-use domain::Amount;
 use domain::journal::{JournalSort, TxStatus};
 use leptos::either::Either;
 use leptos::prelude::*;
@@ -232,11 +231,11 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
                 <tbody>
                     {p.rows.iter().map(|tx| view! {
                         <tr data-testid=format!("tx-{}", tx.id)>
-                            <td>{tx.id}</td>
+                            <td>{tx.id.to_string()}</td>
                             <td>{tx.shown_times[0].clone().unwrap_or_default()}</td>
                             <td>{tx.station.clone()}</td>
-                            <td>{format!("{:05}", tx.key)}</td>
-                            <td class="num">{Amount::from_rappen(tx.amount_rappen).map(|a| a.to_string()).unwrap_or_default()}</td>
+                            <td>{tx.key.to_string()}</td>
+                            <td class="num">{tx.amount.to_string()}</td>
                             <td class=format!("status status-{}", tx.status.as_str())>
                                 {status_label(locale, tx.status)}
                                 {(tx.status == TxStatus::Sent && tx.shown_delivered.is_some()).then(|| view! {

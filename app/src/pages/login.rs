@@ -1,49 +1,17 @@
 //! The login page: a real POST form to the server's `/login`, so it works before the WebAssembly loads.
 
+use domain::notice::LoginNotice as Notice;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::i18n::*;
 use crate::layout::LanguageSwitch;
 
-/// What the server's login handler reports back, as the `error` or `reason` query parameter.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Notice {
-    Credentials,
-    Throttled(u64),
-    Invalid,
-    Unavailable,
-    Expired,
-    LoggedOut,
-}
-
-impl Notice {
-    fn from_query(error: Option<&str>, reason: Option<&str>, retry: Option<&str>) -> Option<Self> {
-        match (error, reason) {
-            (Some("credentials"), _) => Some(Self::Credentials),
-            (Some("throttled"), _) => {
-                Some(Self::Throttled(retry.and_then(|r| r.parse().ok()).unwrap_or(60).clamp(1, 86_400)))
-            }
-            (Some("invalid"), _) => Some(Self::Invalid),
-            (Some("unavailable"), _) => Some(Self::Unavailable),
-            (_, Some("expired")) => Some(Self::Expired),
-            (_, Some("logged-out")) => Some(Self::LoggedOut),
-            _ => None,
-        }
-    }
-
-    fn is_error(self) -> bool {
-        !matches!(self, Self::Expired | Self::LoggedOut)
-    }
-}
-
 #[component]
 pub fn Login() -> impl IntoView {
     let i18n = use_i18n();
     let query = use_query_map();
-    let notice = move || {
-        query.with(|q| Notice::from_query(q.get_str("error"), q.get_str("reason"), q.get_str("retry")))
-    };
+    let notice = move || query.with(|q| Notice::from_query(|name| q.get_str(name)));
     // Only a path on this site is carried over; the server checks it again.
     let next = move || query.with(|q| q.get("next").filter(|n| n.starts_with('/')).unwrap_or_default());
     let message = move || {
@@ -51,7 +19,9 @@ pub fn Login() -> impl IntoView {
             let class = if n.is_error() { "notice error" } else { "notice info" };
             let text = match n {
                 Notice::Credentials => t!(i18n, login_error_credentials).into_any(),
-                Notice::Throttled(s) => t!(i18n, login_error_throttled, seconds = move || s).into_any(),
+                Notice::Throttled { retry_secs } => {
+                    t!(i18n, login_error_throttled, seconds = move || retry_secs).into_any()
+                }
                 Notice::Invalid => t!(i18n, login_error_invalid).into_any(),
                 Notice::Unavailable => t!(i18n, login_error_unavailable).into_any(),
                 Notice::Expired => t!(i18n, login_expired).into_any(),

@@ -63,7 +63,8 @@ pub(crate) fn reason_label(locale: Locale, reason: Reason) -> String {
 pub(crate) fn script_notice(locale: Locale) -> Option<impl leptos::prelude::IntoView + use<>> {
     use leptos::prelude::*;
     let query = leptos_router::hooks::use_query_map().get_untracked();
-    (query.get("error").as_deref() == Some("script")).then(|| {
+    let notice = domain::notice::PageNotice::from_query(|name| query.get_str(name));
+    (notice == Some(domain::notice::PageNotice::NeedsScript)).then(|| {
         view! { <p class="notice error" role="alert" data-testid="needs-script">{td_string!(locale, needs_script)}</p> }
     })
 }

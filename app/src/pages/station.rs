@@ -61,7 +61,7 @@ fn Screens(locale: Locale, screens: Vec<StationScreen>) -> impl IntoView {
 #[component]
 fn StationDisplay(
     locale: Locale,
-    id: i64,
+    id: domain::StationId,
     label: String,
     screens: RwSignal<Vec<StationScreen>>,
     present: ServerAction<PresentKey>,

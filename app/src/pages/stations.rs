@@ -236,9 +236,9 @@ fn facts(locale: Locale, s: &StationInfo) -> impl IntoView + use<> {
         <p class="muted">{format!("{}, {}", s.gerance, s.place)}</p>
         <dl class="facts">
             <dt>{td_string!(locale, stations_phone)}</dt>
-            <dd>{s.phone.clone()}</dd>
+            <dd>{s.phone.to_string()}</dd>
             <dt>{td_string!(locale, stations_max)}</dt>
-            <dd>{chf(s.max_rappen)}</dd>
+            <dd>{s.max.to_string()}</dd>
             <dt>{td_string!(locale, stations_last_heard)}</dt>
             <dd data-testid="last-heard">{s.last_heard.clone().unwrap_or_else(|| td_string!(locale, stations_never).to_string())}</dd>
             <dt>{td_string!(locale, stations_pending)}</dt>
@@ -261,16 +261,17 @@ fn StationForm(
     locale: Locale,
     action: ServerAction<SaveStation>,
     station: Option<StationInfo>,
-    gerances: Vec<(i64, String)>,
+    gerances: Vec<(domain::GeranceId, String)>,
 ) -> impl IntoView {
     let prefix = station.as_ref().map_or_else(|| "new".to_owned(), |s| format!("s{}", s.id));
     let id = move |field: &str| format!("{prefix}-{field}");
     let value = |f: fn(&StationInfo) -> String| station.as_ref().map(f).unwrap_or_default();
     let (name, place, phone) =
-        (value(|s| s.name.clone()), value(|s| s.place.clone()), value(|s| s.phone.clone()));
-    let max = station
-        .as_ref()
-        .map_or_else(|| "500.00".to_owned(), |s| format!("{}.{:02}", s.max_rappen / 100, s.max_rappen % 100));
+        (value(|s| s.name.clone()), value(|s| s.place.clone()), value(|s| s.phone.to_string()));
+    let max = station.as_ref().map_or_else(
+        || "500.00".to_owned(),
+        |s| format!("{}.{:02}", s.max.rappen() / 100, s.max.rappen() % 100),
+    );
     let station_id = station.as_ref().map(|s| s.id);
     let problems = move || match action.value().get() {
         Some(Ok(StationSaved::Invalid(p))) => p,

@@ -17,7 +17,7 @@ pub fn TopUp() -> impl IntoView {
     let locale = page_locale();
     // The answer to a form posted without script, if this page is one (see `api::top_up`).
     let query = leptos_router::hooks::use_query_map().get_untracked();
-    let sent = query.get("sent").and_then(|id| id.parse::<i64>().ok());
+    let sent = query.get("sent").and_then(|id| id.parse::<domain::TxId>().ok());
     let answer = TopUpAnswer {
         sent: None,
         problems: query
@@ -86,7 +86,7 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
             Problem::Key => Left(td_string!(locale, topup_error_key)),
             Problem::Amount => Left(td_string!(locale, topup_error_amount)),
             Problem::AboveMaximum(max) => {
-                let max = Amount::from_rappen(max).map(|a| a.to_string()).unwrap_or_default();
+                let max = max.to_string();
                 Right(td!(locale, topup_error_maximum, max = move || max.clone()))
             }
             Problem::AlreadySent => Left(td_string!(locale, topup_error_twice)),
@@ -157,10 +157,9 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
     };
     view! {
         <section class="card progress" data-testid="progress" aria-live="polite">
-            <h2>{td!(locale, topup_number, id = move || id)}</h2>
+            <h2>{td!(locale, topup_number, id = move || id.get())}</h2>
             <p>
-                {move || tx.with(|t| format!("{} · {:05} · {}", t.station, t.key,
-                    Amount::from_rappen(t.amount_rappen).map(|a| a.to_string()).unwrap_or_default()))}
+                {move || tx.with(|t| format!("{} · {} · {}", t.station, t.key, t.amount))}
             </p>
             <ol class="steps">
                 {move || {

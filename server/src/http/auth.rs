@@ -14,7 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use cookie::{Cookie, SameSite};
-use domain::{Account, Email, NewPassword, Timestamp};
+use domain::notice::{LoginNotice, PasswordNotice, QueryNotice};
+use domain::{Account, Email, NewPassword, Timestamp, UserId};
 use serde::Deserialize;
 
 use super::AppState;
@@ -42,30 +43,30 @@ pub async fn login(
         Err(rejected) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return rejected.into_response();
         }
-        Err(_) => return to_login("error=invalid", ""),
+        Err(_) => return to_login(Some(LoginNotice::Invalid), ""),
     };
     let next = safe_next(&form.next);
     let email = match Email::parse(&form.email) {
         Ok(e) if !form.password.is_empty() && form.password.chars().count() <= NewPassword::MAX_CHARS => e,
-        _ => return to_login("error=invalid", next),
+        _ => return to_login(Some(LoginNotice::Invalid), next),
     };
     let unavailable = |e: anyhow::Error| {
         tracing::error!(error = %e, "login failed on a server error");
-        to_login("error=unavailable", next)
+        to_login(Some(LoginNotice::Unavailable), next)
     };
     let account = match check_password(&state, &email, form.password, peer).await {
         Ok(Check::Correct(account)) => account,
         Ok(Check::Throttled(wait)) => {
             tracing::warn!(email = %typed(&email), client = %peer.ip(), "login refused: too many failures");
-            return to_login(&format!("error=throttled&retry={}", wait.as_secs().max(1)), next);
+            return to_login(Some(LoginNotice::Throttled { retry_secs: wait.as_secs().max(1) }), next);
         }
         Ok(Check::Wrong) => {
             tracing::info!(email = %typed(&email), client = %peer.ip(), "login failed");
-            return to_login("error=credentials", next);
+            return to_login(Some(LoginNotice::Credentials), next);
         }
         Ok(Check::Busy) => {
             tracing::warn!(client = %peer.ip(), "login refused: too many password checks at once");
-            return to_login("error=unavailable", next);
+            return to_login(Some(LoginNotice::Unavailable), next);
         }
         Err(e) => return unavailable(e),
     };
@@ -161,7 +162,7 @@ async fn check_password(
 }
 
 /// Creates a session for the account and returns the token for its cookie.
-async fn open_session(state: &AppState, user_id: i64) -> anyhow::Result<String> {
+async fn open_session(state: &AppState, user_id: UserId) -> anyhow::Result<String> {
     let token = new_token();
     let now = Timestamp::now();
     state
@@ -189,39 +190,39 @@ pub async fn change_password(
     Extension(account): Extension<Account>,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
-    let back = |query: &str| redirect(&format!("/account?{query}"));
+    let back = |notice: PasswordNotice| redirect(&format!("/account?{}", notice.to_query()));
     let form = match form {
         Ok(Form(form)) => form,
         Err(rejected) if rejected.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return rejected.into_response();
         }
-        Err(_) => return back("error=invalid"),
+        Err(_) => return back(PasswordNotice::Invalid),
     };
     if form.new != form.confirm {
-        return back("error=mismatch");
+        return back(PasswordNotice::Mismatch);
     }
     let new = match NewPassword::parse(&form.new) {
         Ok(p) => p,
-        Err(domain::ParseError::PasswordTooLong) => return back("error=long"),
-        Err(_) => return back("error=short"),
+        Err(domain::ParseError::PasswordTooLong) => return back(PasswordNotice::Long),
+        Err(_) => return back(PasswordNotice::Short),
     };
     if form.current.chars().count() > NewPassword::MAX_CHARS {
-        return back("error=current");
+        return back(PasswordNotice::Current);
     }
     let failed = |e: anyhow::Error| {
         tracing::error!(error = %e, "password change failed on a server error");
-        back("error=unavailable")
+        back(PasswordNotice::Unavailable)
     };
     match check_password(&state, &account.email, form.current, peer).await {
         Ok(Check::Correct(_)) => {}
         Ok(Check::Wrong) => {
             tracing::info!(email = %account.email, client = %peer.ip(), "password change refused");
-            return back("error=current");
+            return back(PasswordNotice::Current);
         }
         Ok(Check::Throttled(wait)) => {
-            return back(&format!("error=throttled&retry={}", wait.as_secs().max(1)));
+            return back(PasswordNotice::Throttled { retry_secs: wait.as_secs().max(1) });
         }
-        Ok(Check::Busy) => return back("error=unavailable"),
+        Ok(Check::Busy) => return back(PasswordNotice::Unavailable),
         Err(e) => return failed(e),
     }
     let replaced = async {
@@ -232,7 +233,7 @@ pub async fn change_password(
     match replaced.await {
         Ok(token) => {
             tracing::info!(email = %account.email, client = %peer.ip(), "password changed");
-            let mut response = back("password=changed");
+            let mut response = back(PasswordNotice::Changed);
             append_cookie(response.headers_mut(), session_cookie(&state, token));
             response
         }
@@ -248,7 +249,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         tracing::error!(error = %e, "logout could not delete the session");
         return (StatusCode::INTERNAL_SERVER_ERROR, "Logout failed; please try again.\n").into_response();
     }
-    let mut response = redirect("/login?reason=logged-out");
+    let mut response = redirect(&format!("/login?{}", LoginNotice::LoggedOut.to_query()));
     append_cookie(response.headers_mut(), removal_cookie(&state));
     response
 }
@@ -333,11 +334,7 @@ pub async fn require_session(State(state): State<AppState>, mut req: Request, ne
         } else {
             ""
         };
-        let mut query = String::new();
-        if token.is_some() {
-            query.push_str("reason=expired");
-        }
-        to_login(&query, here)
+        to_login(token.is_some().then_some(LoginNotice::Expired), here)
     } else {
         (StatusCode::UNAUTHORIZED, "Not logged in, or the session has expired.\n").into_response()
     };
@@ -443,9 +440,9 @@ fn redirect(to: &str) -> Response {
 }
 
 /// Back to the login page with a notice and, if any, the page to return to after login.
-fn to_login(query: &str, next: &str) -> Response {
+fn to_login(notice: Option<LoginNotice>, next: &str) -> Response {
     let mut url = String::from("/login");
-    let mut params: Vec<String> = query.split('&').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    let mut params: Vec<String> = notice.map(LoginNotice::to_query).into_iter().collect();
     if !next.is_empty() && next != "/" {
         params.push(format!("next={}", form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()));
     }
@@ -503,8 +500,8 @@ mod tests {
 
     #[test]
     fn the_login_redirect_carries_the_notice_and_the_page() {
-        let r = to_login("error=credentials", "/transactions?x=1&y=2");
+        let r = to_login(Some(LoginNotice::Credentials), "/transactions?x=1&y=2");
         assert_eq!(r.headers()[LOCATION], "/login?error=credentials&next=%2Ftransactions%3Fx%3D1%26y%3D2");
-        assert_eq!(to_login("", "/").headers()[LOCATION], "/login");
+        assert_eq!(to_login(None, "/").headers()[LOCATION], "/login");
     }
 }

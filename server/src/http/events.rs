@@ -24,7 +24,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use db::{Db, Scope, SessionEnded};
-use domain::Account;
+use domain::{Account, TxId, UserId};
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -64,7 +64,7 @@ struct Feed {
 /// The session a stream was opened with, which it must not outlive.
 struct Session {
     hash: SessionHash,
-    account: i64,
+    account: UserId,
     policy: SessionPolicy,
     /// Sessions this server ended.
     ended: broadcast::Receiver<SessionEnded>,
@@ -258,7 +258,7 @@ fn write_out(mut rows: Vec<ChangedRow>) -> Bytes {
         return rows.swap_remove(0).frame;
     }
     // Rows by number, then position: of equal numbers, all but the last are superseded.
-    let mut order: Vec<(i64, usize)> = rows.iter().enumerate().map(|(at, row)| (row.id, at)).collect();
+    let mut order: Vec<(TxId, usize)> = rows.iter().enumerate().map(|(at, row)| (row.id, at)).collect();
     order.sort_unstable();
     let mut superseded = vec![false; rows.len()];
     for pair in order.windows(2) {
@@ -276,6 +276,8 @@ fn write_out(mut rows: Vec<ChangedRow>) -> Bytes {
 
 #[cfg(test)]
 mod tests {
+    use domain::GeranceId;
+
     use super::*;
 
     fn row(id: i64, version: i64) -> ChangedRow {
@@ -283,29 +285,34 @@ mod tests {
     }
 
     fn of(gerance_id: i64, id: i64, version: i64) -> ChangedRow {
-        ChangedRow { id, version, gerance_id, frame: format!("id: {version}\ndata: {id}\n\n").into() }
+        ChangedRow {
+            id: TxId(id),
+            version,
+            gerance_id: GeranceId(gerance_id),
+            frame: format!("id: {version}\ndata: {id}\n\n").into(),
+        }
     }
 
     #[test]
     fn a_live_write_holds_the_newer_rows_of_its_scope_and_is_shared_by_streams_in_the_same_state() {
         let batches =
             [Arc::new(vec![of(1, 7, 10), of(2, 8, 11)]), Arc::new(vec![of(1, 7, 12), of(2, 9, 13)])];
-        let (first, since) = live_write(Scope::Gerance(2), 9, &batches);
+        let (first, since) = live_write(Scope::Gerance(GeranceId(2)), 9, &batches);
         let first = first.expect("gérance 2 changed");
         assert_eq!((&first[..], since), (&b"id: 11\ndata: 8\n\nid: 13\ndata: 9\n\n"[..], 13));
         // A stream in the same state gets the same write, not one built again (two rows are copied
         // into one buffer, so an equal pointer means the buffer was shared).
-        let (again, since) = live_write(Scope::Gerance(2), 9, &batches);
+        let (again, since) = live_write(Scope::Gerance(GeranceId(2)), 9, &batches);
         assert_eq!((again.map(|w| w.as_ptr()), since), (Some(first.as_ptr()), 13));
         // Another gérance in the same state: its own rows.
-        let (other, since) = live_write(Scope::Gerance(1), 9, &batches);
+        let (other, since) = live_write(Scope::Gerance(GeranceId(1)), 9, &batches);
         assert_eq!((other.as_deref(), since), (Some(&b"id: 12\ndata: 7\n\n"[..]), 12));
         // A stream that already sent some of them, and one that sent all: only what is newer.
         let (all, since) = live_write(Scope::All, 11, &batches);
         assert_eq!((all.as_deref(), since), (Some(&b"id: 12\ndata: 7\n\nid: 13\ndata: 9\n\n"[..]), 13));
-        assert_eq!(live_write(Scope::Gerance(1), 12, &batches), (None, 12));
+        assert_eq!(live_write(Scope::Gerance(GeranceId(1)), 12, &batches), (None, 12));
         // Nothing in its scope: nothing written, its version stays.
-        assert_eq!(live_write(Scope::Gerance(3), 9, &batches), (None, 9));
+        assert_eq!(live_write(Scope::Gerance(GeranceId(3)), 9, &batches), (None, 9));
     }
 
     #[test]

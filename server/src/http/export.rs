@@ -115,8 +115,8 @@ fn lines(locale: Locale, rows: &[TxRecord]) -> String {
             tx.id.to_string(),
             tx.created_at.zurich().to_string(),
             view.station,
-            format!("{:05}", tx.key),
-            francs(tx.amount_rappen),
+            tx.key.to_string(),
+            francs(tx.amount.rappen()),
             app::status_label(locale, tx.status),
             tx.balance_rappen.map(francs).unwrap_or_default(),
         ];

@@ -23,7 +23,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use db::Db;
-use domain::Timestamp;
+use domain::{GeranceId, KeyNumber, StationId, Timestamp};
 use leptos::config::LeptosOptions;
 use leptos::prelude::RenderHtml;
 use leptos::prelude::provide_context;
@@ -221,11 +221,11 @@ impl Host for ServerHost {
         self.demo.is_some()
     }
 
-    fn screen(&self, station: i64) -> BoxFuture<'_, Option<[String; 4]>> {
+    fn screen(&self, station: StationId) -> BoxFuture<'_, Option<[String; 4]>> {
         Box::pin(async move { self.demo.as_ref()?.screen(station).await.map(|s| s.lines().clone()) })
     }
 
-    fn present_key(&self, station: i64, key: u16) -> BoxFuture<'_, Option<[String; 4]>> {
+    fn present_key(&self, station: StationId, key: KeyNumber) -> BoxFuture<'_, Option<[String; 4]>> {
         Box::pin(
             async move { self.demo.as_ref()?.present_key(station, key).await.map(|s| s.lines().clone()) },
         )
@@ -262,19 +262,19 @@ impl Host for ServerHost {
         }
     }
 
-    fn station_saved(&self, station: i64) -> BoxFuture<'_, ()> {
+    fn station_saved(&self, station: StationId) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Some(demo) = &self.demo
                 && let Err(e) = demo.restart(&self.db, station).await
             {
-                tracing::error!(error = %e, station, "cannot simulate the station");
+                tracing::error!(error = %e, %station, "cannot simulate the station");
             }
         })
     }
 
     fn register_station(
         &self,
-        gerance_id: i64,
+        gerance_id: GeranceId,
         fields: domain::station::StationFields,
     ) -> BoxFuture<'_, Result<Registration, String>> {
         Box::pin(async move {
@@ -291,7 +291,7 @@ impl Host for ServerHost {
         })
     }
 
-    fn request_status(&self, station: i64) -> BoxFuture<'_, Result<bool, String>> {
+    fn request_status(&self, station: StationId) -> BoxFuture<'_, Result<bool, String>> {
         Box::pin(async move {
             let queued =
                 crate::sms::queue_status_request(&self.db, station).await.map_err(|e| e.to_string())?;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use db::Db;
+use domain::{KeyNumber, StationId};
 use sms::emulator::{EmulatedModem, Network};
 use station::lcd::Screen;
 use station::machine::Config;
@@ -20,7 +21,7 @@ pub struct Demo {
     network: Network,
     dir: PathBuf,
     keys: Keys,
-    stations: Mutex<HashMap<i64, SimulatedStation>>,
+    stations: Mutex<HashMap<StationId, SimulatedStation>>,
 }
 
 impl Demo {
@@ -48,14 +49,17 @@ impl Demo {
             let spec = StationSpec {
                 config: Config {
                     provisioning: Provisioning {
-                        station: u32::try_from(link.id)?,
+                        station: link
+                            .id
+                            .protocol()
+                            .ok_or_else(|| anyhow::anyhow!("station {} beyond the protocol", link.id))?,
                         server_number: SERVER_NUMBER.into(),
                         secret: Secret::from_bytes(link.secret),
                     },
-                    max_amount: u32::try_from(link.max_amount_rappen).unwrap_or(u32::MAX),
+                    max_amount: u32::try_from(link.max_amount.rappen()).unwrap_or(u32::MAX),
                     firmware: format!("sim-{}", env!("CARGO_PKG_VERSION")),
                 },
-                number: link.phone.clone(),
+                number: link.phone.to_string(),
                 nv_file: Some(self.dir.join(format!("station-{}.json", link.id))),
             };
             stations.insert(link.id, SimulatedStation::start(&self.network, spec, self.keys.clone()).await?);
@@ -65,38 +69,38 @@ impl Demo {
 
     /// Simulates station `id` anew after an operator changed it (its number, its maximum), with the same
     /// memory, or for the first time after it was created.
-    pub async fn restart(&self, db: &Db, id: i64) -> anyhow::Result<()> {
+    pub async fn restart(&self, db: &Db, id: StationId) -> anyhow::Result<()> {
         // Dropping it stops it; its memory file stays.
         self.stations.lock().await.remove(&id);
         self.sync(db).await
     }
 
     /// The display of station `id`, if it is simulated.
-    pub async fn screen(&self, id: i64) -> Option<Screen> {
+    pub async fn screen(&self, id: StationId) -> Option<Screen> {
         self.stations.lock().await.get(&id).map(SimulatedStation::screen)
     }
 
     /// A person presents `key` at station `id`; the display after it.
-    pub async fn present_key(&self, id: i64, key: u16) -> Option<Screen> {
+    pub async fn present_key(&self, id: StationId, key: KeyNumber) -> Option<Screen> {
         let stations = self.stations.lock().await;
         let station = stations.get(&id)?;
-        station.present_key(key).await;
+        station.present_key(key.0).await;
         Some(station.screen())
     }
 
     /// The records in station `id`'s data logger.
-    pub async fn logger(&self, id: i64) -> Option<Vec<station::logger::Record>> {
+    pub async fn logger(&self, id: StationId) -> Option<Vec<station::logger::Record>> {
         self.stations.lock().await.get(&id).map(|s| s.nv().logger.records())
     }
 
     /// Station `id`'s non-volatile memory: what it stored, loaded, cancelled.
-    pub async fn memory(&self, id: i64) -> Option<station::machine::Nv> {
+    pub async fn memory(&self, id: StationId) -> Option<station::machine::Nv> {
         self.stations.lock().await.get(&id).map(SimulatedStation::nv)
     }
 
     /// The balance on a key.
-    pub fn balance(&self, key: u16) -> u32 {
-        self.keys.read(key).balance
+    pub fn balance(&self, key: KeyNumber) -> u32 {
+        self.keys.read(key.0).balance
     }
 
     pub fn network(&self) -> &Network {

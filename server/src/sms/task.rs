@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use db::{Db, DueTx, OutMessage, Scheduled, StationEffect, StationLink};
 use domain::journal::{self, Answer, Reason as FailReason, RetryPolicy};
-use domain::{PhoneNumber, Timestamp};
+use domain::{KeyNumber, PhoneNumber, StationId, Timestamp, TxId};
 use sms::link::{Event, Handle, SendError, SimPin};
 use sms::modem::SimProblem;
 use sms::pdu::{self, Address, AddressKind, Incoming, Submit, UserData, ValidityPeriod, decode_incoming};
@@ -83,9 +83,14 @@ async fn schedule_due(state: &TaskState) -> db::Result<()> {
     for due in state.db.due_transactions(now, 100).await? {
         let attempts = u32::try_from(due.attempts).unwrap_or(u32::MAX);
         let Some(next) = journal::next_send(due.status, attempts, &state.policy) else { continue };
+        let (Some(station), Some(tx)) = (due.station_id.protocol(), due.id.protocol()) else {
+            // Registration refuses such numbers: only a database changed by hand can hold one.
+            tracing::error!(station = %due.station_id, tx = %due.id, "a number the station protocol cannot carry");
+            continue;
+        };
         let body = match next.message {
-            journal::Message::TopUp => top_up(&due),
-            journal::Message::Cancel => Body::Cancel { tx: due.id as u64 },
+            journal::Message::TopUp => top_up(tx, &due),
+            journal::Message::Cancel => Body::Cancel { tx },
         };
         let schedule = Scheduled {
             next_attempt_at: Some(now.plus_millis(next.wait_ms)),
@@ -95,7 +100,7 @@ async fn schedule_due(state: &TaskState) -> db::Result<()> {
         state
             .db
             .queue_message(due.station_id, Some(due.id), schedule, now, |counter, link| {
-                sign(link, counter, body)
+                sign(station, link, counter, body)
             })
             .await?;
     }
@@ -104,11 +109,14 @@ async fn schedule_due(state: &TaskState) -> db::Result<()> {
 
 /// Queues a signed STATUS request: the station answers with a heartbeat (its live facts).
 /// `false` when the station was asked less than `STATUS_REQUEST_INTERVAL_MS` ago: nothing is queued.
-pub async fn queue_status_request(db: &Db, station: i64) -> db::Result<bool> {
+pub async fn queue_status_request(db: &Db, station: StationId) -> db::Result<bool> {
     let now = Timestamp::now();
     let not_since = now.plus_millis(-STATUS_REQUEST_INTERVAL_MS);
+    let number = station.protocol().ok_or(db::DbError::NotFound)?;
     let queued = db
-        .queue_status_request(station, now, not_since, |counter, link| sign(link, counter, Body::Status))
+        .queue_status_request(station, now, not_since, |counter, link| {
+            sign(number, link, counter, Body::Status)
+        })
         .await?;
     Ok(queued.is_some())
 }
@@ -118,12 +126,15 @@ pub async fn queue_status_request(db: &Db, station: i64) -> db::Result<bool> {
 /// button pressed in a loop must not drain the credit that top-ups need.
 pub const STATUS_REQUEST_INTERVAL_MS: i64 = 60_000;
 
-fn top_up(due: &DueTx) -> Body {
-    Body::TopUp { tx: due.id as u64, key: due.key, amount: due.amount_rappen as u32 }
+fn top_up(tx: u64, due: &DueTx) -> Body {
+    // At most `Amount::MAX_RAPPEN`, well within 32 bits.
+    let amount = u32::try_from(due.amount.rappen()).unwrap_or(u32::MAX);
+    Body::TopUp { tx, key: due.key.0, amount }
 }
 
-fn sign(link: &StationLink, counter: u32, body: Body) -> String {
-    Message { station: link.id as u32, counter, body }.encode(&Secret::from_bytes(link.secret))
+/// Signs `body` for station number `station` (its protocol number) with its secret.
+fn sign(station: u32, link: &StationLink, counter: u32, body: Body) -> String {
+    Message { station, counter, body }.encode(&Secret::from_bytes(link.secret))
 }
 
 /// Hands the outbox to the modem, oldest first. `Ok(Some(wait))` when the rest must wait (the modem is
@@ -185,7 +196,7 @@ async fn send_pending(
 fn submit(message: &OutMessage) -> Option<Submit> {
     Some(Submit {
         reference: 0,
-        destination: Address::parse(&message.phone).ok()?,
+        destination: Address::parse(message.phone.as_str()).ok()?,
         reject_duplicates: false,
         status_report_request: true,
         validity: Some(ValidityPeriod::at_most_minutes(24 * 60)),
@@ -326,12 +337,13 @@ async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
     };
     let sender = deliver.originator.to_string();
     let text = deliver.user_data.text;
-    let reject = |verdict: String, station: Option<i64>| reject(db, id, &sender, &text, verdict, station);
+    let reject =
+        |verdict: String, station: Option<StationId>| reject(db, id, &sender, &text, verdict, station);
     let unverified = match protocol::parse(&text) {
         Ok(u) => u,
         Err(e) => return reject(e.to_string(), None).await,
     };
-    let Some(link) = db.station_link(i64::from(unverified.station)).await? else {
+    let Some(link) = db.station_link(StationId::from_protocol(unverified.station)).await? else {
         return reject("unknown station".into(), None).await;
     };
     let message = match unverified.verify(&Secret::from_bytes(link.secret), Direction::ToServer) {
@@ -345,9 +357,11 @@ async fn try_apply(state: &TaskState, id: i64, hex: &str) -> db::Result<()> {
     }
     let effect = match message.body {
         Body::Received { tx } => answer(tx, Answer::Received, None),
-        Body::Reloaded { tx, key, amount, balance } => {
-            answer(tx, Answer::Reloaded { key, amount: i64::from(amount), balance: i64::from(balance) }, None)
-        }
+        Body::Reloaded { tx, key, amount, balance } => answer(
+            tx,
+            Answer::Reloaded { key: KeyNumber(key), amount: i64::from(amount), balance: i64::from(balance) },
+            None,
+        ),
         Body::Refused { tx, reason } => answer(
             tx,
             Answer::Refused { cancelled: reason == Reason::Cancelled, retry_later: reason == Reason::Full },
@@ -385,9 +399,14 @@ async fn reject(
     sender: &str,
     text: &str,
     verdict: String,
-    station: Option<i64>,
+    station: Option<StationId>,
 ) -> db::Result<()> {
-    tracing::warn!(sender, station, verdict, "ignored an SMS that does not verify");
+    tracing::warn!(
+        sender,
+        station = station.map(StationId::get),
+        verdict,
+        "ignored an SMS that does not verify"
+    );
     if let Some(station) = station {
         db.count_rejected(station).await?;
     }
@@ -395,7 +414,9 @@ async fn reject(
 }
 
 fn answer(tx: u64, answer: Answer, reason: Option<FailReason>) -> StationEffect {
-    StationEffect::Answer { tx: tx as i64, answer, reason }
+    // A number past the database's range names no transaction: -1 is none either, and the answer is
+    // recorded as about an unknown transaction.
+    StationEffect::Answer { tx: TxId::from_protocol(tx).unwrap_or(TxId(-1)), answer, reason }
 }
 
 fn refusal(reason: Reason) -> FailReason {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use db::{Db, NewUser};
 use domain::journal::RetryPolicy;
-use domain::{Email, GeranceName, Role, Timestamp};
+use domain::{Email, GeranceId, GeranceName, Role, Timestamp, UserId};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use server::auth::password;
@@ -125,11 +125,11 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub async fn add_gerance(&self, name: &str) -> i64 {
+    pub async fn add_gerance(&self, name: &str) -> GeranceId {
         self.db.create_gerance(&GeranceName::parse(name).unwrap(), Timestamp::now()).await.unwrap().id
     }
 
-    pub async fn add_user(&self, email: &str, role: Role, gerance_id: Option<i64>) -> i64 {
+    pub async fn add_user(&self, email: &str, role: Role, gerance_id: Option<GeranceId>) -> UserId {
         let hash = password::hash(PASSWORD.into()).await.unwrap();
         let email = Email::parse(email).unwrap();
         let new = NewUser { email: &email, password_hash: &hash, role, gerance_id };
