@@ -42,6 +42,19 @@ pub fn subscribe(since: Option<i64>, on_event: impl Fn(LiveEvent) + 'static) {
     let _ = (since, on_event);
 }
 
+/// Whether the browser believes it is connected (`navigator.onLine`): `false` is certain (nothing
+/// can leave), `true` is only hopeful. Always `true` on the server.
+pub fn browser_online() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into());
+        let online = navigator.and_then(|n| js_sys::Reflect::get(&n, &"onLine".into()));
+        online.ok().and_then(|v| v.as_bool()).unwrap_or(true)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    true
+}
+
 /// A browser time (milliseconds since 1970) as the time of day in Zurich, `23:41:05`, by the browser's
 /// own clock and time-zone data (the server formats every other time; this one is the browser's).
 pub fn zurich_time(ms: f64) -> String {

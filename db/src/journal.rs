@@ -245,6 +245,89 @@ impl Db {
         row.as_ref().map(tx_from_row).transpose()
     }
 
+    /// The latest top-up of `key` and `amount` at `station` created at or after `since` that loaded or may
+    /// still load, if `scope` may see it: the one a new identical top-up would repeat.
+    pub async fn same_top_up_since(
+        &self,
+        scope: Scope,
+        station: StationId,
+        key: KeyNumber,
+        amount: Amount,
+        since: Timestamp,
+    ) -> Result<Option<TxRecord>> {
+        let (all, gerance) = scope.binds();
+        let rows = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE t.key_number = $1 AND t.station_id = $2
+                 AND t.amount_rappen = $3 AND t.created_at >= $4 AND ($5 OR t.gerance_id = $6)
+             ORDER BY t.id DESC LIMIT 20"
+        ))
+        .bind(i64::from(key))
+        .bind(station.get())
+        .bind(amount.rappen())
+        .bind(since.millis())
+        .bind(all)
+        .bind(gerance)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let tx = tx_from_row(row)?;
+            if tx.status.may_load() {
+                return Ok(Some(tx));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The keys of the latest `limit` top-ups at `station` (newest first, repeated as they were sent), if
+    /// `scope` may see it.
+    pub async fn recent_keys(&self, scope: Scope, station: StationId, limit: i64) -> Result<Vec<KeyNumber>> {
+        let rows = self.latest(scope, "key_number", "station_id", station.get(), limit).await?;
+        rows.iter().map(|row| columns::key(row, "key_number")).collect()
+    }
+
+    /// The amounts of gérance `of`'s latest `limit` top-ups (newest first), if `scope` may see them.
+    pub async fn recent_amounts(&self, scope: Scope, of: GeranceId, limit: i64) -> Result<Vec<Amount>> {
+        let rows = self.latest(scope, "amount_rappen", "gerance_id", of.get(), limit).await?;
+        rows.iter().map(|row| columns::amount(row, "amount_rappen")).collect()
+    }
+
+    /// `column` of the latest `limit` transactions whose `owner` column is `id`, newest first (both
+    /// column names are this module's constants, never input).
+    async fn latest(
+        &self,
+        scope: Scope,
+        column: &'static str,
+        owner: &'static str,
+        id: i64,
+        limit: i64,
+    ) -> Result<Vec<SqliteRow>> {
+        let (all, gerance) = scope.binds();
+        Ok(sqlx::query(&format!(
+            "SELECT {column} FROM transactions WHERE {owner} = $1 AND ($2 OR gerance_id = $3)
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(id)
+        .bind(all)
+        .bind(gerance)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The transaction a form's one-time token recorded, if `scope` may see it.
+    pub async fn transaction_by_token(&self, scope: Scope, token: &str) -> Result<Option<TxRecord>> {
+        let (all, gerance) = scope.binds();
+        let row = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE t.request_token = $1 AND ($2 OR t.gerance_id = $3)"
+        ))
+        .bind(token)
+        .bind(all)
+        .bind(gerance)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(tx_from_row).transpose()
+    }
+
     /// Transactions changed after `version` that `scope` may see, oldest change first.
     pub async fn changes_since(&self, scope: Scope, version: i64, limit: i64) -> Result<Vec<TxRecord>> {
         let (all, gerance) = scope.binds();
@@ -530,6 +613,37 @@ mod tests {
         assert!(db.due_transactions(Timestamp(3_600_999), 10).await.unwrap().is_empty());
         assert_eq!(db.due_transactions(Timestamp(3_601_000), 10).await.unwrap().len(), 1);
         assert_eq!(db.transaction(Scope::All, tx.id).await.unwrap().unwrap().status, TxStatus::Sent);
+    }
+
+    #[tokio::test]
+    async fn the_same_top_up_is_found_while_it_may_load_and_only_in_its_scope() {
+        let (db, _dir) = fresh().await;
+        let (g, s) = station(&db, "Gérance A", "+41790000101").await;
+        let (_, other) = station(&db, "Gérance B", "+41790000102").await;
+        let first = db.create_top_up(Scope::All, top_up(s, "t-same-0001"), Timestamp(1_000)).await;
+        let first = first.unwrap().unwrap();
+        let same = |scope, station, since| {
+            let db = db.clone();
+            async move {
+                db.same_top_up_since(scope, station, KeyNumber(34586), rappen(1000), Timestamp(since))
+                    .await
+                    .unwrap()
+                    .map(|t| t.id)
+            }
+        };
+        assert_eq!(same(Scope::Gerance(g), s, 0).await, Some(first.id));
+        assert_eq!(same(Scope::Gerance(g), s, 1_001).await, None, "earlier than the window");
+        assert_eq!(same(Scope::Gerance(g), other, 0).await, None, "another station");
+        assert_eq!(same(Scope::Gerance(GeranceId(g.get() + 1)), s, 0).await, None, "another gérance's");
+        let other_amount =
+            db.same_top_up_since(Scope::All, s, KeyNumber(34586), rappen(1001), Timestamp(0)).await.unwrap();
+        assert!(other_amount.is_none());
+        // Cancelled, it will not load: sending it again is no repeat.
+        assert!(db.request_cancel(Scope::All, first.id, Timestamp(2_000)).await.unwrap());
+        assert_eq!(same(Scope::All, s, 0).await, None);
+        assert_eq!(db.recent_keys(Scope::Gerance(g), s, 10).await.unwrap(), [KeyNumber(34586)]);
+        assert!(db.recent_keys(Scope::Gerance(GeranceId(g.get() + 1)), s, 10).await.unwrap().is_empty());
+        assert_eq!(db.recent_amounts(Scope::All, g, 10).await.unwrap(), [rappen(1000)]);
     }
 
     #[tokio::test]

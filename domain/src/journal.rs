@@ -51,6 +51,11 @@ impl TxStatus {
     pub fn cancellable(self) -> bool {
         matches!(self, TxStatus::Queued | TxStatus::Sent | TxStatus::Confirmed)
     }
+
+    /// Whether it loaded or may still load: not failed, not cancelled nor being cancelled.
+    pub fn may_load(self) -> bool {
+        !matches!(self, TxStatus::Failed | TxStatus::Cancelling | TxStatus::Cancelled)
+    }
 }
 
 impl fmt::Display for TxStatus {

@@ -12,6 +12,7 @@ pub mod notice;
 mod phone;
 pub mod station;
 mod time;
+pub mod topup;
 
 pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};
 pub use ids::{GeranceId, StationId, TxId, UserId};

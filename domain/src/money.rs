@@ -64,21 +64,24 @@ impl Amount {
         }
     }
 
-    /// Parses francs as typed by a person: `10`, `10.5`, `10.50` or `10,50`; more than zero, at most two
-    /// decimals, no sign, no exponent, no thousands separator.
+    /// Parses francs as typed by a person: `10`, `10.5`, `10.50` or `10,50`, and thousands as Swiss
+    /// people group them (`1'000`, `1'000.50`, also with the typographic `’`); more than zero, at most
+    /// two decimals, no sign, no exponent.
     pub fn parse_chf(raw: &str) -> Result<Self, ParseError> {
         let s = raw.trim();
-        let (francs, cents) = match s.find(['.', ',']) {
+        let (grouped, cents) = match s.find(['.', ',']) {
             Some(i) => (&s[..i], &s[i + 1..]),
             None => (s, ""),
         };
+        let ungrouped = ungroup_thousands(grouped).ok_or(ParseError::InvalidAmount)?;
+        let francs = ungrouped.as_str();
         let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
         if francs.is_empty()
             || francs.len() > 9
             || !digits(francs)
             || cents.len() > 2
             || !digits(cents)
-            || (s.len() > francs.len() && cents.is_empty())
+            || (s.len() > grouped.len() && cents.is_empty())
         {
             return Err(ParseError::InvalidAmount);
         }
@@ -94,6 +97,16 @@ impl Amount {
     pub fn rappen(self) -> i64 {
         self.0
     }
+}
+
+/// The digits of francs written with thousands separators (`1'000'000`), or as they are without any;
+/// `None` when a group is not three digits (`1'00`, `'100`).
+fn ungroup_thousands(francs: &str) -> Option<String> {
+    let groups: Vec<&str> = francs.split(['\'', '’']).collect();
+    let [first, rest @ ..] = groups.as_slice() else { return None };
+    let well_formed =
+        rest.is_empty() || ((1..=3).contains(&first.len()) && rest.iter().all(|g| g.len() == 3));
+    well_formed.then(|| groups.concat())
 }
 
 /// Swiss notation: `5.00 CHF`, `1'250.00 CHF`.
@@ -139,8 +152,38 @@ mod tests {
     }
 
     #[test]
+    fn amounts_accept_swiss_thousands() {
+        assert_eq!(Amount::parse_chf("1'000").unwrap().rappen(), 100_000);
+        assert_eq!(Amount::parse_chf("1'000.50").unwrap().rappen(), 100_050);
+        assert_eq!(Amount::parse_chf("1’000,50").unwrap().rappen(), 100_050);
+        assert_eq!(Amount::parse_chf("999'999.99").unwrap().rappen(), 99_999_999);
+        // What the amount shows is read back as the same amount.
+        let shown = Amount::from_rappen(12_345_678).unwrap().to_string();
+        assert_eq!(Amount::parse_chf(shown.trim_end_matches(" CHF")).unwrap().rappen(), 12_345_678);
+    }
+
+    #[test]
     fn bad_amounts_are_refused() {
-        for bad in ["0", "0.00", "-5", "10.001", "1e9", "abc", "", ".5", "10.", "1'000", "1000000000"] {
+        for bad in [
+            "0",
+            "0.00",
+            "-5",
+            "10.001",
+            "1e9",
+            "abc",
+            "",
+            ".5",
+            "10.",
+            "1000000000",
+            "1'00",
+            "'100",
+            "1''000",
+            "1'0000",
+            "1000'000",
+            "1'000'",
+            "10'5.00",
+            "1'000.5'0",
+        ] {
             assert_eq!(Amount::parse_chf(bad), Err(ParseError::InvalidAmount), "{bad:?}");
         }
     }

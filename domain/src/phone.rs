@@ -47,6 +47,39 @@ impl PhoneNumber {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// As people write it: a Swiss number in the groups of the national plan (`+41 79 000 01 01`), any
+    /// other with its country code apart (`+49 15123456789`: other plans group differently).
+    pub fn shown(&self) -> String {
+        let digits = &self.0[1..];
+        match digits.strip_prefix("41") {
+            Some(n) if n.len() == 9 => format!("+41 {} {} {} {}", &n[..2], &n[2..5], &n[5..7], &n[7..]),
+            _ => {
+                let code = country_code_len(digits);
+                format!("+{} {}", &digits[..code], &digits[code..])
+            }
+        }
+    }
+}
+
+/// The length of the country code a number starts with (ITU-T E.164 Annex: the one-digit codes 1 and 7,
+/// the two-digit codes of zones 2–9 listed below, three digits otherwise).
+fn country_code_len(digits: &str) -> usize {
+    const TWO_DIGITS: [&str; 42] = [
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48",
+        "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66", "81",
+        "82", "84", "86", "90", "91", "92", "93", "94",
+    ];
+    if digits.starts_with('1') || digits.starts_with('7') {
+        1
+    } else if TWO_DIGITS.iter().any(|c| digits.starts_with(c))
+        || digits.starts_with("95")
+        || digits.starts_with("98")
+    {
+        2
+    } else {
+        3
+    }
 }
 
 impl fmt::Display for PhoneNumber {
@@ -58,6 +91,21 @@ impl fmt::Display for PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_shown_as_people_write_them() {
+        let shown = |raw| PhoneNumber::parse(raw).unwrap().shown();
+        assert_eq!(shown("0790000101"), "+41 79 000 01 01");
+        assert_eq!(shown("+41 21 312 34 56"), "+41 21 312 34 56");
+        assert_eq!(shown("+4915123456789"), "+49 15123456789");
+        assert_eq!(shown("+423 234 56 78"), "+423 2345678");
+        assert_eq!(shown("+12025550123"), "+1 2025550123");
+        // What is shown is read back as the same number.
+        for raw in ["0790000101", "+4915123456789", "+4232345678"] {
+            let number = PhoneNumber::parse(raw).unwrap();
+            assert_eq!(PhoneNumber::parse(&number.shown()), Ok(number));
+        }
+    }
 
     #[test]
     fn numbers_as_people_type_them() {

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN, OPERATOR, fillTopUp, hydrated, login, watchConsole } from "./helpers";
+import { ADMIN, OPERATOR, fillTopUp, hydrated, login, sendTopUp, watchConsole } from "./helpers";
 
 // An operator on a phone sets up a new property manager from scratch: gérance, administrator, station.
 test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
@@ -136,7 +136,7 @@ test("a name that looks like markup is shown as text on every page, in the islan
 
   const label = `${name}, Gérance témoin, <b>Sion</b>`;
   await fillTopUp(page, label, "777", "1.00");
-  await page.getByRole("button", { name: "Envoyer" }).click();
+  await sendTopUp(page);
   await expect(page.getByTestId("progress")).toContainText(`${label} · 00777 · 1.00 CHF`);
 
   await page.goto("/transactions?key=777");

@@ -1,5 +1,5 @@
 import { test, expect, type Page } from "@playwright/test";
-import { ADMIN, fillTopUp, hydrated, login, watchConsole } from "./helpers";
+import { ADMIN, fillTopUp, hydrated, login, sendTopUp, watchConsole } from "./helpers";
 
 test("a wrong password is refused, then the right one logs in", async ({ page }) => {
   const errors = watchConsole(page);
@@ -72,7 +72,7 @@ test("a session that ends while a page is open leads to the login, then back to 
   await logOutElsewhere(page);
 
   // The filled form is sent: rather than a generic error, the login page, saying why.
-  await page.getByRole("button", { name: "Envoyer" }).click();
+  await sendTopUp(page);
   await loginAgainBackTo(page, "/recharge");
 });
 

@@ -27,6 +27,13 @@ export async function hydrated(page: Page) {
   await page.waitForLoadState("networkidle");
 }
 
+/** Sends the filled top-up form: "Envoyer", then, once the top-up is shown for checking, its confirmation. */
+export async function sendTopUp(page: Page) {
+  await page.getByRole("button", { name: "Envoyer", exact: true }).click();
+  await expect(page.getByTestId("check")).toBeVisible();
+  await page.getByRole("button", { name: "Confirmer et envoyer" }).click();
+}
+
 /** Opens the top-up page and fills its form (not sent): the station by its label, the key, the amount. */
 export async function fillTopUp(page: Page, station: string, key: string, amount: string) {
   await page.goto("/recharge");

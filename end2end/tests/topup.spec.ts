@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN, OTHER_ADMIN, fillTopUp, hydrated, login, watchConsole } from "./helpers";
+import { ADMIN, OTHER_ADMIN, fillTopUp, hydrated, login, sendTopUp, watchConsole } from "./helpers";
 
 // A property manager on a phone.
 test.use({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
@@ -9,7 +9,7 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   const errors = watchConsole(page);
   await login(page);
   await fillTopUp(page, "Station Hérémence, Gérance test, Hérémence", "34586", "10.00");
-  await page.getByRole("button", { name: "Envoyer" }).click();
+  await sendTopUp(page);
 
   const progress = page.getByTestId("progress");
   await expect(progress).toContainText("Transaction N°");
@@ -54,15 +54,17 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   expect(errors).toEqual([]);
 });
 
-test("bad input is explained next to the field and nothing is recorded", async ({ page }) => {
+test("bad input is explained next to the field, its rule given, and nothing is sent", async ({ page }) => {
   await login(page);
   await page.goto("/recharge");
   await hydrated(page);
-  // The server checks again what the browser checks: switch the browser's checks off.
+  // The app's own check, not the browser's: switch the browser's checks off.
   await page.getByTestId("topup-form").evaluate((f: HTMLFormElement) => (f.noValidate = true));
   const key = page.getByLabel("Numéro de clé (0 à 65535)");
   const amount = page.getByLabel("Montant (CHF)");
-  const send = page.getByRole("button", { name: "Envoyer" });
+  const send = page.getByRole("button", { name: "Envoyer", exact: true });
+  // The station's maximum is shown before it is exceeded.
+  await expect(page.locator("#amount-hint")).toHaveText("Au plus 500.00 CHF à cette station.");
   for (const [k, a, where, message] of [
     ["65536", "10.00", "#key-error", "Le numéro de clé est un nombre entier de 0 à 65535."],
     ["abc", "10.00", "#key-error", "Le numéro de clé est un nombre entier de 0 à 65535."],
@@ -70,12 +72,18 @@ test("bad input is explained next to the field and nothing is recorded", async (
     ["34586", "0", "#amount-error", "Le montant doit être supérieur à zéro"],
     ["34586", "-5", "#amount-error", "Le montant doit être supérieur à zéro"],
     ["34586", "1e9", "#amount-error", "Le montant doit être supérieur à zéro"],
-    ["34586", "900.00", "#amount-error", "Le montant dépasse le maximum de cette station (500.00 CHF)."],
+    ["34586", "900.00", "#amount-error", "Trop élevé : au plus 500.00 CHF à cette station."],
+    ["34586", "1'000.50", "#amount-error", "Trop élevé : au plus 500.00 CHF à cette station."],
   ]) {
     await key.fill(k);
     await amount.fill(a);
     await send.click();
     await expect(page.locator(where)).toContainText(message);
+    // The wrong field says so to assistive technology and has the focus.
+    const field = where === "#key-error" ? key : amount;
+    await expect(field).toHaveAttribute("aria-invalid", "true");
+    await expect(field).toBeFocused();
+    await expect(page.getByTestId("check")).toHaveCount(0);
     await expect(page.getByTestId("progress")).toHaveCount(0);
   }
 });
@@ -99,33 +107,38 @@ test("a top-up not loaded yet can be cancelled; the station agrees", async ({ pa
   await hydrated(page);
   await page.getByLabel("Numéro de clé (0 à 65535)").fill("4242");
   await page.getByLabel("Montant (CHF)").fill("7.00");
-  await page.getByRole("button", { name: "Envoyer" }).click();
+  await sendTopUp(page);
   await expect(page.getByTestId("step-confirmed")).toHaveClass(/done/, { timeout: 20_000 });
   await page.getByTestId("cancel").click();
   await expect(page.getByTestId("failure")).toContainText("Annulée", { timeout: 20_000 });
   await expect(page.getByTestId("cancel")).toHaveCount(0);
 });
 
-test("the same form sends the next top-up too, and a double click sends one", async ({ page }) => {
+test("after a top-up, its receipt above a fresh form; a double click sends one", async ({ page }) => {
   await login(page);
   await page.goto("/recharge");
   await hydrated(page);
   const key = page.getByLabel("Numéro de clé (0 à 65535)");
   const amount = page.getByLabel("Montant (CHF)");
-  const send = page.getByRole("button", { name: "Envoyer" });
+  const send = page.getByRole("button", { name: "Envoyer", exact: true });
   const number = async () => (await page.getByTestId("progress").locator("h2").textContent())!.match(/\d+/)![0];
 
   await key.fill("5101");
   await amount.fill("3.00");
-  await send.dblclick();
-  await expect(page.getByTestId("progress")).toContainText("5101 · 3.00 CHF");
+  await send.click();
+  await page.getByRole("button", { name: "Confirmer et envoyer" }).dblclick();
+  await expect(page.getByTestId("progress")).toContainText("05101 · 3.00 CHF");
   const first = await number();
+  // A fresh form, ready for the next key: the same top-up is not one tap away.
+  await expect(key).toHaveValue("");
+  await expect(amount).toHaveValue("");
+  await expect(key).toBeFocused();
 
   // The page now holds a new form token: the next top-up is recorded as a new one.
   await key.fill("5102");
   await amount.fill("4.00");
-  await send.click();
-  await expect(page.getByTestId("progress")).toContainText("5102 · 4.00 CHF");
+  await sendTopUp(page);
+  await expect(page.getByTestId("progress")).toContainText("05102 · 4.00 CHF");
   const second = await number();
   expect(Number(second)).toBeGreaterThan(Number(first));
 
@@ -144,7 +157,7 @@ test("without script, a top-up answers with its receipt and is recorded once", a
   await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
   await page.getByLabel("Numéro de clé (0 à 65535)").fill("5151");
   await page.getByLabel("Montant (CHF)").fill("3.50");
-  await page.getByRole("button", { name: "Envoyer" }).click();
+  await page.getByRole("button", { name: "Envoyer", exact: true }).click();
   await expect(page).toHaveURL(/\/recharge\?sent=\d+$/);
   const progress = page.getByTestId("progress");
   await expect(progress).toContainText("Station Hérémence, Gérance test, Hérémence · 05151 · 3.50 CHF");
@@ -154,3 +167,79 @@ test("without script, a top-up answers with its receipt and is recorded once", a
   await expect(page.getByTestId("results")).toContainText("sur 1");
   await context.close();
 });
+
+for (const [language, viewport, t] of [
+  [
+    "fr-CH",
+    { width: 360, height: 740 },
+    {
+      email: "Adresse e-mail", password: "Mot de passe", login: "Connexion", key: "Numéro de clé (0 à 65535)",
+      amount: "Montant (CHF)", send: "Envoyer", confirm: "Confirmer et envoyer", anyway: "Envoyer quand même",
+      repeat: "La même recharge (même clé, même montant, même station) a déjà été envoyée le",
+      keyNumber: "6101",
+    },
+  ],
+  [
+    "de-CH",
+    { width: 1366, height: 768 },
+    {
+      email: "E-Mail-Adresse", password: "Passwort", login: "Anmelden", key: "Schlüsselnummer (0 bis 65535)",
+      amount: "Betrag (CHF)", send: "Senden", confirm: "Bestätigen und senden", anyway: "Trotzdem senden",
+      repeat: "Dieselbe Aufladung (gleicher Schlüssel, gleicher Betrag, gleiche Station) wurde bereits am",
+      keyNumber: "6102",
+    },
+  ],
+] as const) {
+  test.describe(`in ${language} at ${viewport.width} px`, () => {
+    test.use({ locale: language, viewport, isMobile: viewport.width < 400, hasTouch: viewport.width < 400 });
+
+    test("a top-up is checked before it leaves, and the same one again asks first", async ({ page }) => {
+      const errors = watchConsole(page);
+      await page.goto("/login");
+      await page.getByLabel(t.email).fill(ADMIN.email);
+      await page.getByLabel(t.password).fill(ADMIN.password);
+      await page.getByRole("button", { name: t.login }).click();
+      await expect(page).toHaveURL(/\/$/);
+      await page.goto("/recharge");
+      await hydrated(page);
+      const key = page.getByLabel(t.key);
+      const amount = page.getByLabel(t.amount);
+      const send = page.getByRole("button", { name: t.send, exact: true });
+
+      // The check: what will be sent, at a glance; nothing has left yet.
+      await key.fill(t.keyNumber);
+      await amount.fill("1'20");
+      await send.click();
+      await expect(amount).toHaveAttribute("aria-invalid", "true");
+      await amount.fill("12.50");
+      await send.click();
+      const check = page.getByTestId("check");
+      await expect(check.getByTestId("check-key")).toHaveText(`0${t.keyNumber}`);
+      await expect(check.getByTestId("check-amount")).toHaveText("12.50 CHF");
+      await expect(page.getByTestId("progress")).toHaveCount(0);
+      await page.getByRole("button", { name: t.confirm }).click();
+      const progress = page.getByTestId("progress");
+      await expect(progress).toContainText(`0${t.keyNumber} · 12.50 CHF`);
+      const first = (await progress.locator("h2").textContent())!.match(/\d+/)![0];
+      await expect(page.getByTestId("check")).toHaveCount(0);
+
+      // The same key and amount again: the app says when the first went, and sends only if asked to.
+      await key.fill(t.keyNumber);
+      await amount.fill("12.50");
+      await send.click();
+      await page.getByRole("button", { name: t.confirm }).click();
+      const repeat = check.getByTestId("repeat");
+      await expect(repeat).toContainText(t.repeat);
+      await expect(repeat).toContainText(first);
+      await expect(progress.locator("h2")).toContainText(first);
+      await check.getByRole("button", { name: t.anyway }).click();
+      await expect(progress.locator("h2")).not.toContainText(first);
+      await expect(progress).toContainText(`0${t.keyNumber} · 12.50 CHF`);
+
+      // Nothing wider than the screen.
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      expect(errors).toEqual([]);
+    });
+  });
+}

@@ -4,8 +4,22 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Stack for each of the runtime's threads: rendering a page recurses through its view tree, which an
+/// unoptimised build needs several megabytes for (the memory is reserved, and used only as it is
+/// touched).
+const THREAD_STACK: usize = 8 << 20;
+
+fn main() -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(THREAD_STACK).build() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = server::config::Cli::parse();
     // Files this process creates (the database, its journal, the simulated stations' memory) are the
     // operator's alone.

@@ -102,9 +102,51 @@ async fn the_server_checks_everything_and_records_a_form_once() {
     assert_eq!(created["Created"]["key"], 34586);
     assert_eq!(created["Created"]["amount"], 1000);
     assert_eq!(created["Created"]["station"], "Station, Gérance A, Sion");
+    // The same form again (a double click, or sent again after its answer was lost): nothing new is
+    // recorded, and the answer is the first one's receipt.
     let again = top_up(&app, &a, station_a, "034586", "10.00", token).await;
-    assert_eq!(again, json!({ "Invalid": ["AlreadySent"] }), "a double click records nothing twice");
+    assert_eq!(again["Created"]["id"], created["Created"]["id"], "a double click records nothing twice");
     assert_eq!(app.db.changes_since(db::Scope::All, 0, 100).await.unwrap().len(), 1);
+    // Swiss thousands are read as Swiss people write them.
+    let grouped = top_up(&app, &a, station_a, "1", "1'000", "0123456789abcdef0124").await;
+    assert_eq!(grouped, json!({ "Invalid": [{ "AboveMaximum": 50000 }] }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_top_up_within_hours_asks_first_and_is_recorded_only_when_confirmed() {
+    let app = spawn_with(|_| {}).await;
+    let (a, station) = gerance_with_admin(&app, "Gérance A", "a@example.ch", "+41790000101").await;
+    let (b, station_b) = gerance_with_admin(&app, "Gérance B", "b@example.ch", "+41790000102").await;
+    let first = top_up(&app, &a, station, "2524", "20.00", "token-repeat-000001").await;
+    let first_id = first["Created"]["id"].clone();
+
+    // Another form, the same key, amount and station: nothing recorded, the first one named.
+    let asked = top_up(&app, &a, station, "02524", "20", "token-repeat-000002").await;
+    assert_eq!(asked["Repeat"]["id"], first_id, "{asked}");
+    assert_eq!(app.db.changes_since(db::Scope::All, 0, 100).await.unwrap().len(), 1);
+    // Another amount, another key, or another gérance's station: no question.
+    let other = top_up(&app, &a, station, "2524", "25.00", "token-repeat-000003").await;
+    assert!(other["Created"].is_object(), "{other}");
+    let other = top_up(&app, &a, station, "2525", "20.00", "token-repeat-000004").await;
+    assert!(other["Created"].is_object(), "{other}");
+    let elsewhere = top_up(&app, &b, station_b, "2524", "20.00", "token-repeat-000005").await;
+    assert!(elsewhere["Created"].is_object(), "{elsewhere}");
+
+    // Confirmed: recorded.
+    let body = "station={station}&key=2524&amount=20.00&token=token-repeat-000002&repeat=1"
+        .replace("{station}", &station.to_string());
+    let r = app.post_api("/api/topup", Some(&a), &body).await;
+    let confirmed: Value = r.json().await.unwrap();
+    assert!(confirmed["Created"].is_object(), "{confirmed}");
+    assert_ne!(confirmed["Created"]["id"], first_id);
+
+    // Without script, the question comes back as a page that names the first and asks again.
+    let body = format!("station={station}&key=2524&amount=20.00&token=token-repeat-000006");
+    let location = app.post_without_script("/api/topup", "/recharge", &a, &body).await;
+    assert!(location.starts_with("/recharge?repeat="), "{location}");
+    let page = app.get(&location, Some(&a)).await.text().await.unwrap();
+    assert!(page.contains("data-testid=\"repeat\""), "the page asks: {page}");
+    assert!(page.contains("name=\"repeat\""), "and its form answers yes when sent again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,6 +20,10 @@ pub struct StationChoice {
     /// `Station Hérémence, Gérance test, Hérémence`.
     pub label: String,
     pub max: Amount,
+    /// The keys last topped up here, newest first.
+    pub recent_keys: Vec<KeyNumber>,
+    /// The amounts its gérance sends most often, by value.
+    pub usual_amounts: Vec<Amount>,
 }
 
 /// What the top-up form needs: the stations, and a one-time token that makes sending it twice harmless.
@@ -62,10 +66,37 @@ impl Problem {
     }
 }
 
+/// The top-up form's fields checked as typed, in the form's order: the station, the key, the amount
+/// (and, when known, the station's maximum). The browser checks before sending; the server again.
+pub fn check_top_up(
+    station: &str,
+    key: &str,
+    amount: &str,
+    max: Option<Amount>,
+) -> Result<(StationId, KeyNumber, Amount), Vec<Problem>> {
+    let mut problems = Vec::new();
+    let station = station.trim().parse::<StationId>().map_err(|_| problems.push(Problem::NoStation)).ok();
+    let key = KeyNumber::parse(key).map_err(|_| problems.push(Problem::Key)).ok();
+    let amount = Amount::parse_chf(amount).map_err(|_| problems.push(Problem::Amount)).ok();
+    if let (Some(amount), Some(max)) = (amount, max)
+        && amount > max
+    {
+        problems.push(Problem::AboveMaximum(max));
+    }
+    match (station, key, amount) {
+        (Some(station), Some(key), Some(amount)) if problems.is_empty() => Ok((station, key, amount)),
+        _ => Err(problems),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TopUpResult {
+    /// Recorded (or, for the same form sent again, recorded already): its receipt.
     Created(Box<TxView>),
     Invalid(Vec<Problem>),
+    /// Nothing recorded: the same key and amount went to the same station within
+    /// `domain::topup::REPEAT_WINDOW_MS` (this one). Sent again with `repeat`, it is recorded.
+    Repeat(Box<TxView>),
 }
 
 /// What the top-up page shows first: the receipt of a top-up just sent, or a form sent back with its
@@ -73,6 +104,8 @@ pub enum TopUpResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopUpAnswer {
     pub sent: Option<TxView>,
+    /// The earlier identical top-up the form was stopped for.
+    pub repeat_of: Option<TxView>,
     pub problems: Vec<Problem>,
     /// The server could not record it (an error, not a problem of the form).
     pub failed: bool,
@@ -98,6 +131,10 @@ impl TopUpAnswer {
             Ok(TopUpResult::Invalid(problems)) => {
                 let codes: Vec<String> = problems.iter().map(|p| p.as_query()).collect();
                 query.append_pair("problem", &codes.join(","));
+                query.append_pair("station", station).append_pair("key", key).append_pair("amount", amount);
+            }
+            Ok(TopUpResult::Repeat(first)) => {
+                query.append_pair("repeat", &first.id.to_string());
                 query.append_pair("station", station).append_pair("key", key).append_pair("amount", amount);
             }
             Err(_) => {
@@ -236,16 +273,32 @@ pub async fn journal(params: JournalParams) -> Result<JournalPage, ServerFnError
 #[server(endpoint = "topup_form", output = TextJson)]
 pub async fn topup_form() -> Result<TopUpForm, ServerFnError> {
     let account = ssr::account().await?;
-    let stations = ssr::db()?.list_stations(db::Scope::of(&account)).await.map_err(ssr::internal)?;
-    let stations = stations
-        .into_iter()
-        .map(|s| StationChoice {
+    use domain::topup::{USUAL_AMOUNTS_FROM, recent_keys, usual_amounts};
+    let scope = db::Scope::of(&account);
+    let db = ssr::db()?;
+    let stations = db.list_stations(scope).await.map_err(ssr::internal)?;
+    let mut usual = std::collections::HashMap::new();
+    let mut choices = Vec::with_capacity(stations.len());
+    for s in stations {
+        let amounts = match usual.get(&s.gerance.id) {
+            Some(amounts) => Clone::clone(amounts),
+            None => {
+                let recent = db.recent_amounts(scope, s.gerance.id, USUAL_AMOUNTS_FROM).await;
+                let amounts = usual_amounts(&recent.map_err(ssr::internal)?, 4);
+                usual.insert(s.gerance.id, amounts.clone());
+                amounts
+            }
+        };
+        let keys = db.recent_keys(scope, s.id, 50).await.map_err(ssr::internal)?;
+        choices.push(StationChoice {
             id: s.id,
             label: format!("{}, {}, {}", s.name, s.gerance.name, s.place),
             max: s.max_amount,
-        })
-        .collect();
-    Ok(TopUpForm { stations, token: ssr::token() })
+            recent_keys: recent_keys(&keys, 6),
+            usual_amounts: amounts,
+        });
+    }
+    Ok(TopUpForm { stations: choices, token: ssr::token() })
 }
 
 /// Records a top-up after checking everything again (the form's checks are only a convenience).
@@ -253,16 +306,19 @@ pub async fn topup_form() -> Result<TopUpForm, ServerFnError> {
 /// Posted as a plain form (no script: the page's WebAssembly did not run), it answers with the top-up
 /// page showing the result — the receipt with the transaction's progress, or the form with its
 /// problems — never the empty form again, which would get a recorded top-up sent twice. The same form
-/// sent again shows the first one's receipt.
+/// sent again shows the first one's receipt. The same key and amount at the same station as a top-up
+/// of the last hours is recorded only with `repeat` set (the person was asked first).
 #[server(endpoint = "topup", output = TextJson)]
 pub async fn top_up(
     station: String,
     key: String,
     amount: String,
     token: String,
+    repeat: Option<String>,
 ) -> Result<TopUpResult, ServerFnError> {
     let plain = ssr::plain_form_post();
-    let result = record_top_up(station.clone(), key.clone(), amount.clone(), token, plain).await;
+    let repeat = repeat.is_some_and(|r| !r.is_empty());
+    let result = record_top_up(station.clone(), key.clone(), amount.clone(), token, repeat).await;
     if plain {
         ssr::answer_with_page(&TopUpAnswer::address(&result, &station, &key, &amount));
     }
@@ -275,29 +331,32 @@ async fn record_top_up(
     key: String,
     amount: String,
     token: String,
-    plain: bool,
+    repeat: bool,
 ) -> Result<TopUpResult, ServerFnError> {
     use domain::Timestamp;
     let account = ssr::account().await?;
-    let mut problems = Vec::new();
-    let station = station.trim().parse::<StationId>().ok();
-    if station.is_none() {
-        problems.push(Problem::NoStation);
-    }
-    let key = KeyNumber::parse(&key).map_err(|_| problems.push(Problem::Key)).ok();
-    let amount = Amount::parse_chf(&amount).map_err(|_| problems.push(Problem::Amount)).ok();
     let token = token.trim();
     if token.len() < 16 || token.len() > 64 {
         return Err(ServerFnError::new("invalid form token"));
     }
-    let (Some(station), Some(key), Some(amount)) = (station, key, amount) else {
-        return Ok(TopUpResult::Invalid(problems));
+    // The station's maximum is checked with the station, in the same database transaction.
+    let (station, key, amount) = match check_top_up(&station, &key, &amount, None) {
+        Ok(checked) => checked,
+        Err(problems) => return Ok(TopUpResult::Invalid(problems)),
     };
+    let db = ssr::db()?;
+    let scope = db::Scope::of(&account);
+    let now = Timestamp::now();
+    if !repeat && db.transaction_by_token(scope, token).await.map_err(ssr::internal)?.is_none() {
+        let since = now.plus_millis(-domain::topup::REPEAT_WINDOW_MS);
+        let same = db.same_top_up_since(scope, station, key, amount, since).await.map_err(ssr::internal)?;
+        if let Some(first) = same {
+            return Ok(TopUpResult::Repeat(Box::new(first.view())));
+        }
+    }
     let new =
         db::NewTopUp { station_id: station, key, amount, user_id: Some(account.id), request_token: token };
-    let db = ssr::db()?;
-    let created =
-        db.create_top_up(db::Scope::of(&account), new, Timestamp::now()).await.map_err(ssr::internal)?;
+    let created = db.create_top_up(scope, new, now).await.map_err(ssr::internal)?;
     Ok(match created {
         Ok(tx) => {
             ssr::host()?.0.wake_modem();
@@ -305,14 +364,14 @@ async fn record_top_up(
         }
         Err(db::TopUpError::UnknownStation) => TopUpResult::Invalid(vec![Problem::NoStation]),
         Err(db::TopUpError::AboveMaximum(max)) => TopUpResult::Invalid(vec![Problem::AboveMaximum(max)]),
-        Err(db::TopUpError::AlreadySent(id)) if plain => {
-            // A form sent again without script: the first one's receipt.
-            match db.transaction(db::Scope::of(&account), id).await.map_err(ssr::internal)? {
+        // The same form again (sent twice without script, or again after its answer was lost): the
+        // first one's receipt.
+        Err(db::TopUpError::AlreadySent(id)) => {
+            match db.transaction(scope, id).await.map_err(ssr::internal)? {
                 Some(tx) => TopUpResult::Created(Box::new(tx.view())),
                 None => TopUpResult::Invalid(vec![Problem::AlreadySent]),
             }
         }
-        Err(db::TopUpError::AlreadySent(_)) => TopUpResult::Invalid(vec![Problem::AlreadySent]),
     })
 }
 
@@ -525,5 +584,28 @@ pub mod ssr {
             response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
         }
         ServerFnError::new("internal error")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_top_up_form_is_checked_field_by_field_in_the_form_s_order() {
+        let chf = |rappen| Amount::from_rappen(rappen).unwrap();
+        assert_eq!(
+            check_top_up("3", "02524", "1'000.50", None),
+            Ok((StationId(3), KeyNumber(2524), chf(100_050)))
+        );
+        assert_eq!(
+            check_top_up("x", "65536", "0", None),
+            Err(vec![Problem::NoStation, Problem::Key, Problem::Amount])
+        );
+        assert_eq!(
+            check_top_up("3", "1", "500.01", Some(chf(50_000))),
+            Err(vec![Problem::AboveMaximum(chf(50_000))])
+        );
+        assert!(check_top_up("3", "1", "500.00", Some(chf(50_000))).is_ok());
     }
 }

@@ -236,7 +236,7 @@ fn facts(locale: Locale, s: &StationInfo) -> impl IntoView + use<> {
         <p class="muted">{format!("{}, {}", s.gerance, s.place)}</p>
         <dl class="facts">
             <dt>{td_string!(locale, stations_phone)}</dt>
-            <dd>{s.phone.to_string()}</dd>
+            <dd>{s.phone.shown()}</dd>
             <dt>{td_string!(locale, stations_max)}</dt>
             <dd>{s.max.to_string()}</dd>
             <dt>{td_string!(locale, stations_last_heard)}</dt>
@@ -267,7 +267,7 @@ fn StationForm(
     let id = move |field: &str| format!("{prefix}-{field}");
     let value = |f: fn(&StationInfo) -> String| station.as_ref().map(f).unwrap_or_default();
     let (name, place, phone) =
-        (value(|s| s.name.clone()), value(|s| s.place.clone()), value(|s| s.phone.to_string()));
+        (value(|s| s.name.clone()), value(|s| s.place.clone()), value(|s| s.phone.shown()));
     let max = station.as_ref().map_or_else(
         || "500.00".to_owned(),
         |s| format!("{}.{:02}", s.max.rappen() / 100, s.max.rappen() % 100),

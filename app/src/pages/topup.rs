@@ -1,13 +1,14 @@
-//! *Recharger une clé*: choose the station, the key and the amount, send, and watch the top-up go
-//! Sent → Confirmed → Reloaded live.
+//! *Recharger une clé*: choose the station, the key and the amount, check them, send, and watch the
+//! top-up go Sent → Confirmed → Reloaded live, on a receipt above a fresh form.
 
-use domain::Amount;
 use domain::journal::{TxStatus, TxView};
-use leptos::either::{Either, EitherOf3};
+use domain::{Amount, KeyNumber, StationId};
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 use crate::api::{
-    CancelTopUp, Problem, TopUp as TopUpAction, TopUpAnswer, TopUpForm, TopUpResult, topup_form, transaction,
+    CancelTopUp, Problem, StationChoice, TopUp as TopUpAction, TopUpAnswer, TopUpForm, TopUpResult,
+    check_top_up, topup_form, transaction,
 };
 use crate::i18n::*;
 use crate::pages::page_locale;
@@ -18,8 +19,10 @@ pub fn TopUp() -> impl IntoView {
     // The answer to a form posted without script, if this page is one (see `api::top_up`).
     let query = leptos_router::hooks::use_query_map().get_untracked();
     let sent = query.get("sent").and_then(|id| id.parse::<domain::TxId>().ok());
+    let repeat = query.get("repeat").and_then(|id| id.parse::<domain::TxId>().ok());
     let answer = TopUpAnswer {
         sent: None,
+        repeat_of: None,
         problems: query
             .get("problem")
             .map(|codes| codes.split(',').filter_map(Problem::from_query).collect())
@@ -35,6 +38,9 @@ pub fn TopUp() -> impl IntoView {
             let form = topup_form().await?;
             if let Some(id) = sent {
                 answer.sent = transaction(id).await?;
+            }
+            if let Some(id) = repeat {
+                answer.repeat_of = transaction(id).await?;
             }
             Ok::<_, ServerFnError>((form, answer))
         }
@@ -53,32 +59,141 @@ pub fn TopUp() -> impl IntoView {
     }
 }
 
-/// The form and, once sent, the top-up's progress; first what `answer` says (a form posted without
-/// script comes back here with its result).
+/// A top-up checked in the browser, shown to the person before it is sent.
+#[derive(Clone, PartialEq)]
+struct Checked {
+    station: StationId,
+    label: String,
+    key: KeyNumber,
+    amount: Amount,
+}
+
+/// The form, the check before sending and, once sent, the receipt with the top-up's progress above a
+/// fresh form; first what `answer` says (a form posted without script comes back here with its result).
 #[island(lazy)]
 fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl IntoView {
-    let TopUpAnswer { sent, problems: first_problems, failed, station: typed_station, key, amount } = answer;
-    let first_problems = StoredValue::new(first_problems);
+    let TopUpAnswer {
+        sent,
+        repeat_of: first_repeat,
+        problems: first_problems,
+        failed,
+        station: typed,
+        key,
+        amount,
+    } = answer;
+    let stations = StoredValue::new(form.stations);
+    let first_station = typed.or_else(|| stations.with_value(|all| all.first().map(|s| s.id)));
+    let station = RwSignal::new(first_station);
+    let choice = move || {
+        station.get().and_then(|id| stations.with_value(|all| all.iter().find(|s| s.id == id).cloned()))
+    };
     let action = ServerAction::<TopUpAction>::new();
     let result = action.value();
-    // A new token for the next top-up once this one is recorded.
     let token = RwSignal::new(form.token);
-    Effect::new(move |_| {
-        if let Some(Ok(TopUpResult::Created(_))) = result.get() {
+    let problems = RwSignal::new(first_problems);
+    let checking = RwSignal::new(None::<Checked>);
+    let repeat_of = RwSignal::new(first_repeat);
+    let receipt = RwSignal::new(sent);
+    let offline = RwSignal::new(false);
+    let key_input = NodeRef::<leptos::html::Input>::new();
+    let amount_input = NodeRef::<leptos::html::Input>::new();
+    let confirm_button = NodeRef::<leptos::html::Button>::new();
+    let focus_first_problem = move |found: &[Problem]| {
+        let input = match found.first() {
+            Some(Problem::Key) => key_input.get_untracked(),
+            Some(Problem::Amount | Problem::AboveMaximum(_)) => amount_input.get_untracked(),
+            _ => None,
+        };
+        if let Some(input) = input {
+            let _ = input.focus();
+        }
+    };
+    // What the server answered.
+    Effect::new(move |_| match result.get() {
+        Some(Ok(TopUpResult::Created(tx))) => {
+            receipt.set(Some(*tx));
+            checking.set(None);
+            repeat_of.set(None);
+            problems.set(Vec::new());
+            // A fresh form at the same station: the next top-up is a new one, with a new token.
+            for input in [key_input.get_untracked(), amount_input.get_untracked()].into_iter().flatten() {
+                input.set_value("");
+            }
+            if let Some(input) = key_input.get_untracked() {
+                let _ = input.focus();
+            }
             leptos::task::spawn_local(async move {
                 if let Ok(f) = topup_form().await {
                     token.set(f.token);
                 }
             });
         }
+        Some(Ok(TopUpResult::Repeat(first))) => repeat_of.set(Some(*first)),
+        Some(Ok(TopUpResult::Invalid(found))) => {
+            checking.set(None);
+            focus_first_problem(&found);
+            problems.set(found);
+        }
+        _ => {}
     });
-    let problem = move |wanted: fn(&Problem) -> bool| {
-        move || match result.get() {
-            Some(Ok(TopUpResult::Invalid(problems))) => problems.into_iter().find(wanted),
-            Some(_) => None,
-            None => first_problems.with_value(|all| all.iter().copied().find(wanted)),
+    // The check appears with its button ready: Enter sends.
+    Effect::new(move |_| {
+        if checking.with(Option::is_some)
+            && let Some(button) = confirm_button.get()
+        {
+            let _ = button.focus();
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if action.pending().get_untracked() {
+            return;
+        }
+        let value = |input: NodeRef<leptos::html::Input>| {
+            input.get_untracked().map(|i| i.value()).unwrap_or_default()
+        };
+        let picked = station.get_untracked().map(|id| id.to_string()).unwrap_or_default();
+        let max = choice().map(|s| s.max);
+        match check_top_up(&picked, &value(key_input), &value(amount_input), max) {
+            Ok((id, key, amount)) => {
+                problems.set(Vec::new());
+                // Asked already about this very top-up (a form posted without script came back with
+                // the question): the answer is the next tap.
+                let same = |t: &TxView| t.station_id == id && t.key == key && t.amount == amount;
+                if !repeat_of.with_untracked(|r| r.as_ref().is_some_and(same)) {
+                    repeat_of.set(None);
+                }
+                let label = choice().map(|s| s.label).unwrap_or_default();
+                checking.set(Some(Checked { station: id, label, key, amount }));
+            }
+            Err(found) => {
+                checking.set(None);
+                focus_first_problem(&found);
+                problems.set(found);
+            }
         }
     };
+    let send = move |repeat: bool| {
+        if action.pending().get_untracked() {
+            return;
+        }
+        let Some(c) = checking.get_untracked() else { return };
+        // Known to be offline: nothing would leave, and the person should know that nothing did.
+        if !crate::live::browser_online() {
+            offline.set(true);
+            return;
+        }
+        offline.set(false);
+        action.dispatch(TopUpAction {
+            station: c.station.to_string(),
+            key: c.key.0.to_string(),
+            amount: format!("{}.{:02}", c.amount.rappen() / 100, c.amount.rappen() % 100),
+            token: token.get_untracked(),
+            repeat: repeat.then(|| "1".to_owned()),
+        });
+    };
+    let problem =
+        move |wanted: fn(&Problem) -> bool| move || problems.with(|all| all.iter().copied().find(wanted));
     let message = move |p: Problem| {
         use leptos::either::Either::{Left, Right};
         match p {
@@ -96,42 +211,127 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
         let found = problem(wanted);
         move || found().map(|p| view! { <p class="field-error" id=id role="alert">{message(p)}</p> })
     };
+    let invalid = move |wanted: fn(&Problem) -> bool| {
+        let found = problem(wanted);
+        move || found().is_some().then_some("true")
+    };
+    let max_hint = move || {
+        choice().map(|s| {
+            let max = s.max.to_string();
+            view! { <p class="field-hint" id="amount-hint">{td!(locale, topup_max_hint, max = move || max.clone())}</p> }
+        })
+    };
+    let recent_keys = move || {
+        choice()
+            .map(|s| s.recent_keys)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| view! { <option value=k.0.to_string()>{k.to_string()}</option> })
+            .collect_view()
+    };
+    let usual = move || choice().map(|s| s.usual_amounts).unwrap_or_default();
+    let typed_key = key;
+    let typed_amount = amount;
     view! {
-        <form action=crate::form::url(action) method="post" class="stack card" data-testid="topup-form" on:submit=crate::form::submit(action)>
+        {move || receipt.get().map(|tx| view! { <Progress locale tx /> })}
+        <form action=crate::form::url(action) method="post" class="stack card" data-testid="topup-form" on:submit=on_submit>
             <input type="hidden" name="token" value=token />
+            {move || repeat_of.with(Option::is_some).then(|| view! { <input type="hidden" name="repeat" value="1" /> })}
             <label for="station">{td_string!(locale, topup_station)}</label>
-            <select id="station" name="station" required aria-describedby="station-error">
-                {form.stations.into_iter().map(|s| view! {
-                    <option value=s.id.to_string() selected=typed_station == Some(s.id)>{s.label}</option>
+            <select id="station" name="station" required aria-describedby="station-error"
+                on:change=move |ev| station.set(event_target_value(&ev).parse().ok())>
+                {stations.get_value().into_iter().map(|s: StationChoice| view! {
+                    <option value=s.id.to_string() selected=first_station == Some(s.id)>{s.label}</option>
                 }).collect_view()}
             </select>
             {field_error(|p| matches!(p, Problem::NoStation), "station-error")}
             <label for="key">{td_string!(locale, topup_key)}</label>
-            <input id="key" name="key" value=key inputmode="numeric" autocomplete="off" required
-                pattern="[0-9]{1,5}" maxlength="5" aria-describedby="key-error" />
+            <input id="key" name="key" value=typed_key inputmode="numeric" autocomplete="off" required
+                pattern="[0-9]{1,5}" maxlength="5" list="recent-keys" aria-describedby="key-error"
+                aria-invalid=invalid(|p| matches!(p, Problem::Key)) node_ref=key_input />
+            <datalist id="recent-keys">{recent_keys}</datalist>
             {field_error(|p| matches!(p, Problem::Key), "key-error")}
             <label for="amount">{td_string!(locale, topup_amount)}</label>
-            <input id="amount" name="amount" value=amount inputmode="decimal" autocomplete="off" required
-                pattern="[0-9]{1,9}([.,][0-9]{1,2})?" aria-describedby="amount-error" />
+            <input id="amount" name="amount" value=typed_amount inputmode="decimal" autocomplete="off" required
+                pattern="[0-9]{1,3}(['’]?[0-9]{3})*([.,][0-9]{1,2})?" aria-describedby="amount-hint amount-error"
+                aria-invalid=invalid(|p| matches!(p, Problem::Amount | Problem::AboveMaximum(_))) node_ref=amount_input />
+            {max_hint}
+            {move || {
+                let amounts = usual();
+                (!amounts.is_empty()).then(|| view! {
+                    <div class="chips" role="group" aria-label=td_string!(locale, topup_usual_amounts)>
+                        {amounts.into_iter().map(|a| {
+                            let typed = format!("{}.{:02}", a.rappen() / 100, a.rappen() % 100);
+                            view! {
+                                <button type="button" class="chip" data-testid="usual-amount" on:click=move |_| {
+                                    if let Some(input) = amount_input.get_untracked() {
+                                        input.set_value(&typed);
+                                    }
+                                }>{a.to_string()}</button>
+                            }
+                        }).collect_view()}
+                    </div>
+                })
+            }}
             {field_error(|p| matches!(p, Problem::Amount | Problem::AboveMaximum(_)), "amount-error")}
             {field_error(|p| matches!(p, Problem::AlreadySent), "form-error")}
+            {move || checking.with(Option::is_none).then(|| repeat_of.get().map(|first| view! { <Repeat locale first /> })).flatten()}
             <button type="submit" class="primary" disabled=move || action.pending().get()>
-                {td_string!(locale, topup_send)}
+                {move || if repeat_of.with(Option::is_some) && checking.with(Option::is_none) { td_string!(locale, topup_send_anyway) } else { td_string!(locale, topup_send) }}
             </button>
         </form>
+        {move || checking.get().map(|c| view! {
+            <section class="card check" data-testid="check" aria-labelledby="check-title">
+                <h2 id="check-title">{td_string!(locale, topup_check_title)}</h2>
+                <dl class="check-facts">
+                    <dt>{td_string!(locale, topup_station)}</dt><dd>{c.label.clone()}</dd>
+                    <dt>{td_string!(locale, topup_key_short)}</dt><dd data-testid="check-key">{c.key.to_string()}</dd>
+                    <dt>{td_string!(locale, topup_amount)}</dt><dd class="amount" data-testid="check-amount">{c.amount.to_string()}</dd>
+                </dl>
+                {move || repeat_of.get().map(|first| view! { <Repeat locale first /> })}
+                <div class="actions">
+                    <button type="button" class="primary" node_ref=confirm_button data-testid="confirm"
+                        disabled=move || action.pending().get()
+                        on:click=move |_| send(repeat_of.with_untracked(Option::is_some))>
+                        {move || if repeat_of.with(Option::is_some) { td_string!(locale, topup_send_anyway) } else { td_string!(locale, topup_confirm) }}
+                    </button>
+                    <button type="button" class="plain" data-testid="change" on:click=move |_| {
+                        checking.set(None);
+                        repeat_of.set(None);
+                        if let Some(input) = amount_input.get_untracked() {
+                            let _ = input.focus();
+                        }
+                    }>{td_string!(locale, topup_change)}</button>
+                </div>
+            </section>
+        })}
+        {move || offline.get().then(|| view! {
+            <p class="notice error" role="alert" data-testid="offline">{td_string!(locale, topup_offline)}</p>
+        })}
         {move || match result.get() {
-            Some(Ok(TopUpResult::Created(tx))) => Some(Either::Left(view! { <Progress locale tx=*tx /> })),
-            Some(Err(_)) => Some(Either::Right(view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> })),
-            Some(Ok(TopUpResult::Invalid(_))) => None,
-            None => match sent.clone() {
-                Some(tx) => Some(Either::Left(view! { <Progress locale tx /> })),
-                None => failed.then(|| Either::Right(view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> })),
-            },
+            Some(Err(ServerFnError::Request(_))) => Some(EitherOf3::A(view! {
+                <p class="notice error" role="alert" data-testid="no-answer">{td_string!(locale, topup_no_answer)}</p>
+            })),
+            Some(Err(_)) => Some(EitherOf3::B(view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> })),
+            Some(Ok(_)) => None,
+            None => failed.then(|| EitherOf3::C(view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> })),
         }}
     }
 }
 
-/// A top-up's steps, each with its time, updated live from the journal's event stream.
+/// The warning that the same top-up went out a short while ago: when, and its number.
+#[component]
+fn Repeat(locale: Locale, first: TxView) -> impl IntoView {
+    let when = first.shown_times[0].clone().unwrap_or_default();
+    let id = first.id.get();
+    view! {
+        <p class="notice warning" role="alert" data-testid="repeat">
+            {td!(locale, topup_repeat, when = move || when.clone(), id = move || id)}
+        </p>
+    }
+}
+
+/// A top-up's steps, each with its time and what it means, updated live from the journal's event stream.
 #[component]
 fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
     let id = tx.id;
@@ -145,12 +345,17 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
             tx.set(*update);
         }
     });
-    let step = move |label: String, at: Option<String>, testid: &'static str, note: Option<String>| {
+    let step = move |label: String,
+                     meaning: String,
+                     at: Option<String>,
+                     testid: &'static str,
+                     note: Option<String>| {
         let done = at.is_some();
         view! {
             <li class:done=done data-testid=testid>
                 <span class="step-name">{label}</span>
-                <span class="muted">{at.unwrap_or_default()}</span>
+                <span class="step-time muted">{at.unwrap_or_default()}</span>
+                <span class="step-meaning">{meaning}</span>
                 {note.map(|n| view! { <span class="step-note" data-testid="step-delivered">{n}</span> })}
             </li>
         }
@@ -165,11 +370,11 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
                 {move || {
                     let t = tx.get();
                     view! {
-                        {step(td_string!(locale, status_queued).to_string(), t.shown_times[0].clone(), "step-queued", None)}
-                        {step(td_string!(locale, status_sent).to_string(), t.shown_times[1].clone(), "step-sent",
+                        {step(td_string!(locale, topup_step_recorded).to_string(), td_string!(locale, topup_step_recorded_means).to_string(), t.shown_times[0].clone(), "step-queued", None)}
+                        {step(td_string!(locale, status_sent).to_string(), td_string!(locale, topup_step_sent_means).to_string(), t.shown_times[1].clone(), "step-sent",
                             t.shown_delivered.clone().map(|at| format!("{} ({at})", td_string!(locale, status_delivered))))}
-                        {step(td_string!(locale, status_confirmed).to_string(), t.shown_times[2].clone(), "step-confirmed", None)}
-                        {step(td_string!(locale, status_reloaded).to_string(), t.shown_times[3].clone(), "step-reloaded", None)}
+                        {step(td_string!(locale, status_confirmed).to_string(), td_string!(locale, topup_step_confirmed_means).to_string(), t.shown_times[2].clone(), "step-confirmed", None)}
+                        {step(td_string!(locale, status_reloaded).to_string(), td_string!(locale, topup_step_reloaded_means).to_string(), t.shown_times[3].clone(), "step-reloaded", None)}
                     }
                 }}
             </ol>
