@@ -133,7 +133,8 @@ impl Db {
         match effect {
             StationEffect::Heartbeat { pending, signal_dbm, sim_credit_rappen, firmware } => {
                 sqlx::query(
-                    "UPDATE stations SET pending = $2, signal_dbm = $3, sim_credit_rappen = $4, firmware = $5
+                    "UPDATE stations SET pending = $2, signal_dbm = $3, sim_credit_rappen = $4, firmware = $5,
+                         reported_at = $6
                      WHERE id = $1",
                 )
                 .bind(station_id.get())
@@ -141,6 +142,7 @@ impl Db {
                 .bind(signal_dbm)
                 .bind(sim_credit_rappen)
                 .bind(firmware)
+                .bind(now.millis())
                 .execute(&mut *tx)
                 .await?;
             }

@@ -9,7 +9,7 @@
 
 pub use domain::journal::JournalSort;
 use domain::journal::{Reason, TxStatus};
-use domain::{Amount, GeranceId, KeyNumber, StationId, Timestamp, TxId, UserId};
+use domain::{Amount, Email, GeranceId, KeyNumber, StationId, Timestamp, TxId, UserId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -40,14 +40,17 @@ pub struct TxRecord {
     pub version: i64,
     /// When the network reported its message on the station's SIM (while it waited for an answer).
     pub delivered_at: Option<Timestamp>,
+    /// The account that entered it (`None`: the command line, or an account deleted since).
+    pub sent_by: Option<Email>,
 }
 
 pub(crate) const TX_COLUMNS: &str = "t.id, t.gerance_id, g.name AS gerance_name, t.station_id, s.name AS station_name, \
      s.place AS station_place, t.key_number, t.amount_rappen, t.status, t.created_at, t.sent_at, t.confirmed_at, \
-     t.reloaded_at, t.ended_at, t.balance_rappen, t.reason, t.attempts, t.version, t.delivered_at";
+     t.reloaded_at, t.ended_at, t.balance_rappen, t.reason, t.attempts, t.version, t.delivered_at, \
+     u.email AS sent_by";
 
-pub(crate) const TX_FROM: &str =
-    "transactions t JOIN stations s ON s.id = t.station_id JOIN gerances g ON g.id = t.gerance_id";
+pub(crate) const TX_FROM: &str = "transactions t JOIN stations s ON s.id = t.station_id JOIN gerances g ON g.id = t.gerance_id \
+     LEFT JOIN users u ON u.id = t.created_by";
 
 pub(crate) fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
     let corrupt = |what: &str| DbError::Unusable(format!("invalid {what} in table transactions"));
@@ -76,6 +79,10 @@ pub(crate) fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
         attempts: row.try_get("attempts")?,
         version: row.try_get("version")?,
         delivered_at: time("delivered_at")?,
+        sent_by: row
+            .try_get::<Option<String>, _>("sent_by")?
+            .map(|e| Email::parse(&e).map_err(|_| corrupt("e-mail")))
+            .transpose()?,
     })
 }
 
@@ -100,6 +107,7 @@ impl TxRecord {
             shown_times: [Some(self.created_at), self.sent_at, self.confirmed_at, self.reloaded_at]
                 .map(|t| t.map(|t| t.zurich().to_string())),
             shown_delivered: self.delivered_at.map(|t| t.zurich().to_string()),
+            sent_by: self.sent_by.as_ref().map(ToString::to_string),
         }
     }
 }

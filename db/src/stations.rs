@@ -68,7 +68,12 @@ pub struct StationRecord {
     pub phone: PhoneNumber,
     pub max_amount: Amount,
     pub last_heard_at: Option<Timestamp>,
+    /// The top-ups the station said it holds for keys not presented yet, in its last report
+    /// (`reported_at`).
     pub pending: Option<i64>,
+    pub reported_at: Option<Timestamp>,
+    /// Its top-ups the journal has as Confirmed: stored at the station, waiting for their key. Live.
+    pub waiting_for_key: i64,
     pub signal_dbm: Option<i64>,
     pub sim_credit_rappen: Option<i64>,
     pub firmware: Option<String>,
@@ -98,7 +103,9 @@ impl std::fmt::Debug for StationLink {
 }
 
 const STATION_COLUMNS: &str = "s.id, s.gerance_id, g.name AS gerance_name, s.name, s.place, s.phone, \
-     s.max_amount_rappen, s.last_heard_at, s.pending, s.signal_dbm, s.sim_credit_rappen, s.firmware, s.rejected";
+     s.max_amount_rappen, s.last_heard_at, s.pending, s.signal_dbm, s.sim_credit_rappen, s.firmware, s.rejected, \
+     s.reported_at, COALESCE((SELECT c.n FROM journal_counts c WHERE c.gerance_id = s.gerance_id \
+         AND c.station_id = s.id AND c.status = 'confirmed'), 0) AS waiting_for_key";
 
 fn station_from_row(row: &SqliteRow) -> Result<StationRecord> {
     let gerance_name: String = row.try_get("gerance_name")?;
@@ -115,6 +122,8 @@ fn station_from_row(row: &SqliteRow) -> Result<StationRecord> {
         max_amount: columns::amount(row, "max_amount_rappen")?,
         last_heard_at: columns::maybe_time(row, "last_heard_at")?,
         pending: row.try_get("pending")?,
+        reported_at: columns::maybe_time(row, "reported_at")?,
+        waiting_for_key: row.try_get("waiting_for_key")?,
         signal_dbm: row.try_get("signal_dbm")?,
         sim_credit_rappen: row.try_get("sim_credit_rappen")?,
         firmware: row.try_get("firmware")?,

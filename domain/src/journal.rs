@@ -218,6 +218,8 @@ pub struct TxView {
     /// When the network reported its message delivered to the station's SIM (while it waited for the
     /// station's answer), as shown.
     pub shown_delivered: Option<String>,
+    /// The e-mail of the account that entered it (`None`: the command line).
+    pub sent_by: Option<String>,
 }
 
 /// What a delivery report (TS 23.040 TP-Status) says of a message sent to a station.

@@ -18,7 +18,7 @@ pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};
 pub use ids::{GeranceId, StationId, TxId, UserId};
 pub use money::{Amount, KeyNumber};
 pub use phone::PhoneNumber;
-pub use time::Timestamp;
+pub use time::{Age, Timestamp};
 
 /// Why a value given from outside was refused. The variants are stable so that the UI can translate them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]

@@ -38,6 +38,29 @@ impl Timestamp {
     }
 }
 
+/// How long ago something happened, as people say it: in minutes within the hour, in hours within
+/// two days, in days after that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Age {
+    /// Less than a minute.
+    Now,
+    Minutes(i64),
+    Hours(i64),
+    Days(i64),
+}
+
+impl Age {
+    pub fn between(then: Timestamp, now: Timestamp) -> Self {
+        let minutes = (now.0 - then.0).max(0) / 60_000;
+        match minutes {
+            0 => Age::Now,
+            1..60 => Age::Minutes(minutes),
+            60..2_880 => Age::Hours(minutes / 60),
+            _ => Age::Days(minutes / 1_440),
+        }
+    }
+}
+
 /// A [`Timestamp`] displayed in Europe/Zurich.
 pub struct ZurichTime(Timestamp);
 
@@ -53,6 +76,17 @@ impl fmt::Display for ZurichTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_read_as_people_say_them() {
+        let ago = |minutes: i64| Age::between(Timestamp(0), Timestamp(minutes * 60_000 + 59_999));
+        assert_eq!(ago(0), Age::Now);
+        assert_eq!(ago(59), Age::Minutes(59));
+        assert_eq!(ago(60), Age::Hours(1));
+        assert_eq!(ago(47 * 60 + 59), Age::Hours(47));
+        assert_eq!(ago(48 * 60), Age::Days(2));
+        assert_eq!(Age::between(Timestamp(10), Timestamp(0)), Age::Now, "a clock behind is not the future");
+    }
 
     #[test]
     fn winter_time_is_utc_plus_one() {

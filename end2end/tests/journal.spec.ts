@@ -50,7 +50,7 @@ test("the journal pages, sorts, filters, keeps its state in the URL, updates liv
   const file = await download;
   const csv = await (await file.createReadStream()).toArray();
   const text = Buffer.concat(csv).toString("utf8");
-  expect(text.startsWith("\ufeffN°;Date;Distributeur;Numéro de clé;Montant (CHF);Statut;Solde (CHF)")).toBe(true);
+  expect(text.startsWith("\ufeffN°;Date;Station;Numéro de clé;Montant (CHF);Statut;Solde (CHF)")).toBe(true);
   expect(text).toContain(";01005;6.00;");
   expect(text.trim().split("\r\n")).toHaveLength(2);
   expect(errors).toEqual([]);
@@ -88,4 +88,54 @@ test("an open journal says when it is offline, and shows what changed meanwhile 
   // The browser's own "failed to load" for the stream while offline is the only error allowed.
   expect(errors.filter((e) => !e.includes("/api/events") && !e.includes("ERR_INTERNET_DISCONNECTED"))).toEqual([]);
   await context.close();
+});
+
+test.describe("on a phone", () => {
+  test.use({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+
+  test("the journal's rows are cards below folded filters, within the screen and the thumb", async ({ page }) => {
+    const errors = watchConsole(page);
+    await login(page);
+    await page.goto("/recharge");
+    await hydrated(page);
+    const station = await page.getByLabel("Station").locator("option").first().getAttribute("value");
+    for (let i = 0; i < 30; i++) {
+      const r = await page.request.post("/api/topup", {
+        form: { station: station!, key: String(7000 + i), amount: "5.00", token: `phone-journal-token-${i}-${Date.now()}` },
+      });
+      expect(await r.json()).toHaveProperty("Created");
+    }
+    await page.goto("/transactions?size=50&key=");
+    await hydrated(page);
+
+    // The filters are one line saying what they are; the first rows are on the first screen.
+    const filters = page.getByTestId("filters");
+    await expect(filters).not.toHaveAttribute("open", "");
+    const first = page.getByTestId("journal").locator("tbody tr").first();
+    expect((await first.boundingBox())!.y).toBeLessThan(740);
+    // Each row a card: its fields stacked, none cut off.
+    await expect(first).toHaveCSS("display", "grid");
+    await expect(first).toContainText("5.00 CHF");
+    await expect(first.getByTestId("sent-by")).toContainText("admin@gerance-test.ch");
+    // Nothing wider than the screen, with 30 rows and more.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    // Every control of the page is big enough for a thumb (44 × 44 px), measured from the layout.
+    const small = await page.locator("#main").evaluate((main) =>
+      [...main.querySelectorAll("a, button, select, input, summary")]
+        .map((e) => ({ e, r: e.getBoundingClientRect() }))
+        .filter(({ r }) => r.width > 0 && r.height > 0 && r.right > 0)
+        .filter(({ r }) => r.height < 44 || r.width < 44)
+        .map(({ e, r }) => `${e.tagName} "${e.textContent?.trim()}" ${Math.round(r.width)}×${Math.round(r.height)}`),
+    );
+    expect(small).toEqual([]);
+
+    // Opened, the filters say how many are set.
+    await filters.locator("summary").click();
+    await page.getByLabel("Numéro de clé").fill("7003");
+    await page.getByRole("button", { name: "Filtrer" }).click();
+    await expect(page.getByTestId("filters").locator("summary")).toHaveText("Filtres et tri (1)");
+    await expect(page.getByTestId("results")).toContainText("sur 1");
+    expect(errors).toEqual([]);
+  });
 });

@@ -158,6 +158,14 @@ async fn an_operator_sets_up_a_gerance_its_admin_and_a_station_that_works() {
     let facts =
         wait_for_station(&app, &admin, station, |s| s["pending"] == 0 && !s["firmware"].is_null()).await;
     assert!(facts["firmware"].as_str().unwrap().starts_with("sim-"), "{facts}");
+    assert_eq!(facts["reported"], "Now", "the station's own count comes with its age");
+    assert_eq!(facts["waiting_for_key"], 0);
+
+    // A top-up the station confirmed, its key not presented yet: the journal's count says so at once,
+    // apart from what the station said in its last report.
+    let body = format!("station={station}&key=4040&amount=2.00&token=abcdef0123456789abc3");
+    call(&app, &admin, "/api/topup", &body).await["Created"]["id"].as_i64().expect("created");
+    wait_for_station(&app, &admin, station, |s| s["waiting_for_key"] == 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

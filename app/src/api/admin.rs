@@ -27,8 +27,12 @@ pub struct StationInfo {
     pub max: Amount,
     /// Europe/Zurich, `dd.mm.yyyy HH:MM:SS`.
     pub last_heard: Option<String>,
-    /// Top-ups the station holds for keys not presented yet (its last heartbeat).
+    /// Top-ups the station said it holds for keys not presented yet, in its last report, and how long
+    /// ago that was.
     pub pending: Option<i64>,
+    pub reported: Option<domain::Age>,
+    /// Its top-ups the journal has as Confirmed (stored there, waiting for their key), now.
+    pub waiting_for_key: i64,
     pub signal_dbm: Option<i64>,
     pub sim_credit_rappen: Option<i64>,
     pub firmware: Option<String>,
@@ -440,6 +444,8 @@ pub mod ssr {
             max: s.max_amount,
             last_heard: s.last_heard_at.map(|t| t.zurich().to_string()),
             pending: s.pending,
+            reported: s.reported_at.map(|at| domain::Age::between(at, domain::Timestamp::now())),
+            waiting_for_key: s.waiting_for_key,
             signal_dbm: s.signal_dbm,
             sim_credit_rappen: s.sim_credit_rappen,
             firmware: s.firmware,

@@ -270,6 +270,14 @@ pub async fn journal(params: JournalParams) -> Result<JournalPage, ServerFnError
     Ok(JournalPage { rows: rows.iter().map(|r| r.view()).collect(), total, version })
 }
 
+/// The stations one may see, as `(id, label)`, for the journal's filter.
+#[server(endpoint = "station_labels", output = TextJson)]
+pub async fn station_labels() -> Result<Vec<(StationId, String)>, ServerFnError> {
+    let account = ssr::account().await?;
+    let stations = ssr::db()?.list_stations(db::Scope::of(&account)).await.map_err(ssr::internal)?;
+    Ok(stations.into_iter().map(|s| (s.id, format!("{}, {}, {}", s.name, s.gerance.name, s.place))).collect())
+}
+
 #[server(endpoint = "topup_form", output = TextJson)]
 pub async fn topup_form() -> Result<TopUpForm, ServerFnError> {
     let account = ssr::account().await?;

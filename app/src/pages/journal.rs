@@ -9,10 +9,10 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{JournalPage, JournalParams, journal, topup_form};
+use crate::api::{JournalPage, JournalParams, journal, station_labels};
 use crate::i18n::*;
 use crate::live::{LiveEvent, LiveState};
-use crate::pages::{page_locale, status_label};
+use crate::pages::{for_phone, page_locale, reason_label, status_label};
 
 #[component]
 pub fn Journal() -> impl IntoView {
@@ -22,20 +22,38 @@ pub fn Journal() -> impl IntoView {
         let params = params.clone();
         move || journal(params.clone())
     });
-    let stations = AsyncDerived::new(topup_form);
+    let stations = AsyncDerived::new(station_labels);
     let p = params.clone();
     let csv = format!("/transactions.csv?{}", params.to_query());
+    // Folded on a phone, so that the first screen shows results; the summary says how many are set.
+    let set = [
+        params.station.is_some(),
+        params.key.is_some(),
+        params.status.is_some(),
+        params.from.is_some(),
+        params.to.is_some(),
+    ]
+    .into_iter()
+    .filter(|set| *set)
+    .count();
+    let summary = if set == 0 {
+        Either::Left(td_string!(locale, journal_filters))
+    } else {
+        Either::Right(td!(locale, journal_filters_set, count = move || set))
+    };
     view! {
         <h1>{td_string!(locale, journal_title)}</h1>
+        <details class="filters-fold" open=!for_phone() data-testid="filters">
+        <summary>{summary}</summary>
         <form method="get" action="/transactions" class="filters card">
             <label>
                 {td_string!(locale, topup_station)}
                 <select name="station">
                     <option value="">{td_string!(locale, journal_all)}</option>
                     <Suspense fallback=|| ()>
-                        {move || stations.get().and_then(Result::ok).map(|f| f.stations.into_iter().map(|s| {
-                            let selected = p.station == Some(s.id);
-                            view! { <option value=s.id.to_string() selected=selected>{s.label}</option> }
+                        {move || stations.get().and_then(Result::ok).map(|all| all.into_iter().map(|(id, label)| {
+                            let selected = p.station == Some(id);
+                            view! { <option value=id.to_string() selected=selected>{label}</option> }
                         }).collect_view())}
                     </Suspense>
                 </select>
@@ -69,11 +87,29 @@ pub fn Journal() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
+            <label>
+                {td_string!(locale, journal_sort)}
+                <select name="sort">
+                    {JournalSort::ALL.into_iter().map(|s| {
+                        view! { <option value=s.as_str() selected=params.sort == s>{sort_label(locale, s)}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>
+                <span class="visually-hidden">{td_string!(locale, journal_sort)}</span>
+                <select name="dir">
+                    <option value="desc" selected=params.desc>{td_string!(locale, journal_descending)}</option>
+                    <option value="asc" selected=!params.desc>{td_string!(locale, journal_ascending)}</option>
+                </select>
+            </label>
             <button type="submit" class="primary">{td_string!(locale, journal_filter)}</button>
+        </form>
+        </details>
+        <p class="journal-tools">
             <a class="button" href=csv download="transactions.csv" data-testid="csv">
                 {td_string!(locale, journal_csv)}
             </a>
-        </form>
+        </p>
         <Suspense fallback=|| ()>
             {move || page.get().map(|result| match result {
                 Err(_) => view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> }.into_any(),
@@ -81,6 +117,19 @@ pub fn Journal() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// A sort column's name, as its column is headed.
+fn sort_label(locale: Locale, sort: JournalSort) -> String {
+    match sort {
+        JournalSort::Number => td_string!(locale, journal_col_number),
+        JournalSort::Date => td_string!(locale, journal_col_date),
+        JournalSort::Station => td_string!(locale, journal_col_station),
+        JournalSort::Key => td_string!(locale, journal_col_key),
+        JournalSort::Amount => td_string!(locale, journal_col_amount),
+        JournalSort::Status => td_string!(locale, journal_col_status),
+    }
+    .to_string()
 }
 
 /// The journal's address with `change` applied to the current view.
@@ -220,26 +269,29 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
             <table class="journal" data-testid="journal">
                 <thead>
                     <tr>
-                        {header(JournalSort::Number, td_string!(locale, journal_col_number).to_string())}
-                        {header(JournalSort::Date, td_string!(locale, journal_col_date).to_string())}
-                        {header(JournalSort::Station, td_string!(locale, journal_col_station).to_string())}
-                        {header(JournalSort::Key, td_string!(locale, journal_col_key).to_string())}
-                        {header(JournalSort::Amount, td_string!(locale, journal_col_amount).to_string())}
-                        {header(JournalSort::Status, td_string!(locale, journal_col_status).to_string())}
+                        {JournalSort::ALL.into_iter().map(|s| header(s, sort_label(locale, s))).collect_view()}
                     </tr>
                 </thead>
                 <tbody>
                     {p.rows.iter().map(|tx| view! {
                         <tr data-testid=format!("tx-{}", tx.id)>
-                            <td>{tx.id.to_string()}</td>
-                            <td>{tx.shown_times[0].clone().unwrap_or_default()}</td>
-                            <td>{tx.station.clone()}</td>
-                            <td>{tx.key.to_string()}</td>
-                            <td class="num">{tx.amount.to_string()}</td>
-                            <td class=format!("status status-{}", tx.status.as_str())>
-                                {status_label(locale, tx.status)}
+                            <td class="c-number">{tx.id.to_string()}</td>
+                            <td class="c-date">
+                                {tx.shown_times[0].clone().unwrap_or_default()}
+                                {tx.sent_by.clone().map(|who| view! {
+                                    <span class="status-note" data-testid="sent-by">{td!(locale, journal_by, who = move || who.clone())}</span>
+                                })}
+                            </td>
+                            <td class="c-station">{tx.station.clone()}</td>
+                            <td class="c-key">{tx.key.to_string()}</td>
+                            <td class="c-amount num">{tx.amount.to_string()}</td>
+                            <td class="c-status">
+                                <span class=format!("status status-{}", tx.status.as_str())>{status_label(locale, tx.status)}</span>
                                 {(tx.status == TxStatus::Sent && tx.shown_delivered.is_some()).then(|| view! {
                                     <span class="status-note" data-testid="delivered">{td_string!(locale, status_delivered)}</span>
+                                })}
+                                {tx.reason.filter(|_| tx.status != TxStatus::Reloaded).map(|r| view! {
+                                    <span class="status-note" data-testid="row-reason">{reason_label(locale, r)}</span>
                                 })}
                             </td>
                         </tr>

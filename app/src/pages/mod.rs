@@ -29,6 +29,22 @@ pub(crate) fn page_locale() -> Locale {
     use_i18n().get_locale_untracked()
 }
 
+/// Whether the page goes to a phone, as the browser says (`Sec-CH-UA-Mobile: ?1`, or `Mobi` in its user
+/// agent, as MDN advises): what a phone shows folded is open elsewhere. Server-rendered components only.
+pub(crate) fn for_phone() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use leptos::prelude::use_context;
+        use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+            header("sec-ch-ua-mobile") == Some("?1")
+                || header("user-agent").is_some_and(|ua| ua.contains("Mobi"))
+        })
+    }
+    #[cfg(not(feature = "ssr"))]
+    false
+}
+
 /// A status in the person's language.
 pub fn status_label(locale: Locale, status: TxStatus) -> String {
     match status {

@@ -168,6 +168,18 @@ fn signal_text(locale: Locale, dbm: Option<i64>) -> String {
     }
 }
 
+/// How long ago, in the person's language.
+fn age_text(locale: Locale, age: domain::Age) -> impl IntoView + use<> {
+    use domain::Age;
+    use leptos::either::EitherOf4;
+    match age {
+        Age::Now => EitherOf4::A(td_string!(locale, age_now)),
+        Age::Minutes(n) => EitherOf4::B(td!(locale, age_minutes, n = move || n)),
+        Age::Hours(n) => EitherOf4::C(td!(locale, age_hours, n = move || n)),
+        Age::Days(n) => EitherOf4::D(td!(locale, age_days, n = move || n)),
+    }
+}
+
 fn chf(rappen: i64) -> String {
     Amount::from_rappen(rappen).map(|a| a.to_string()).unwrap_or_else(|_| "0.00 CHF".into())
 }
@@ -241,8 +253,13 @@ fn facts(locale: Locale, s: &StationInfo) -> impl IntoView + use<> {
             <dd>{s.max.to_string()}</dd>
             <dt>{td_string!(locale, stations_last_heard)}</dt>
             <dd data-testid="last-heard">{s.last_heard.clone().unwrap_or_else(|| td_string!(locale, stations_never).to_string())}</dd>
+            <dt>{td_string!(locale, stations_waiting)}</dt>
+            <dd data-testid="waiting">{s.waiting_for_key}</dd>
             <dt>{td_string!(locale, stations_pending)}</dt>
-            <dd data-testid="pending">{s.pending.map(|p| p.to_string()).unwrap_or_else(unknown)}</dd>
+            <dd>
+                <span data-testid="pending">{s.pending.map(|p| p.to_string()).unwrap_or_else(unknown)}</span>
+                {s.reported.map(|age| view! { <span class="muted" data-testid="reported">{" · "}{age_text(locale, age)}</span> })}
+            </dd>
             <dt>{td_string!(locale, stations_signal)}</dt>
             <dd data-testid="signal">{signal_text(locale, s.signal_dbm)}</dd>
             <dt>{td_string!(locale, stations_credit)}</dt>

@@ -61,17 +61,25 @@ pub async fn top_up(
     amount: &str,
     token: &str,
 ) -> i64 {
-    let text = http
-        .post(format!("http://{addr}/api/topup"))
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("station={station}&key={key}&amount={amount}&token={token}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let post = |body: String| async move {
+        http.post(format!("http://{addr}/api/topup"))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let body = format!("station={station}&key={key}&amount={amount}&token={token}");
+    let mut text = post(body.clone()).await;
+    // The same key and amount again within hours: the server asks first, and the administrator sends it
+    // anyway, as a person who meant it does.
+    if text.contains("\"Repeat\"") {
+        text = post(format!("{body}&repeat=1")).await;
+    }
     text.contains("\"Created\"")
         .then(|| text.split("\"id\":").nth(1)?.split([',', '}']).next()?.trim().parse().ok())
         .flatten()
