@@ -105,7 +105,7 @@ test("a top-up not loaded yet can be cancelled; the station agrees", async ({ pa
   await login(page);
   await page.goto("/recharge");
   await hydrated(page);
-  await page.getByLabel("Numéro de clé (0 à 65535)").fill("4242");
+  await page.getByLabel("Numéro de clé (0 à 65535)").fill("4243");
   await page.getByLabel("Montant (CHF)").fill("7.00");
   await sendTopUp(page);
   await expect(page.getByTestId("step-confirmed")).toHaveClass(/done/, { timeout: 20_000 });

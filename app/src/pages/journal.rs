@@ -87,21 +87,20 @@ pub fn Journal() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <label>
-                {td_string!(locale, journal_sort)}
-                <select name="sort">
-                    {JournalSort::ALL.into_iter().map(|s| {
-                        view! { <option value=s.as_str() selected=params.sort == s>{sort_label(locale, s)}</option> }
-                    }).collect_view()}
-                </select>
-            </label>
-            <label>
-                <span class="visually-hidden">{td_string!(locale, journal_sort)}</span>
-                <select name="dir">
-                    <option value="desc" selected=params.desc>{td_string!(locale, journal_descending)}</option>
-                    <option value="asc" selected=!params.desc>{td_string!(locale, journal_ascending)}</option>
-                </select>
-            </label>
+            <div class="field">
+                <label for="sort-by" id="sort-label">{td_string!(locale, journal_sort)}</label>
+                <div class="inline-fields">
+                    <select id="sort-by" name="sort">
+                        {JournalSort::ALL.into_iter().map(|s| {
+                            view! { <option value=s.as_str() selected=params.sort == s>{sort_label(locale, s)}</option> }
+                        }).collect_view()}
+                    </select>
+                    <select name="dir" aria-labelledby="sort-label">
+                        <option value="desc" selected=params.desc>{td_string!(locale, journal_descending)}</option>
+                        <option value="asc" selected=!params.desc>{td_string!(locale, journal_ascending)}</option>
+                    </select>
+                </div>
+            </div>
             <button type="submit" class="primary">{td_string!(locale, journal_filter)}</button>
         </form>
         </details>

@@ -98,6 +98,20 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
     let key_input = NodeRef::<leptos::html::Input>::new();
     let amount_input = NodeRef::<leptos::html::Input>::new();
     let confirm_button = NodeRef::<leptos::html::Button>::new();
+    let form_element = NodeRef::<leptos::html::Form>::new();
+    // With script the page checks the fields itself, in the person's language and with each rule; the
+    // browser's own checks remain for a page whose script did not run.
+    Effect::new(move |_| {
+        if let Some(form) = form_element.get() {
+            form.set_no_validate(true);
+        }
+    });
+    // An error may mean the session ended meanwhile: then to the login, and back here.
+    Effect::new(move |_| {
+        if result.with(|answer| matches!(answer, Some(Err(_)))) {
+            crate::session::check();
+        }
+    });
     let focus_first_problem = move |found: &[Problem]| {
         let input = match found.first() {
             Some(Problem::Key) => key_input.get_untracked(),
@@ -234,7 +248,7 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
     let typed_amount = amount;
     view! {
         {move || receipt.get().map(|tx| view! { <Progress locale tx /> })}
-        <form action=crate::form::url(action) method="post" class="stack card" data-testid="topup-form" on:submit=on_submit>
+        <form action=crate::form::url(action) method="post" class="stack card" data-testid="topup-form" on:submit=on_submit node_ref=form_element>
             <input type="hidden" name="token" value=token />
             {move || repeat_of.with(Option::is_some).then(|| view! { <input type="hidden" name="repeat" value="1" /> })}
             <label for="station">{td_string!(locale, topup_station)}</label>
