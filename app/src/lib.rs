@@ -26,6 +26,7 @@ pub use pages::status_label;
 #[cfg(feature = "ssr")]
 pub mod security;
 mod session;
+mod words;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

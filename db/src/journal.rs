@@ -156,6 +156,9 @@ pub struct NewTopUp<'a> {
     pub user_id: Option<UserId>,
     /// The form's one-time token.
     pub request_token: &'a str,
+    /// When set, not recorded if the same key and amount went to the same station at or after this time
+    /// and may still load ([`TopUpError::Repeat`]); `None` once the person said they meant it.
+    pub unless_same_since: Option<Timestamp>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -166,6 +169,8 @@ pub enum TopUpError {
     AboveMaximum(Amount),
     #[error("this form was already sent")]
     AlreadySent(TxId),
+    #[error("the same top-up was sent at {}", .0.created_at.millis())]
+    Repeat(Box<TxRecord>),
 }
 
 /// A transaction the modem task must act on now.
@@ -187,7 +192,9 @@ pub(crate) async fn next_version(tx: &mut Transaction<'_, Sqlite>) -> Result<i64
 
 impl Db {
     /// Records a top-up (status queued, to be sent now) if `scope` may use the station and the amount is
-    /// within its maximum. The same request token twice gives [`TopUpError::AlreadySent`].
+    /// within its maximum. The same request token twice gives [`TopUpError::AlreadySent`]; the same key
+    /// and amount at the same station since [`NewTopUp::unless_same_since`] gives [`TopUpError::Repeat`].
+    /// All is checked in the one write transaction: two forms sent at once cannot both pass the check.
     pub async fn create_top_up(
         &self,
         scope: Scope,
@@ -216,6 +223,26 @@ impl Db {
             .map_err(|_| DbError::Unusable("invalid value in column max_amount_rappen".into()))?;
         if new.amount > max {
             return Ok(Err(TopUpError::AboveMaximum(max)));
+        }
+        if let Some(since) = new.unless_same_since {
+            let rows = sqlx::query(&format!(
+                "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE t.key_number = $1 AND t.station_id = $2
+                     AND t.amount_rappen = $3 AND t.created_at >= $4 AND t.gerance_id = $5
+                 ORDER BY t.id DESC LIMIT 20"
+            ))
+            .bind(i64::from(new.key))
+            .bind(new.station_id.get())
+            .bind(new.amount.rappen())
+            .bind(since.millis())
+            .bind(gerance_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &rows {
+                let first = tx_from_row(row)?;
+                if first.status.may_load() {
+                    return Ok(Err(TopUpError::Repeat(Box::new(first))));
+                }
+            }
         }
         let version = next_version(&mut tx).await?;
         let id: i64 = sqlx::query_scalar(
@@ -253,39 +280,6 @@ impl Db {
         row.as_ref().map(tx_from_row).transpose()
     }
 
-    /// The latest top-up of `key` and `amount` at `station` created at or after `since` that loaded or may
-    /// still load, if `scope` may see it: the one a new identical top-up would repeat.
-    pub async fn same_top_up_since(
-        &self,
-        scope: Scope,
-        station: StationId,
-        key: KeyNumber,
-        amount: Amount,
-        since: Timestamp,
-    ) -> Result<Option<TxRecord>> {
-        let (all, gerance) = scope.binds();
-        let rows = sqlx::query(&format!(
-            "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE t.key_number = $1 AND t.station_id = $2
-                 AND t.amount_rappen = $3 AND t.created_at >= $4 AND ($5 OR t.gerance_id = $6)
-             ORDER BY t.id DESC LIMIT 20"
-        ))
-        .bind(i64::from(key))
-        .bind(station.get())
-        .bind(amount.rappen())
-        .bind(since.millis())
-        .bind(all)
-        .bind(gerance)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in &rows {
-            let tx = tx_from_row(row)?;
-            if tx.status.may_load() {
-                return Ok(Some(tx));
-            }
-        }
-        Ok(None)
-    }
-
     /// The keys of the latest `limit` top-ups at `station` (newest first, repeated as they were sent), if
     /// `scope` may see it.
     pub async fn recent_keys(&self, scope: Scope, station: StationId, limit: i64) -> Result<Vec<KeyNumber>> {
@@ -320,20 +314,6 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
-    }
-
-    /// The transaction a form's one-time token recorded, if `scope` may see it.
-    pub async fn transaction_by_token(&self, scope: Scope, token: &str) -> Result<Option<TxRecord>> {
-        let (all, gerance) = scope.binds();
-        let row = sqlx::query(&format!(
-            "SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE t.request_token = $1 AND ($2 OR t.gerance_id = $3)"
-        ))
-        .bind(token)
-        .bind(all)
-        .bind(gerance)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(tx_from_row).transpose()
     }
 
     /// Transactions changed after `version` that `scope` may see, oldest change first.
@@ -474,6 +454,7 @@ mod tests {
             amount: rappen(1000),
             user_id: None,
             request_token: token,
+            unless_same_since: None,
         }
     }
 
@@ -624,34 +605,67 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_same_top_up_is_found_while_it_may_load_and_only_in_its_scope() {
+    async fn the_same_top_up_is_not_recorded_again_while_it_may_load_unless_meant() {
         let (db, _dir) = fresh().await;
         let (g, s) = station(&db, "Gérance A", "+41790000101").await;
         let (_, other) = station(&db, "Gérance B", "+41790000102").await;
         let first = db.create_top_up(Scope::All, top_up(s, "t-same-0001"), Timestamp(1_000)).await;
         let first = first.unwrap().unwrap();
-        let same = |scope, station, since| {
-            let db = db.clone();
-            async move {
-                db.same_top_up_since(scope, station, KeyNumber(34586), rappen(1000), Timestamp(since))
-                    .await
-                    .unwrap()
-                    .map(|t| t.id)
-            }
+        let asking = |station, token, since| NewTopUp {
+            unless_same_since: Some(Timestamp(since)),
+            ..top_up(station, token)
         };
-        assert_eq!(same(Scope::Gerance(g), s, 0).await, Some(first.id));
-        assert_eq!(same(Scope::Gerance(g), s, 1_001).await, None, "earlier than the window");
-        assert_eq!(same(Scope::Gerance(g), other, 0).await, None, "another station");
-        assert_eq!(same(Scope::Gerance(GeranceId(g.get() + 1)), s, 0).await, None, "another gérance's");
-        let other_amount =
-            db.same_top_up_since(Scope::All, s, KeyNumber(34586), rappen(1001), Timestamp(0)).await.unwrap();
-        assert!(other_amount.is_none());
-        // Cancelled, it will not load: sending it again is no repeat.
-        assert!(db.request_cancel(Scope::All, first.id, Timestamp(2_000)).await.unwrap());
-        assert_eq!(same(Scope::All, s, 0).await, None);
-        assert_eq!(db.recent_keys(Scope::Gerance(g), s, 10).await.unwrap(), [KeyNumber(34586)]);
-        assert!(db.recent_keys(Scope::Gerance(GeranceId(g.get() + 1)), s, 10).await.unwrap().is_empty());
-        assert_eq!(db.recent_amounts(Scope::All, g, 10).await.unwrap(), [rappen(1000)]);
+        let create = |new: NewTopUp<'static>, now| {
+            let db = db.clone();
+            async move { db.create_top_up(Scope::All, new, Timestamp(now)).await.unwrap() }
+        };
+        let again = db.create_top_up(Scope::Gerance(g), asking(s, "t-same-0002", 0), Timestamp(2_000)).await;
+        assert_eq!(again.unwrap(), Err(TopUpError::Repeat(Box::new(first.clone()))));
+        let unseen = Scope::Gerance(GeranceId(g.get() + 1));
+        let hidden = db.create_top_up(unseen, asking(s, "t-same-0003", 0), Timestamp(2_000)).await;
+        assert_eq!(hidden.unwrap(), Err(TopUpError::UnknownStation), "another gérance's station");
+        assert!(create(asking(other, "t-same-0004", 0), 2_000).await.is_ok(), "another station");
+        let other_amount = NewTopUp { amount: rappen(1001), ..asking(s, "t-same-0005", 0) };
+        assert!(create(other_amount, 2_000).await.is_ok(), "another amount");
+        // Meant: recorded; the next question names the latest.
+        let second = create(top_up(s, "t-same-0006"), 3_000).await.unwrap();
+        let asked = create(asking(s, "t-same-0007", 0), 4_000).await;
+        assert_eq!(asked, Err(TopUpError::Repeat(Box::new(second.clone()))));
+        // Cancelled, they will not load: sending it again is no repeat.
+        for id in [first.id, second.id] {
+            assert!(db.request_cancel(Scope::All, id, Timestamp(5_000)).await.unwrap());
+        }
+        let third = create(asking(s, "t-same-0008", 0), 6_000).await.unwrap();
+        let later = create(asking(s, "t-same-0009", third.created_at.millis() + 1), 7_000).await;
+        assert!(later.is_ok(), "earlier than the window");
+        assert_eq!(db.recent_keys(Scope::Gerance(g), s, 1).await.unwrap(), [KeyNumber(34586)]);
+        assert!(db.recent_keys(unseen, s, 10).await.unwrap().is_empty());
+        assert_eq!(db.recent_amounts(Scope::All, g, 2).await.unwrap(), [rappen(1000), rappen(1000)]);
+    }
+
+    #[tokio::test]
+    async fn of_two_identical_top_ups_sent_at_once_one_is_recorded_and_the_other_asks() {
+        let (db, _dir) = fresh().await;
+        let (g, s) = station(&db, "Gérance A", "+41790000101").await;
+        let tokens = ["t-race-0001", "t-race-0002", "t-race-0003", "t-race-0004"];
+        let forms = tokens.map(|token| {
+            let db = db.clone();
+            let new = NewTopUp { unless_same_since: Some(Timestamp(0)), ..top_up(s, token) };
+            tokio::spawn(
+                async move { db.create_top_up(Scope::Gerance(g), new, Timestamp(10)).await.unwrap() },
+            )
+        });
+        let mut created = Vec::new();
+        let mut asked = Vec::new();
+        for form in forms {
+            match form.await.unwrap() {
+                Ok(tx) => created.push(tx.id),
+                Err(TopUpError::Repeat(first)) => asked.push(first.id),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(created.len(), 1, "one recorded: {created:?}");
+        assert!(asked.iter().all(|id| *id == created[0]), "the others name it: {asked:?}");
     }
 
     #[tokio::test]

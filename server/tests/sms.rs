@@ -43,6 +43,7 @@ async fn top_up(app: &TestApp, station: StationId, key: u16, amount: i64) -> TxR
         amount: Amount::from_rappen(amount).unwrap(),
         user_id: None,
         request_token: &token,
+        unless_same_since: None,
     };
     let tx = app.db.create_top_up(Scope::All, new, Timestamp::now()).await.unwrap().unwrap();
     app.journal.wake();

@@ -150,6 +150,37 @@ async fn the_same_top_up_within_hours_asks_first_and_is_recorded_only_when_confi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_forms_sent_at_once_record_one_top_up_and_the_others_ask() {
+    let app = spawn_with(|_| {}).await;
+    let (a, station) = gerance_with_admin(&app, "Gérance A", "a@example.ch", "+41790000101").await;
+    // Two people (or two tabs) send the same top-up at the same moment, each from its own form.
+    let forms: Vec<_> = (0..6)
+        .map(|i| {
+            let request = app
+                .client
+                .post(app.url("/api/topup"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(COOKIE, a.clone())
+                .body(format!("station={station}&key=4711&amount=30.00&token=token-race-{i:010}"));
+            tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut asked = Vec::new();
+    for form in forms {
+        let answer = form.await.unwrap();
+        match (answer.get("Created"), answer.get("Repeat")) {
+            (Some(tx), None) => created.push(tx["id"].clone()),
+            (None, Some(first)) => asked.push(first["id"].clone()),
+            _ => panic!("{answer}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "one recorded: {created:?}");
+    assert!(asked.iter().all(|id| *id == created[0]), "the others name it: {asked:?}");
+    assert_eq!(app.db.changes_since(db::Scope::All, 0, 100).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_gerance_receives_only_its_own_live_events_and_resumes_after_the_last() {
     let app = spawn_with(|_| {}).await;
     let (a, station_a) = gerance_with_admin(&app, "Gérance A", "a@example.ch", "+41790000101").await;

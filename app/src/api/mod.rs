@@ -355,15 +355,16 @@ async fn record_top_up(
     let db = ssr::db()?;
     let scope = db::Scope::of(&account);
     let now = Timestamp::now();
-    if !repeat && db.transaction_by_token(scope, token).await.map_err(ssr::internal)?.is_none() {
-        let since = now.plus_millis(-domain::topup::REPEAT_WINDOW_MS);
-        let same = db.same_top_up_since(scope, station, key, amount, since).await.map_err(ssr::internal)?;
-        if let Some(first) = same {
-            return Ok(TopUpResult::Repeat(Box::new(first.view())));
-        }
-    }
-    let new =
-        db::NewTopUp { station_id: station, key, amount, user_id: Some(account.id), request_token: token };
+    // Checked again in the database's write transaction: two forms sent at once cannot both pass.
+    let unless_same_since = (!repeat).then(|| now.plus_millis(-domain::topup::REPEAT_WINDOW_MS));
+    let new = db::NewTopUp {
+        station_id: station,
+        key,
+        amount,
+        user_id: Some(account.id),
+        request_token: token,
+        unless_same_since,
+    };
     let created = db.create_top_up(scope, new, now).await.map_err(ssr::internal)?;
     Ok(match created {
         Ok(tx) => {
@@ -372,6 +373,7 @@ async fn record_top_up(
         }
         Err(db::TopUpError::UnknownStation) => TopUpResult::Invalid(vec![Problem::NoStation]),
         Err(db::TopUpError::AboveMaximum(max)) => TopUpResult::Invalid(vec![Problem::AboveMaximum(max)]),
+        Err(db::TopUpError::Repeat(first)) => TopUpResult::Repeat(Box::new(first.view())),
         // The same form again (sent twice without script, or again after its answer was lost): the
         // first one's receipt.
         Err(db::TopUpError::AlreadySent(id)) => {

@@ -24,7 +24,8 @@ pub fn Account() -> impl IntoView {
                 Notice::Short => t!(i18n, account_error_short).into_any(),
                 Notice::Long => t!(i18n, account_error_long).into_any(),
                 Notice::Throttled { retry_secs } => {
-                    t!(i18n, login_error_throttled, seconds = move || retry_secs).into_any()
+                    crate::words::fill(t_string!(i18n, login_error_throttled), &[("seconds", &retry_secs)])
+                        .into_any()
                 }
                 Notice::Unavailable => t!(i18n, login_error_unavailable).into_any(),
                 Notice::Invalid => t!(i18n, login_error_invalid).into_any(),

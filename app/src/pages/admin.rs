@@ -164,7 +164,7 @@ fn Accounts(
             {move || match create.value().get() {
                 Some(Ok(AccountSaved::Created { email, password, .. })) => Some(Either::Left(view! {
                     <section class="notice info once" role="status" data-testid="new-password">
-                        <p>{td!(locale, admin_account_created, email = move || email.clone())}</p>
+                        <p>{crate::words::fill(td_string!(locale, admin_account_created), &[("email", &email)])}</p>
                         <code data-testid="password">{password}</code>
                     </section>
                 })),

@@ -39,7 +39,7 @@ pub fn Journal() -> impl IntoView {
     let summary = if set == 0 {
         Either::Left(td_string!(locale, journal_filters))
     } else {
-        Either::Right(td!(locale, journal_filters_set, count = move || set))
+        Either::Right(crate::words::fill(td_string!(locale, journal_filters_set), &[("count", &set)]))
     };
     view! {
         <h1>{td_string!(locale, journal_title)}</h1>
@@ -164,7 +164,7 @@ fn JournalResults(locale: Locale, params: JournalParams, page: JournalPage) -> i
             let at = crate::live::zurich_time(since);
             view! {
                 <p class="notice" role="status" data-testid="offline">
-                    {td!(locale, journal_offline, time = move || at.clone())}
+                    {crate::words::fill(td_string!(locale, journal_offline), &[("time", &at)])}
                 </p>
             }
         })}
@@ -262,7 +262,7 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
     let disabled = |at_end: bool| at_end.to_string();
     Either::Right(view! {
         <p class="muted" data-testid="results">
-            {td!(locale, journal_results, first = move || first, last = move || last, total = move || total)}
+            {crate::words::fill(td_string!(locale, journal_results), &[("first", &first), ("last", &last), ("total", &total)])}
         </p>
         <div class="table-wrap">
             <table class="journal" data-testid="journal">
@@ -278,7 +278,7 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
                             <td class="c-date">
                                 {tx.shown_times[0].clone().unwrap_or_default()}
                                 {tx.sent_by.clone().map(|who| view! {
-                                    <span class="status-note" data-testid="sent-by">{td!(locale, journal_by, who = move || who.clone())}</span>
+                                    <span class="status-note" data-testid="sent-by">{crate::words::fill(td_string!(locale, journal_by), &[("who", &who)])}</span>
                                 })}
                             </td>
                             <td class="c-station">{tx.station.clone()}</td>

@@ -20,7 +20,8 @@ pub fn Login() -> impl IntoView {
             let text = match n {
                 Notice::Credentials => t!(i18n, login_error_credentials).into_any(),
                 Notice::Throttled { retry_secs } => {
-                    t!(i18n, login_error_throttled, seconds = move || retry_secs).into_any()
+                    crate::words::fill(t_string!(i18n, login_error_throttled), &[("seconds", &retry_secs)])
+                        .into_any()
                 }
                 Notice::Invalid => t!(i18n, login_error_invalid).into_any(),
                 Notice::Unavailable => t!(i18n, login_error_unavailable).into_any(),

@@ -86,7 +86,7 @@ fn StationsPanel(locale: Locale, page: StationsView) -> impl IntoView {
         {move || match create.value().get() {
             Some(Ok(StationSaved::Created { name, provisioning, server_number_known, .. })) => Some(view! {
                 <section class="notice info once" role="status" data-testid="provisioning">
-                    <h2>{td!(locale, stations_created, name = move || name.clone())}</h2>
+                    <h2>{crate::words::fill(td_string!(locale, stations_created), &[("name", &name)])}</h2>
                     <p>{td_string!(locale, stations_provisioning_intro)}</p>
                     <code data-testid="provisioning-string">{provisioning}</code>
                     {(!server_number_known).then(|| view! { <p>{td_string!(locale, stations_provisioning_placeholder)}</p> })}
@@ -169,14 +169,13 @@ fn signal_text(locale: Locale, dbm: Option<i64>) -> String {
 }
 
 /// How long ago, in the person's language.
-fn age_text(locale: Locale, age: domain::Age) -> impl IntoView + use<> {
+fn age_text(locale: Locale, age: domain::Age) -> String {
     use domain::Age;
-    use leptos::either::EitherOf4;
     match age {
-        Age::Now => EitherOf4::A(td_string!(locale, age_now)),
-        Age::Minutes(n) => EitherOf4::B(td!(locale, age_minutes, n = move || n)),
-        Age::Hours(n) => EitherOf4::C(td!(locale, age_hours, n = move || n)),
-        Age::Days(n) => EitherOf4::D(td!(locale, age_days, n = move || n)),
+        Age::Now => td_string!(locale, age_now).to_owned(),
+        Age::Minutes(n) => crate::words::fill(td_string!(locale, age_minutes), &[("n", &n)]),
+        Age::Hours(n) => crate::words::fill(td_string!(locale, age_hours), &[("n", &n)]),
+        Age::Days(n) => crate::words::fill(td_string!(locale, age_days), &[("n", &n)]),
     }
 }
 

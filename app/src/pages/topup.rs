@@ -51,7 +51,15 @@ pub fn TopUp() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || form.get().map(|f| match f {
                     Ok((f, _)) if f.stations.is_empty() => view! { <p class="empty">{td_string!(locale, topup_empty)}</p> }.into_any(),
-                    Ok((form, answer)) => view! { <TopUpPanel locale form answer /> }.into_any(),
+                    Ok((form, mut answer)) => {
+                        // A form posted without script: its receipt first, as the server sees it now (a
+                        // page without script is not updated live; reloading it shows the progress).
+                        let sent = answer.sent.take();
+                        view! {
+                            {sent.map(|tx| view! { <Progress locale tx /> })}
+                            <TopUpPanel locale form answer />
+                        }.into_any()
+                    }
                     Err(_) => view! { <p class="notice error" role="alert">{td_string!(locale, error_generic)}</p> }.into_any(),
                 })}
             </Suspense>
@@ -73,7 +81,7 @@ struct Checked {
 #[island(lazy)]
 fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl IntoView {
     let TopUpAnswer {
-        sent,
+        sent: _,
         repeat_of: first_repeat,
         problems: first_problems,
         failed,
@@ -93,7 +101,7 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
     let problems = RwSignal::new(first_problems);
     let checking = RwSignal::new(None::<Checked>);
     let repeat_of = RwSignal::new(first_repeat);
-    let receipt = RwSignal::new(sent);
+    let receipt = RwSignal::new(None::<TxView>);
     let offline = RwSignal::new(false);
     let key_input = NodeRef::<leptos::html::Input>::new();
     let amount_input = NodeRef::<leptos::html::Input>::new();
@@ -150,12 +158,13 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
         }
         _ => {}
     });
-    // The check appears with its button ready: Enter sends.
+    // The check appears with its button ready: Enter sends. The receipt's code loads meanwhile.
     Effect::new(move |_| {
-        if checking.with(Option::is_some)
-            && let Some(button) = confirm_button.get()
-        {
-            let _ = button.focus();
+        if checking.with(Option::is_some) {
+            let _ = lazy_preload!(receipt_card);
+            if let Some(button) = confirm_button.get() {
+                let _ = button.focus();
+            }
         }
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
@@ -208,18 +217,14 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
     };
     let problem =
         move |wanted: fn(&Problem) -> bool| move || problems.with(|all| all.iter().copied().find(wanted));
-    let message = move |p: Problem| {
-        use leptos::either::Either::{Left, Right};
-        match p {
-            Problem::NoStation => Left(td_string!(locale, topup_error_station)),
-            Problem::Key => Left(td_string!(locale, topup_error_key)),
-            Problem::Amount => Left(td_string!(locale, topup_error_amount)),
-            Problem::AboveMaximum(max) => {
-                let max = max.to_string();
-                Right(td!(locale, topup_error_maximum, max = move || max.clone()))
-            }
-            Problem::AlreadySent => Left(td_string!(locale, topup_error_twice)),
+    let message = move |p: Problem| match p {
+        Problem::NoStation => td_string!(locale, topup_error_station).to_owned(),
+        Problem::Key => td_string!(locale, topup_error_key).to_owned(),
+        Problem::Amount => td_string!(locale, topup_error_amount).to_owned(),
+        Problem::AboveMaximum(max) => {
+            crate::words::fill(td_string!(locale, topup_error_maximum), &[("max", &max)])
         }
+        Problem::AlreadySent => td_string!(locale, topup_error_twice).to_owned(),
     };
     let field_error = move |wanted: fn(&Problem) -> bool, id: &'static str| {
         let found = problem(wanted);
@@ -231,8 +236,7 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
     };
     let max_hint = move || {
         choice().map(|s| {
-            let max = s.max.to_string();
-            view! { <p class="field-hint" id="amount-hint">{td!(locale, topup_max_hint, max = move || max.clone())}</p> }
+            view! { <p class="field-hint" id="amount-hint">{crate::words::fill(td_string!(locale, topup_max_hint), &[("max", &s.max)])}</p> }
         })
     };
     let recent_keys = move || {
@@ -247,7 +251,7 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
     let typed_key = key;
     let typed_amount = amount;
     view! {
-        {move || receipt.get().map(|tx| view! { <Progress locale tx /> })}
+        {move || receipt.get().map(|tx| Suspend::new(receipt_card(locale, tx)))}
         <form action=crate::form::url(action) method="post" class="stack card" data-testid="topup-form" on:submit=on_submit node_ref=form_element>
             <input type="hidden" name="token" value=token />
             {move || repeat_of.with(Option::is_some).then(|| view! { <input type="hidden" name="repeat" value="1" /> })}
@@ -333,14 +337,20 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
     }
 }
 
+/// The receipt of a top-up sent from this page, live. Its code (the live event stream among it) is
+/// loaded by itself once a top-up is being checked: the page's first load is the form alone.
+#[lazy]
+fn receipt_card(locale: Locale, tx: TxView) -> AnyView {
+    view! { <Progress locale tx /> }.into_any()
+}
+
 /// The warning that the same top-up went out a short while ago: when, and its number.
 #[component]
 fn Repeat(locale: Locale, first: TxView) -> impl IntoView {
     let when = first.shown_times[0].clone().unwrap_or_default();
-    let id = first.id.get();
     view! {
         <p class="notice warning" role="alert" data-testid="repeat">
-            {td!(locale, topup_repeat, when = move || when.clone(), id = move || id)}
+            {crate::words::fill(td_string!(locale, topup_repeat), &[("when", &when), ("id", &first.id.get())])}
         </p>
     }
 }
@@ -376,7 +386,7 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
     };
     view! {
         <section class="card progress" data-testid="progress" aria-live="polite">
-            <h2>{td!(locale, topup_number, id = move || id.get())}</h2>
+            <h2>{crate::words::fill(td_string!(locale, topup_number), &[("id", &id.get())])}</h2>
             <p>
                 {move || tx.with(|t| format!("{} · {} · {}", t.station, t.key, t.amount))}
             </p>
@@ -405,8 +415,7 @@ fn Progress(locale: Locale, tx: TxView) -> impl IntoView {
                 let t = tx.get();
                 match t.status {
                     TxStatus::Reloaded => t.balance_rappen.and_then(|b| Amount::from_rappen(b).ok()).map(|b| {
-                        let balance = b.to_string();
-                        EitherOf3::A(view! { <p class="notice info" data-testid="balance">{td!(locale, topup_balance, balance = move || balance.clone())}</p> })
+                        EitherOf3::A(view! { <p class="notice info" data-testid="balance">{crate::words::fill(td_string!(locale, topup_balance), &[("balance", &b)])}</p> })
                     }),
                     TxStatus::Failed | TxStatus::Cancelled | TxStatus::Cancelling => Some(EitherOf3::B(view! {
                         <p class="notice error" role="alert" data-testid="failure">
