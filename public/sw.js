@@ -6,9 +6,10 @@
 // - Pages are always fetched from the network (they hold one person's data and must be current); when the
 //   network is down, the offline page is shown.
 // - Server functions (/api/), event streams, login and logout are never cached or answered from a cache.
-const CACHE = "recharge-shell-v1";
+const CACHE = "recharge-shell-v2";
 const SHELL = [
   "/offline.html",
+  "/offline.js",
   "/pkg/recharge.js",
   "/pkg/recharge.wasm",
   "/pkg/recharge.css",

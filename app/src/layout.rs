@@ -8,50 +8,81 @@ use crate::api::{current_account, save_locale};
 use crate::i18n::*;
 use crate::locale_from_code;
 
+/// The header: on a phone one row of the person's controls (account, language, logout, and the
+/// operator's administration as icons of 44 px) above the three main options; on a desktop one row.
 #[component]
 pub fn Layout() -> impl IntoView {
+    view! { <Frame><Outlet /></Frame> }
+}
+
+/// The frame itself around `children`: also around the page of an unknown address.
+#[component]
+pub fn Frame(children: Children) -> impl IntoView {
     let i18n = use_i18n();
     let account = AsyncDerived::new(current_account);
+    let operator = move || account.get().and_then(Result::ok).is_some_and(|a| a.role == Role::Operator);
     view! {
         <a class="skip" href="#main">{t!(i18n, skip_to_content)}</a>
         <header class="topbar">
             <A href="/" attr:class="brand">
                 <img src="/icons/icon-192.png" alt="" width="28" height="28" />
-                <span>{t!(i18n, app_name)}</span>
+                <span class="brand-name">{t!(i18n, app_name)}</span>
             </A>
             <nav class="mainnav" aria-label=move || t_string!(i18n, nav_home)>
-                <A href="/recharge">{t!(i18n, nav_topup)}</A>
+                // The full name for every reader; a phone shows its short form.
+                <A href="/recharge" attr:aria-label=move || t_string!(i18n, nav_topup)>
+                    <span class="long">{t!(i18n, nav_topup)}</span>
+                    <span class="short" aria-hidden="true">{t!(i18n, nav_topup_short)}</span>
+                </A>
                 <A href="/transactions">{t!(i18n, nav_journal)}</A>
                 <A href="/stations">{t!(i18n, nav_stations)}</A>
                 <Transition fallback=|| ()>
-                    {move || account.get().and_then(Result::ok).filter(|a| a.role == Role::Operator).map(|_| view! {
-                        <A href="/admin">{t!(i18n, nav_admin)}</A>
+                    {move || operator().then(|| view! {
+                        <A href="/admin" attr:class="wide-only">{t!(i18n, nav_admin)}</A>
                     })}
                 </Transition>
             </nav>
-            <div class="who-slot">
-                <Transition>
+            <div class="session">
+                <Transition fallback=|| ()>
+                    {move || operator().then(|| view! {
+                        <A href="/admin" attr:class="icon-button phone-only" attr:data-testid="admin-icon"
+                            attr:aria-label=move || t_string!(i18n, nav_admin) attr:title=move || t_string!(i18n, nav_admin)>
+                            <svg class="icon" aria-hidden="true" viewBox="0 0 24 24" width="22" height="22" fill="none"
+                                stroke="currentColor" stroke-width="2" stroke-linecap="round">
+                                <path d="M4 6h10M18 6h2M4 12h4M12 12h8M4 18h12M20 18h0" />
+                                <circle cx="16" cy="6" r="2" /><circle cx="10" cy="12" r="2" /><circle cx="18" cy="18" r="2" />
+                            </svg>
+                        </A>
+                    })}
+                </Transition>
+                <Transition fallback=|| ()>
                     {move || account.get().map(|a| match a {
                         Ok(a) => view! { <Who account=a /> }.into_any(),
                         // The server sends no page without a session: only a session ended meanwhile lands here.
                         Err(_) => ().into_any(),
                     })}
                 </Transition>
-            </div>
-            <div class="session">
                 <LanguageSwitch locale=i18n.get_locale_untracked() logged_in=true />
                 <form method="post" action="/logout" class="logout">
-                    <button type="submit" class="link">{t!(i18n, logout)}</button>
+                    <button type="submit" class="link icon-button" aria-label=move || t_string!(i18n, logout)
+                        title=move || t_string!(i18n, logout)>
+                        <svg class="icon phone-only" aria-hidden="true" viewBox="0 0 24 24" width="22" height="22" fill="none"
+                            stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+                            <path d="M10 4H5v16h5M15 8l4 4-4 4M19 12H9" />
+                        </svg>
+                        <span class="wide-only">{t!(i18n, logout)}</span>
+                    </button>
                 </form>
             </div>
         </header>
         <main id="main" class="content">
-            <Outlet />
+            {children()}
         </main>
     }
 }
 
-/// The person's e-mail and what they act as.
+/// The person's e-mail and what they act as; on a phone, the e-mail's first letter in a circle (the
+/// words stay for screen readers).
 #[component]
 fn Who(account: Account) -> impl IntoView {
     let i18n = use_i18n();
@@ -60,10 +91,13 @@ fn Who(account: Account) -> impl IntoView {
         Role::Admin => t_string!(i18n, role_admin).to_string(),
     };
     let scope = account.gerance.map(|g| format!(" · {}", g.name)).unwrap_or_default();
+    let email = account.email.to_string();
+    let initial = email.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default();
     view! {
         <A href="/account" attr:class="who" attr:data-testid="who" attr:title=move || t_string!(i18n, nav_account)>
+            <span class="initial" aria-hidden="true">{initial}</span>
             <span class="visually-hidden">{t!(i18n, logged_in_as)}" "</span>
-            <span class="email">{account.email.to_string()}</span>
+            <span class="email">{email}</span>
             " "
             <span class="role">{role}{scope}</span>
         </A>

@@ -108,7 +108,9 @@ pub fn App() -> impl IntoView {
         <I18nContextProvider>
             <Title text="Recharge" />
             <Router>
-                <Routes fallback=pages::NotFound>
+                // Every address but the login needs a session (the server sends the others to the login
+                // first): an unknown one is shown inside the app's frame.
+                <Routes fallback=|| view! { <layout::Frame><pages::NotFound /></layout::Frame> }>
                     // Whole pages at once: only islands hydrate, so streaming parts of a page out of order
                     // would only add the scripts that move them into place (and shift the layout).
                     <Route path=path!("/login") view=pages::Login ssr=SsrMode::Async />

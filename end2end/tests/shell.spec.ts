@@ -1,5 +1,5 @@
-import { test, expect } from "@playwright/test";
-import { OPERATOR, hydrated, login, watchConsole } from "./helpers";
+import { test, expect, type Page } from "@playwright/test";
+import { ADMIN, OPERATOR, hydrated, login, watchConsole } from "./helpers";
 
 test("the language switch translates the app and is remembered for the account", async ({ page, browser }) => {
   const errors = watchConsole(page);
@@ -35,6 +35,19 @@ test("the language switch translates the app and is remembered for the account",
   expect(errors).toEqual([]);
 });
 
+/** Controls smaller than a thumb (44 × 44 px) on the page, measured from the layout; a link inside a
+ * sentence is exempt, as WCAG's target-size rule has it. */
+async function smallTargets(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("a, button, select, input:not([type=hidden]), summary, label.chip")]
+      .filter((e) => !(e.tagName === "A" && e.parentElement?.tagName === "P"))
+      .map((e) => ({ e, r: e.getBoundingClientRect() }))
+      .filter(({ r }) => r.width > 0 && r.height > 0 && r.right > 0 && r.bottom > -10000)
+      .filter(({ r }) => r.height < 43.5 || r.width < 43.5)
+      .map(({ e, r }) => `${e.tagName} "${(e.textContent || "").trim().slice(0, 30)}" ${Math.round(r.width)}×${Math.round(r.height)}`),
+  );
+}
+
 test.describe("on a phone", () => {
   test.use({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
 
@@ -44,23 +57,26 @@ test.describe("on a phone", () => {
     const card = (await page.locator(".login-card").boundingBox())!;
     expect(card.x).toBeGreaterThanOrEqual(0);
     expect(card.x + card.width).toBeLessThanOrEqual(360);
-    await page.screenshot({ path: "test-results/phone-login.png" });
+    await expect(page).toHaveTitle("Connexion — Recharge");
 
     await login(page);
-    await page.screenshot({ path: "test-results/phone-home.png" });
-    for (const name of ["Recharger une clé", "Transactions"]) {
+    for (const name of ["Recharger une clé", "Transactions", "Stations"]) {
       const link = page.getByRole("navigation").getByRole("link", { name });
       await expect(link).toBeVisible();
       const box = (await link.boundingBox())!;
       expect(box.height).toBeGreaterThanOrEqual(44);
       expect(box.x).toBeGreaterThanOrEqual(0);
       expect(box.x + box.width).toBeLessThanOrEqual(360);
+      // On one line: no option's name wraps or is cut.
+      expect(box.height).toBeLessThan(60);
+      expect(await link.evaluate((a) => a.scrollWidth <= a.clientWidth)).toBe(true);
     }
+    // A compact header: the person's controls and the options in two rows of a thumb each.
+    const header = (await page.locator("header.topbar").boundingBox())!;
+    expect(header.height).toBeLessThanOrEqual(100);
     await expect(page.getByRole("button", { name: "Déconnexion" })).toBeVisible();
     await expect(page.getByTestId("who")).toBeVisible();
     await expect(page.getByTestId("who")).toContainText("admin@gerance-test.ch");
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth);
-    expect(overflow).toBeLessThanOrEqual(360);
 
     await page.getByTestId("who").tap();
     await expect(page).toHaveURL(/\/account$/);
@@ -72,6 +88,65 @@ test.describe("on a phone", () => {
     await expect(page.getByRole("heading", { level: 1 })).toHaveText("Transactions");
     expect(errors).toEqual([]);
   });
+
+  for (const who of [ADMIN, OPERATOR]) {
+    test(`every page of ${who === ADMIN ? "an admin" : "the operator"} fits the screen, with thumb-sized controls and its own title`, async ({ page }) => {
+      const errors = watchConsole(page);
+      await login(page, who);
+      const pages: [string, string][] = [
+        ["/", "Recharge"],
+        ["/recharge", "Recharger une clé — Recharge"],
+        ["/transactions", "Transactions — Recharge"],
+        ["/stations", "Stations — Recharge"],
+        ["/account", "Mon compte — Recharge"],
+      ];
+      if (who === OPERATOR) pages.push(["/admin", "Administration — Recharge"], ["/station", "Stations simulées — Recharge"]);
+      for (const [path, title] of pages) {
+        await page.goto(path);
+        await hydrated(page);
+        await expect(page).toHaveTitle(title);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow, path).toBeLessThanOrEqual(0);
+        expect(await smallTargets(page), path).toEqual([]);
+        const header = (await page.locator("header.topbar").boundingBox())!;
+        expect(header.height, path).toBeLessThanOrEqual(100);
+      }
+      if (who === OPERATOR) {
+        // The operator's administration is one tap away too, from the header's row.
+        await page.getByTestId("admin-icon").tap();
+        await expect(page).toHaveURL(/\/admin$/);
+      }
+      expect(errors).toEqual([]);
+    });
+  }
+});
+
+test("an unknown address answers 404 inside the app's frame, with a way back", async ({ page }) => {
+  await login(page);
+  const response = await page.goto("/no-such-page");
+  expect(response!.status()).toBe(404);
+  await expect(page).toHaveTitle("Page introuvable — Recharge");
+  await expect(page.getByRole("navigation").getByRole("link", { name: "Transactions" })).toBeVisible();
+  await page.getByTestId("not-found").getByRole("link", { name: "Retour à l'accueil" }).click();
+  await expect(page).toHaveURL(/\/$/);
+});
+
+test("offline, a page shows the app's offline page, which comes back by itself with the network", async ({ page, context }) => {
+  await login(page);
+  await page.goto("/transactions");
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+    // The worker has the offline page once its installation finished.
+    for (let i = 0; i < 50 && !(await caches.match("/offline.js")); i++) await new Promise((r) => setTimeout(r, 100));
+  });
+  await context.setOffline(true);
+  await page.reload().catch(() => {});
+  await expect(page.getByTestId("offline-page")).toBeVisible();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Hors ligne");
+  await expect(page.getByRole("button", { name: "Réessayer" })).toBeVisible();
+  await expect(page.locator(".topbar .brand")).toContainText("Recharge");
+  await context.setOffline(false);
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Transactions", { timeout: 15_000 });
 });
 
 test("the app is installable: manifest, icons and a registered service worker", async ({ page, request }) => {

@@ -36,7 +36,7 @@ pub fn Account() -> impl IntoView {
     };
     view! {
         <div class="narrow">
-            <h1>{t!(i18n, account_title)}</h1>
+            {super::page_title(t_string!(i18n, account_title))}<h1>{t!(i18n, account_title)}</h1>
             <Transition>
                 {move || account.get().and_then(Result::ok).map(|a| {
                     let role = match a.role {

@@ -17,7 +17,7 @@ pub fn Admin() -> impl IntoView {
     let locale = page_locale();
     let page = AsyncDerived::new(admin_page);
     view! {
-        <h1>{td_string!(locale, admin_title)}</h1>
+        {super::page_title(td_string!(locale, admin_title))}<h1>{td_string!(locale, admin_title)}</h1>
         {crate::pages::script_notice(locale)}
         <Suspense fallback=|| ()>
             {move || page.get().map(|p| match p {

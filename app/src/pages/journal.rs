@@ -42,7 +42,7 @@ pub fn Journal() -> impl IntoView {
         Either::Right(crate::words::fill(td_string!(locale, journal_filters_set), &[("count", &set)]))
     };
     view! {
-        <h1>{td_string!(locale, journal_title)}</h1>
+        {super::page_title(td_string!(locale, journal_title))}<h1>{td_string!(locale, journal_title)}</h1>
         <details class="filters-fold" open=!for_phone() data-testid="filters">
         <summary>{summary}</summary>
         <form method="get" action="/transactions" class="filters card">

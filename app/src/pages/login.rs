@@ -37,7 +37,7 @@ pub fn Login() -> impl IntoView {
                 <div class="login-head">
                     <img src="/icons/icon-192.png" alt="" width="56" height="56" />
                     <div>
-                        <h1>{t!(i18n, app_name)}</h1>
+                        {super::page_title(t_string!(i18n, login_title))}<h1>{t!(i18n, app_name)}</h1>
                         <p class="muted">{t!(i18n, login_intro)}</p>
                     </div>
                 </div>

@@ -24,6 +24,14 @@ use domain::journal::{Reason, TxStatus};
 
 use crate::i18n::*;
 
+/// The browser tab's title (and the history's, and the installed app's window): the page, then the app.
+/// Server-rendered components only.
+pub(crate) fn page_title(name: &str) -> impl leptos::prelude::IntoView + use<> {
+    use leptos::prelude::*;
+    let text = format!("{name} — Recharge");
+    view! { <leptos_meta::Title text=text /> }
+}
+
 /// The page's language, for server-rendered components (islands get it as a property).
 pub(crate) fn page_locale() -> Locale {
     use_i18n().get_locale_untracked()

@@ -1,4 +1,5 @@
-//! What an unknown address shows, with a real 404 status.
+//! What an unknown address shows, with a real 404 status: inside the app's frame (its header and its
+//! main options) once logged in.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -13,10 +14,10 @@ pub fn NotFound() -> impl IntoView {
     }
     let i18n = use_i18n();
     view! {
-        <main class="content narrow" id="main">
-            <h1>{t!(i18n, not_found_title)}</h1>
+        <div class="narrow" data-testid="not-found">
+            {super::page_title(t_string!(i18n, not_found_title))}<h1>{t!(i18n, not_found_title)}</h1>
             <p>{t!(i18n, not_found_text)}</p>
-            <A href="/">{t!(i18n, back_home)}</A>
-        </main>
+            <A href="/" attr:class="button">{t!(i18n, back_home)}</A>
+        </div>
     }
 }

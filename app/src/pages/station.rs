@@ -13,7 +13,7 @@ pub fn Station() -> impl IntoView {
     let locale = page_locale();
     let screens = AsyncDerived::new(station_screens);
     view! {
-        <h1>{td_string!(locale, station_title)}</h1>
+        {super::page_title(td_string!(locale, station_title))}<h1>{td_string!(locale, station_title)}</h1>
         <Suspense fallback=|| ()>
             {move || screens.get().map(|s| match s {
                 Ok(None) => view! { <p class="empty">{td_string!(locale, station_not_demo)}</p> }.into_any(),

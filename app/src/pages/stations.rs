@@ -20,7 +20,7 @@ pub fn Stations() -> impl IntoView {
     let locale = page_locale();
     let page = AsyncDerived::new(stations_page);
     view! {
-        <h1>{td_string!(locale, stations_title)}</h1>
+        {super::page_title(td_string!(locale, stations_title))}<h1>{td_string!(locale, stations_title)}</h1>
         {crate::pages::script_notice(locale)}
         <Suspense fallback=|| ()>
             {move || page.get().map(|p| match p {

@@ -47,7 +47,7 @@ pub fn TopUp() -> impl IntoView {
     });
     view! {
         <div class="narrow">
-            <h1>{td_string!(locale, topup_title)}</h1>
+            {super::page_title(td_string!(locale, topup_title))}<h1>{td_string!(locale, topup_title)}</h1>
             <Suspense fallback=|| ()>
                 {move || form.get().map(|f| match f {
                     Ok((f, _)) if f.stations.is_empty() => view! { <p class="empty">{td_string!(locale, topup_empty)}</p> }.into_any(),

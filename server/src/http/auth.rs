@@ -259,8 +259,8 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 const STATIC_DIRS: [&str; 2] = ["/pkg/", "/icons/"];
 
 /// The other addresses anyone may fetch: the login page and the files the login page and the PWA need.
-const PUBLIC_FILES: [&str; 6] =
-    ["/login", "/manifest.webmanifest", "/sw.js", "/pwa.js", "/favicon.ico", "/offline.html"];
+const PUBLIC_FILES: [&str; 7] =
+    ["/login", "/manifest.webmanifest", "/sw.js", "/pwa.js", "/favicon.ico", "/offline.html", "/offline.js"];
 
 /// Whether `path` (normalised: see [`is_normal`]) is in a static directory.
 pub(super) fn in_static_dir(path: &str) -> bool {
