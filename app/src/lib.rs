@@ -142,7 +142,7 @@ pub fn locale_from_code(code: &str) -> Option<Locale> {
 
 /// The journal export's column names and file name (without `.csv`) in `locale`: the server writes the
 /// file, the translations live here.
-pub fn export_texts(locale: Locale) -> ([String; 7], String) {
+pub fn export_texts(locale: Locale) -> ([String; 9], String) {
     let columns = [
         td_string!(locale, journal_col_number).to_string(),
         td_string!(locale, journal_col_date).to_string(),
@@ -151,6 +151,8 @@ pub fn export_texts(locale: Locale) -> ([String; 7], String) {
         td_string!(locale, csv_amount).to_string(),
         td_string!(locale, journal_col_status).to_string(),
         td_string!(locale, csv_balance).to_string(),
+        td_string!(locale, csv_reloaded_at).to_string(),
+        td_string!(locale, csv_entered_by).to_string(),
     ];
     (columns, td_string!(locale, csv_filename).to_string())
 }

@@ -29,7 +29,7 @@ use crate::journal::{
 use crate::stations::Scope;
 use crate::{Db, Result};
 use domain::journal::TxStatus;
-use domain::{Amount, GeranceId, KeyNumber, StationId};
+use domain::{Amount, GeranceId, KeyNumber, StationId, Total};
 
 /// From how many rows to skip on the kept bucket counts rather than through an index alone: below it,
 /// stepping through the index costs less than a tenth of a millisecond.
@@ -176,14 +176,29 @@ fn bucket_ids_query<'a>(
     q
 }
 
-/// The number of matching rows: from the kept counts when only scope, station and status filter.
-fn total_query<'a>(prefix: &str, scope: Scope, filter: &JournalFilter) -> QueryBuilder<'a, Sqlite> {
+/// What a view's total adds up: its rows, or their amounts in Rappen.
+#[derive(Clone, Copy)]
+enum Measure {
+    Rows,
+    Rappen,
+}
+
+/// The number of matching rows, or the sum of their amounts: from the kept counts and sums when only
+/// scope, station and status filter.
+fn total_query<'a>(
+    prefix: &str,
+    scope: Scope,
+    filter: &JournalFilter,
+    measure: Measure,
+) -> QueryBuilder<'a, Sqlite> {
     let counted = filter.key.is_some() || filter.from.is_some() || filter.until.is_some();
-    let mut q = QueryBuilder::<Sqlite>::new(if counted {
-        format!("{prefix}SELECT COUNT(*) FROM transactions t WHERE 1 = 1")
-    } else {
-        format!("{prefix}SELECT COALESCE(SUM(t.n), 0) FROM journal_counts t WHERE 1 = 1")
-    });
+    let (what, from) = match (counted, measure) {
+        (true, Measure::Rows) => ("COUNT(*)", "transactions"),
+        (true, Measure::Rappen) => ("COALESCE(SUM(t.amount_rappen), 0)", "transactions"),
+        (false, Measure::Rows) => ("COALESCE(SUM(t.n), 0)", "journal_counts"),
+        (false, Measure::Rappen) => ("COALESCE(SUM(t.rappen), 0)", "journal_counts"),
+    };
+    let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT {what} FROM {from} t WHERE 1 = 1"));
     push_filters(&mut q, scope, filter, None);
     q
 }
@@ -414,7 +429,20 @@ impl Db {
     /// How many transactions match: from the kept counts when only scope, station and status filter,
     /// counted through an index otherwise.
     pub async fn journal_total(&self, scope: Scope, filter: &JournalFilter) -> Result<i64> {
-        Ok(total_query("", scope, filter).build().fetch_one(&self.pool).await?.try_get(0)?)
+        Ok(total_query("", scope, filter, Measure::Rows).build().fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// The sum in Rappen of the amounts reloaded among the rows `filter` matches: the view's money, shown
+    /// beside its number of rows (kept sums, like the counts).
+    pub async fn journal_reloaded(&self, scope: Scope, filter: &JournalFilter) -> Result<Total> {
+        if filter.status.is_some_and(|s| s != TxStatus::Reloaded) {
+            return Ok(Total::ZERO);
+        }
+        let filter = JournalFilter { status: Some(TxStatus::Reloaded), ..filter.clone() };
+        let mut q = total_query("", scope, &filter, Measure::Rappen);
+        let rappen: i64 = q.build_query_scalar().fetch_one(&self.pool).await?;
+        Total::from_rappen(rappen)
+            .map_err(|_| crate::DbError::Unusable("negative sum in journal_counts".into()))
     }
 
     /// SQLite's query plans for a page's total, its ids (the first page's, and from the end) and, where a
@@ -423,7 +451,8 @@ impl Db {
         let JournalView { scope, filter, sort, .. } = view;
         const EXPLAIN: &str = "EXPLAIN QUERY PLAN ";
         let mut plans = Vec::new();
-        let mut queries = vec![total_query(EXPLAIN, scope, filter), ids_query(EXPLAIN, view, 25, 0)];
+        let mut queries =
+            vec![total_query(EXPLAIN, scope, filter, Measure::Rows), ids_query(EXPLAIN, view, 25, 0)];
         // A deep page: its buckets, then its rows from its bucket.
         if let Some(buckets) = Buckets::of(sort, filter) {
             let start = Start {
@@ -640,6 +669,60 @@ mod tests {
         assert_eq!(kept, expected);
         let cancelling = JournalFilter { status: Some(TxStatus::Cancelling), ..JournalFilter::default() };
         assert_eq!(db.journal_total(Scope::All, &cancelling).await.unwrap(), 300);
+    }
+
+    #[tokio::test]
+    async fn the_reloaded_sum_of_a_view_is_the_sum_of_its_reloaded_rows() {
+        let (db, _dir, gerance) = journal().await;
+        let naive = |scope: Scope, filter: JournalFilter| {
+            let db = db.clone();
+            async move {
+                let (all, g) = scope.binds();
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COALESCE(SUM(amount_rappen), 0) FROM transactions t WHERE status = 'reloaded'
+                     AND ($1 OR gerance_id = $2) AND ($3 IS NULL OR station_id = $3)
+                     AND ($4 IS NULL OR key_number = $4) AND ($5 IS NULL OR created_at >= $5)",
+                )
+                .bind(all)
+                .bind(g)
+                .bind(filter.station.map(StationId::get))
+                .bind(filter.key.map(i64::from))
+                .bind(filter.from.map(|t| t.millis()))
+                .fetch_one(&db.pool)
+                .await
+                .unwrap()
+            }
+        };
+        let station: i64 =
+            sqlx::query_scalar("SELECT MIN(id) FROM stations").fetch_one(&db.pool).await.unwrap();
+        let all = JournalFilter::default;
+        let filters = [
+            all(),
+            JournalFilter { station: Some(StationId(station)), ..all() },
+            JournalFilter { key: Some(KeyNumber(7)), ..all() },
+            JournalFilter { from: Some(Timestamp(1_710_000_000_000)), ..all() },
+            JournalFilter { status: Some(TxStatus::Reloaded), ..all() },
+        ];
+        // Kept through inserts and through status changes (a queued top-up confirmed, then reloaded).
+        let queued: i64 =
+            sqlx::query_scalar("SELECT id FROM transactions WHERE status = 'queued' ORDER BY id DESC")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        sqlx::query("UPDATE transactions SET status = 'reloaded' WHERE id = $1")
+            .bind(queued)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        for scope in [Scope::All, Scope::Gerance(gerance)] {
+            for filter in &filters {
+                let kept = db.journal_reloaded(scope, filter).await.unwrap().rappen();
+                assert!(kept > 0, "{scope:?} {filter:?}");
+                assert_eq!(kept, naive(scope, filter.clone()).await, "{scope:?} {filter:?}");
+            }
+            let failed = JournalFilter { status: Some(TxStatus::Failed), ..all() };
+            assert_eq!(db.journal_reloaded(scope, &failed).await.unwrap(), Total::ZERO);
+        }
     }
 
     #[tokio::test]

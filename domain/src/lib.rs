@@ -16,7 +16,7 @@ pub mod topup;
 
 pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};
 pub use ids::{GeranceId, StationId, TxId, UserId};
-pub use money::{Amount, KeyNumber};
+pub use money::{Amount, KeyNumber, Total};
 pub use phone::PhoneNumber;
 pub use time::{Age, Timestamp};
 

@@ -112,21 +112,77 @@ fn ungroup_thousands(francs: &str) -> Option<String> {
 /// Swiss notation: `5.00 CHF`, `1'250.00 CHF`.
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let francs = (self.0 / 100).to_string();
-        let mut grouped = String::with_capacity(francs.len() + francs.len() / 3);
-        for (i, c) in francs.chars().enumerate() {
-            if i > 0 && (francs.len() - i).is_multiple_of(3) {
-                grouped.push('\'');
-            }
-            grouped.push(c);
-        }
-        write!(f, "{grouped}.{:02} CHF", self.0 % 100)
+        chf(self.0, f)
     }
+}
+
+/// A sum of amounts in Rappen, zero or more (a view's total reloaded): unbounded by one top-up's
+/// maximum, shown like an amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct Total(i64);
+
+impl Total {
+    pub const ZERO: Total = Total(0);
+
+    pub fn from_rappen(rappen: i64) -> Result<Self, ParseError> {
+        if rappen < 0 { Err(ParseError::InvalidAmount) } else { Ok(Self(rappen)) }
+    }
+
+    pub fn rappen(self) -> i64 {
+        self.0
+    }
+
+    /// With `amount` added (saturating: a sum of real top-ups cannot come near `i64::MAX`).
+    pub fn plus(self, amount: Amount) -> Self {
+        Self(self.0.saturating_add(amount.rappen()))
+    }
+}
+
+impl TryFrom<i64> for Total {
+    type Error = ParseError;
+    fn try_from(rappen: i64) -> Result<Self, ParseError> {
+        Self::from_rappen(rappen)
+    }
+}
+
+impl From<Total> for i64 {
+    fn from(total: Total) -> i64 {
+        total.0
+    }
+}
+
+impl fmt::Display for Total {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        chf(self.0, f)
+    }
+}
+
+/// Rappen as Swiss people write francs: `1'234.50 CHF`.
+fn chf(rappen: i64, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let francs = (rappen / 100).to_string();
+    let mut grouped = String::with_capacity(francs.len() + francs.len() / 3);
+    for (i, c) in francs.chars().enumerate() {
+        if i > 0 && (francs.len() - i).is_multiple_of(3) {
+            grouped.push('\'');
+        }
+        grouped.push(c);
+    }
+    write!(f, "{grouped}.{:02} CHF", rappen % 100)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_total_is_zero_or_more_and_shown_like_an_amount() {
+        assert_eq!(Total::ZERO.to_string(), "0.00 CHF");
+        let big = Total::from_rappen(12_345_678_905).unwrap();
+        assert_eq!(big.to_string(), "123'456'789.05 CHF");
+        assert_eq!(Total::ZERO.plus(Amount::from_rappen(1050).unwrap()).to_string(), "10.50 CHF");
+        assert!(Total::from_rappen(-1).is_err());
+    }
 
     #[test]
     fn key_numbers_show_five_digits_and_accept_leading_zeros() {

@@ -50,8 +50,10 @@ test("the journal pages, sorts, filters, keeps its state in the URL, updates liv
   const file = await download;
   const csv = await (await file.createReadStream()).toArray();
   const text = Buffer.concat(csv).toString("utf8");
-  expect(text.startsWith("\ufeffN°;Date;Station;Numéro de clé;Montant (CHF);Statut;Solde (CHF)")).toBe(true);
+  expect(text.startsWith("\ufeffN°;Date;Station;Numéro de clé;Montant (CHF);Statut;Solde (CHF);Rechargée le;Saisie par\r\n")).toBe(true);
   expect(text).toContain(";01005;6.00;");
+  // Who entered it, for the accountant.
+  expect(text.trim().split("\r\n")[1]).toMatch(/;admin@gerance-test\.ch$/);
   expect(text.trim().split("\r\n")).toHaveLength(2);
   expect(errors).toEqual([]);
 });

@@ -26,6 +26,9 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   const txNumber = (await progress.locator("h2").textContent())!.match(/\d+/)![0];
   const row = journal.getByTestId(`tx-${txNumber}`);
   await expect(row).toContainText("Confirmée");
+  // The view's sum of amounts reloaded, beside its count.
+  const rappen = (text: string | null) => Number(text!.replace(/[^0-9]/g, ""));
+  const reloadedBefore = rappen(await journal.getByTestId("reloaded-total").textContent());
   // The row's next change is shown where it is: the open journal does not read its page again for it.
   let journalReads = 0;
   journal.on("request", (request) => {
@@ -50,6 +53,8 @@ test("a top-up goes Sent, Confirmed, then Reloaded when the key is presented at 
   await expect(page.getByTestId("balance")).toHaveText("Solde sur la clé : 10.00 CHF");
   // And in the open journal, the row turned Reloaded without a reload.
   await expect(row).toContainText("Rechargée");
+  expect(rappen(await journal.getByTestId("reloaded-total").textContent())).toBe(reloadedBefore + 1000);
+  await expect(journal.getByTestId("reloaded-total")).toHaveText(/^Rechargé : [0-9']+\.\d\d CHF$/);
   expect(journalReads).toBe(0);
   expect(errors).toEqual([]);
 });

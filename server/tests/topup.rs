@@ -282,7 +282,10 @@ async fn the_journal_pages_filters_and_exports_only_ones_own_rows() {
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let text = csv.text().await.unwrap();
     let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
-    assert_eq!(lines[0], "\u{feff}N°;Date;Station;Numéro de clé;Montant (CHF);Statut;Solde (CHF)");
+    assert_eq!(
+        lines[0],
+        "\u{feff}N°;Date;Station;Numéro de clé;Montant (CHF);Statut;Solde (CHF);Rechargée le;Saisie par"
+    );
     assert_eq!(lines.len(), 8);
     assert!(lines[1].contains(";Station, Gérance A, Sion;00100;1.50;"), "{}", lines[1]);
     assert!(!text.contains("Gérance B"));
@@ -392,7 +395,7 @@ async fn an_export_of_more_rows_than_sqlite_binds_is_whole_in_order_and_in_the_a
     let mut lines = text.trim_end().split("\r\n");
     assert_eq!(
         lines.next().unwrap(),
-        "\u{feff}Nr.;Datum;Station;Schlüsselnummer;Betrag (CHF);Status;Saldo (CHF)"
+        "\u{feff}Nr.;Datum;Station;Schlüsselnummer;Betrag (CHF);Status;Saldo (CHF);Aufgeladen am;Erfasst von"
     );
     assert!(lines.next().unwrap().contains(";Aufgeladen;"), "{text}");
 }

@@ -247,6 +247,8 @@ impl JournalParams {
 pub struct JournalPage {
     pub rows: Vec<TxView>,
     pub total: i64,
+    /// The sum of the amounts reloaded among all the rows the view matches (not only this page's).
+    pub reloaded: domain::Total,
     /// The journal version when read: live updates start after it.
     pub version: i64,
 }
@@ -267,7 +269,8 @@ pub async fn journal(params: JournalParams) -> Result<JournalPage, ServerFnError
         )
         .await
         .map_err(ssr::internal)?;
-    Ok(JournalPage { rows: rows.iter().map(|r| r.view()).collect(), total, version })
+    let reloaded = db.journal_reloaded(db::Scope::of(&account), &filter).await.map_err(ssr::internal)?;
+    Ok(JournalPage { rows: rows.iter().map(|r| r.view()).collect(), total, reloaded, version })
 }
 
 /// The stations one may see, as `(id, label)`, for the journal's filter.

@@ -177,7 +177,8 @@ fn JournalResults(locale: Locale, params: JournalParams, page: JournalPage) -> i
 ///
 /// A transaction's status (with its times, balance and reason) is all that changes after it is created,
 /// and a scope's stations stay in it: in a view that neither sorts nor filters by status, a change of a
-/// row already on the page moves no row and changes no total, and is shown in place. A top-up then
+/// row already on the page moves no row and changes no count, and is shown in place (a row reloaded
+/// adds its amount to the view's sum). A top-up then
 /// costs the server one page read per open journal (when it is created), not one per change; one of
 /// another station or key than the view's, none.
 /// `None` reads the page again whatever it shows (the stream was down: anything may have changed).
@@ -200,7 +201,13 @@ fn reload(
                 let shown = page.with_untracked(|p| p.rows.iter().position(|row| row.id == tx.id));
                 if let Some(at) = shown {
                     if page.with_untracked(|p| p.rows[at].version < tx.version) {
-                        page.update(|p| p.rows[at] = tx);
+                        page.update(|p| {
+                            // Reloaded now: its amount joins the view's sum (a status never leaves Reloaded).
+                            if tx.status == TxStatus::Reloaded && p.rows[at].status != TxStatus::Reloaded {
+                                p.reloaded = p.reloaded.plus(tx.amount);
+                            }
+                            p.rows[at] = tx;
+                        });
                     }
                     return;
                 }
@@ -261,8 +268,10 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
     let total = p.total;
     let disabled = |at_end: bool| at_end.to_string();
     Either::Right(view! {
-        <p class="muted" data-testid="results">
-            {crate::words::fill(td_string!(locale, journal_results), &[("first", &first), ("last", &last), ("total", &total)])}
+        <p class="muted">
+            <span data-testid="results">{crate::words::fill(td_string!(locale, journal_results), &[("first", &first), ("last", &last), ("total", &total)])}</span>
+            " · "
+            <span data-testid="reloaded-total">{crate::words::fill(td_string!(locale, journal_reloaded_total), &[("amount", &p.reloaded)])}</span>
         </p>
         <div class="table-wrap">
             <table class="journal" data-testid="journal">

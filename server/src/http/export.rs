@@ -119,6 +119,8 @@ fn lines(locale: Locale, rows: &[TxRecord]) -> String {
             francs(tx.amount.rappen()),
             app::status_label(locale, tx.status),
             tx.balance_rappen.map(francs).unwrap_or_default(),
+            tx.reloaded_at.map(|t| t.zurich().to_string()).unwrap_or_default(),
+            tx.sent_by.as_ref().map(ToString::to_string).unwrap_or_default(),
         ];
         out.push_str(&fields.iter().map(|f| quote(f)).collect::<Vec<_>>().join(";"));
         out.push_str("\r\n");
