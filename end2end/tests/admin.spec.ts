@@ -83,11 +83,21 @@ test("an operator creates a gérance, its administrator and a station that answe
   await hydrated(admin);
   await expect(admin.getByText("Cette page est réservée aux opérateurs.")).toBeVisible();
 
-  // The operator disables the account: its session ends.
+  // A new password and disabling both end the account's sessions: each asks first, saying so.
   await page.goto("/admin");
   await hydrated(page);
   const row = page.getByTestId("account-chef@valais.ch");
-  await row.getByRole("button", { name: "Désactiver" }).click();
+  await expect(row.getByTestId("reset")).toBeHidden();
+  await row.getByText("Nouveau mot de passe", { exact: true }).click();
+  await expect(row.getByTestId("reset-warning")).toContainText("chef@valais.ch");
+  await expect(row.getByTestId("reset-warning")).toContainText("sessions ouvertes se terminent");
+  await row.getByRole("button", { name: "Créer un nouveau mot de passe" }).click();
+  await expect(row.getByTestId("password")).toHaveText(/\S{12,}/);
+  // The operator disables the account: its session ends.
+  await expect(row.getByTestId("toggle")).toBeHidden();
+  await row.getByText("Désactiver", { exact: true }).click();
+  await expect(row.getByTestId("disable-warning")).toContainText("ne pourra plus se connecter");
+  await row.getByRole("button", { name: "Désactiver le compte" }).click();
   await expect(row.getByTestId("disabled")).toBeVisible();
   await admin.goto("/stations");
   await expect(admin).toHaveURL(/\/login/);
@@ -148,4 +158,23 @@ test("a name that looks like markup is shown as text on every page, in the islan
     await expect(page.locator("img[src=x], b")).toHaveCount(0);
   }
   expect(errors).toEqual([]);
+});
+
+test.describe("on a desktop", () => {
+  test.use({ viewport: { width: 1366, height: 768 }, isMobile: false, hasTouch: false });
+
+  test("the stations' cards line up, and the new station's card stands apart", async ({ page }) => {
+    await login(page, OPERATOR);
+    await page.goto("/stations");
+    await hydrated(page);
+    const cards = page.locator(".stations > section.station");
+    expect(await cards.count()).toBeGreaterThanOrEqual(2);
+    const boxes = await cards.evaluateAll((all) => all.map((c) => c.getBoundingClientRect().toJSON()));
+    const firstRow = boxes.filter((b) => Math.abs(b.top - boxes[0].top) < 100);
+    expect(firstRow.length).toBeGreaterThanOrEqual(2);
+    for (const b of firstRow) expect(b.top).toBe(boxes[0].top);
+    const lowest = Math.max(...boxes.map((b) => b.bottom));
+    const form = (await page.getByTestId("new-station").boundingBox())!;
+    expect(form.y - lowest).toBeGreaterThanOrEqual(12);
+  });
 });

@@ -194,6 +194,7 @@ fn AccountRow(
     };
     let id = account.id.to_string();
     let toggle_id = id.clone();
+    let email = account.email.clone();
     view! {
         <tr class:disabled=account.disabled data-testid=format!("account-{}", account.email)>
             <td>{account.email.clone()}</td>
@@ -202,18 +203,36 @@ fn AccountRow(
             <td>{account.created.clone()}</td>
             <td class="actions">
                 {account.disabled.then(|| view! { <span class="badge" data-testid="disabled">{td_string!(locale, admin_disabled)}</span> })}
-                <form action=crate::form::url(reset) method="post" on:submit=crate::form::submit(reset)>
-                    <input type="hidden" name="id" value=id />
-                    <button type="submit" class="action" data-testid="reset">{td_string!(locale, admin_reset)}</button>
-                </form>
-                {(!account.me).then(|| view! {
-                    <form action=crate::form::url(disable) method="post" on:submit=crate::form::submit(disable)>
-                        <input type="hidden" name="id" value=toggle_id />
-                        <input type="hidden" name="disabled" value=(!account.disabled).to_string() />
-                        <button type="submit" class="action" data-testid="toggle">
-                            {if account.disabled { td_string!(locale, admin_enable) } else { td_string!(locale, admin_disable) }}
-                        </button>
+                // Both end the account's sessions: asked first, saying so (a disclosure, so that it asks
+                // without script too).
+                <details class="confirm">
+                    <summary class="action">{td_string!(locale, admin_reset)}</summary>
+                    <p data-testid="reset-warning">{crate::words::fill(td_string!(locale, admin_reset_warning), &[("email", &email)])}</p>
+                    <form action=crate::form::url(reset) method="post" on:submit=crate::form::submit(reset)>
+                        <input type="hidden" name="id" value=id />
+                        <button type="submit" class="plain" data-testid="reset">{td_string!(locale, admin_reset_confirm)}</button>
                     </form>
+                </details>
+                {(!account.me).then(|| if account.disabled {
+                    Either::Left(view! {
+                        <form action=crate::form::url(disable) method="post" on:submit=crate::form::submit(disable)>
+                            <input type="hidden" name="id" value=toggle_id.clone() />
+                            <input type="hidden" name="disabled" value="false" />
+                            <button type="submit" class="action" data-testid="toggle">{td_string!(locale, admin_enable)}</button>
+                        </form>
+                    })
+                } else {
+                    Either::Right(view! {
+                        <details class="confirm">
+                            <summary class="action">{td_string!(locale, admin_disable)}</summary>
+                            <p data-testid="disable-warning">{crate::words::fill(td_string!(locale, admin_disable_warning), &[("email", &email)])}</p>
+                            <form action=crate::form::url(disable) method="post" on:submit=crate::form::submit(disable)>
+                                <input type="hidden" name="id" value=toggle_id.clone() />
+                                <input type="hidden" name="disabled" value="true" />
+                                <button type="submit" class="secondary" data-testid="toggle">{td_string!(locale, admin_disable_confirm)}</button>
+                            </form>
+                        </details>
+                    })
                 })}
                 {move || match reset.value().get() {
                     Some(Ok(password)) => Some(Either::Left(view! {
