@@ -121,6 +121,43 @@ test.describe("on a phone", () => {
   }
 });
 
+test.describe("in German on a phone", () => {
+  test.use({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, locale: "de-CH" });
+
+  test("every page of the operator fits the screen, its longer words too", async ({ page }) => {
+    const errors = watchConsole(page);
+    await page.goto("/login");
+    await page.getByLabel("E-Mail-Adresse").fill(OPERATOR.email);
+    await page.getByLabel("Passwort").fill(OPERATOR.password);
+    await page.getByLabel("Passwort").press("Enter");
+    await expect(page).toHaveURL(/\/$/);
+    // The login restores the account's language (another test left it French): German on this device.
+    await page.context().addCookies([{ name: "i18n_pref_locale", value: "de", url: page.url() }]);
+    for (const [path, title] of [
+      ["/recharge", "Schlüssel aufladen — Recharge"],
+      ["/transactions", "Transaktionen — Recharge"],
+      ["/stations", "Stationen — Recharge"],
+      ["/admin", "Administration — Recharge"],
+      ["/account", "Mein Konto — Recharge"],
+    ]) {
+      await page.goto(path);
+      await hydrated(page);
+      await expect(page).toHaveTitle(title);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, path).toBeLessThanOrEqual(0);
+      expect(await smallTargets(page), path).toEqual([]);
+      // No option's name is cut: "Transaktionen" is the longest.
+      const cut = await page.evaluate(() =>
+        [...document.querySelectorAll<HTMLElement>(".mainnav a")]
+          .filter((a) => a.offsetWidth > 0 && a.scrollWidth > a.clientWidth)
+          .map((a) => a.textContent),
+      );
+      expect(cut, path).toEqual([]);
+    }
+    expect(errors).toEqual([]);
+  });
+});
+
 test("an unknown address answers 404 inside the app's frame, with a way back", async ({ page }) => {
   await login(page);
   const response = await page.goto("/no-such-page");
