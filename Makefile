@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # The server finds the built site here (pkg/, icons, manifest).
 export LEPTOS_SITE_ROOT := target/site
 
-.PHONY: run build tools test fmt-check clippy unit-tests bench-check first-load-check bench chaos e2e clean-data
+.PHONY: run build tools test fmt-check clippy unit-tests fixture-check bench-check first-load-check bench chaos e2e clean-data
 
 ## Build everything (release) and serve on http://127.0.0.1:3000 with the database under ./data/.
 run: build
@@ -24,18 +24,22 @@ build: tools
 ## release build, first-load check, browser tests.
 test:
 	./scripts/install-tools --browser
-	$(MAKE) fmt-check clippy unit-tests bench-check build first-load-check e2e
+	$(MAKE) fmt-check clippy unit-tests fixture-check bench-check build first-load-check e2e
 
 fmt-check:
 	cargo fmt --all -- --check
 
 # Server side (ssr) and browser side (hydrate) are linted separately: their features must not mix.
 clippy:
-	cargo clippy -p domain -p db -p server -p sms -p station -p xtask --all-targets -- -D warnings
+	cargo clippy -p domain -p db -p server -p sms -p station -p bank -p xtask --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 unit-tests:
-	cargo test -p domain -p db -p app -p server -p sms -p station
+	cargo test -p domain -p db -p app -p server -p sms -p station -p bank
+
+## Independent checks of the test material: the bank file fixtures against the ISO 20022 schemas.
+fixture-check:
+	./scripts/check-fixtures
 
 ## The benchmarks at full size (docs/performance.md); about an hour in all, gammu-smsd's queue the longest.
 ## `cargo bench` rebuilds target/release/recharge without the build driver's settings, so `build` comes after

@@ -9,6 +9,7 @@ mod ids;
 pub mod journal;
 mod money;
 pub mod notice;
+pub mod payment;
 mod phone;
 pub mod station;
 mod time;
