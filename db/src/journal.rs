@@ -9,10 +9,11 @@
 
 pub use domain::journal::JournalSort;
 use domain::journal::{Reason, TxStatus};
-use domain::{Amount, Email, GeranceId, KeyNumber, StationId, Timestamp, TxId, UserId};
+use domain::{Amount, Email, GeranceId, KeyNumber, PaymentId, StationId, Timestamp, TxId, UserId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::audit::{self, AuditAction};
 use crate::columns;
 use crate::stations::Scope;
 use crate::{Db, DbError, Result, classify};
@@ -42,12 +43,14 @@ pub struct TxRecord {
     pub delivered_at: Option<Timestamp>,
     /// The account that entered it (`None`: the command line, or an account deleted since).
     pub sent_by: Option<Email>,
+    /// The payment it was paid with, when it came from a bank file.
+    pub payment: Option<PaymentId>,
 }
 
 pub(crate) const TX_COLUMNS: &str = "t.id, t.gerance_id, g.name AS gerance_name, t.station_id, s.name AS station_name, \
      s.place AS station_place, t.key_number, t.amount_rappen, t.status, t.created_at, t.sent_at, t.confirmed_at, \
      t.reloaded_at, t.ended_at, t.balance_rappen, t.reason, t.attempts, t.version, t.delivered_at, \
-     u.email AS sent_by";
+     u.email AS sent_by, t.payment_id";
 
 pub(crate) const TX_FROM: &str = "transactions t JOIN stations s ON s.id = t.station_id JOIN gerances g ON g.id = t.gerance_id \
      LEFT JOIN users u ON u.id = t.created_by";
@@ -83,6 +86,7 @@ pub(crate) fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
             .try_get::<Option<String>, _>("sent_by")?
             .map(|e| Email::parse(&e).map_err(|_| corrupt("e-mail")))
             .transpose()?,
+        payment: row.try_get::<Option<i64>, _>("payment_id")?.map(PaymentId),
     })
 }
 
@@ -171,6 +175,75 @@ pub enum TopUpError {
     AlreadySent(TxId),
     #[error("the same top-up was sent at {}", .0.created_at.millis())]
     Repeat(Box<TxRecord>),
+    /// The key registry says the key is blocked: it gets no top-up.
+    #[error("the key is blocked")]
+    KeyBlocked,
+    /// The key registry says the key is retired: it gets no top-up.
+    #[error("the key is retired")]
+    KeyRetired,
+}
+
+/// A top-up as `insert_top_up` records it: typed by a person, or paid for by a payment.
+pub(crate) struct TopUpRow<'a> {
+    pub gerance_id: GeranceId,
+    pub station: StationId,
+    pub key: KeyNumber,
+    pub amount: Amount,
+    pub by: Option<UserId>,
+    pub token: Option<&'a str>,
+    pub payment: Option<PaymentId>,
+}
+
+/// Records a queued top-up, due now, in the caller's write transaction, after asking the key registry:
+/// a blocked or retired key gets none; a key's first top-up registers it. Returns its number and
+/// journal version. The one way a top-up enters the journal, typed or paid for.
+pub(crate) async fn insert_top_up(
+    tx: &mut Transaction<'_, Sqlite>,
+    row: &TopUpRow<'_>,
+    now: Timestamp,
+) -> Result<std::result::Result<(TxId, i64), TopUpError>> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM keys WHERE station_id = $1 AND key_number = $2")
+            .bind(row.station.get())
+            .bind(i64::from(row.key))
+            .fetch_optional(&mut **tx)
+            .await?;
+    match state.as_deref() {
+        Some("blocked") => return Ok(Err(TopUpError::KeyBlocked)),
+        Some("retired") => return Ok(Err(TopUpError::KeyRetired)),
+        Some(_) => {}
+        None => {
+            sqlx::query(
+                "INSERT INTO keys (station_id, key_number, gerance_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(row.station.get())
+            .bind(i64::from(row.key))
+            .bind(row.gerance_id.get())
+            .bind(now.millis())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    let version = next_version(tx).await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO transactions (gerance_id, station_id, key_number, amount_rappen, status, created_by,
+             request_token, payment_id, created_at, next_attempt_at, version)
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $8, $9) RETURNING id",
+    )
+    .bind(row.gerance_id.get())
+    .bind(row.station.get())
+    .bind(i64::from(row.key.0))
+    .bind(row.amount.rappen())
+    .bind(row.by.map(UserId::get))
+    .bind(row.token)
+    .bind(row.payment.map(PaymentId::get))
+    .bind(now.millis())
+    .bind(version)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(classify)?;
+    Ok(Ok((TxId(id), version)))
 }
 
 /// A transaction the modem task must act on now.
@@ -244,26 +317,33 @@ impl Db {
                 }
             }
         }
-        let version = next_version(&mut tx).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO transactions (gerance_id, station_id, key_number, amount_rappen, status, created_by,
-                 request_token, created_at, next_attempt_at, version)
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $7, $8) RETURNING id",
+        let row = TopUpRow {
+            gerance_id: GeranceId(gerance_id),
+            station: new.station_id,
+            key: new.key,
+            amount: new.amount,
+            by: new.user_id,
+            token: Some(new.request_token),
+            payment: None,
+        };
+        let (id, version) = match insert_top_up(&mut tx, &row, now).await? {
+            Ok(inserted) => inserted,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let details = format!("key {} at station {}: {}", new.key, new.station_id, new.amount);
+        audit::append(
+            &mut tx,
+            Some(row.gerance_id),
+            new.user_id,
+            AuditAction::TopUp,
+            &format!("transaction {id}"),
+            &details,
+            now,
         )
-        .bind(gerance_id)
-        .bind(new.station_id.get())
-        .bind(i64::from(new.key.0))
-        .bind(new.amount.rappen())
-        .bind(new.user_id.map(UserId::get))
-        .bind(new.request_token)
-        .bind(now.millis())
-        .bind(version)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(classify)?;
+        .await?;
         tx.commit().await?;
         self.tell_changed(Some(version));
-        Ok(Ok(self.transaction(Scope::All, TxId(id)).await?.ok_or(DbError::NotFound)?))
+        Ok(Ok(self.transaction(Scope::All, id).await?.ok_or(DbError::NotFound)?))
     }
 
     /// One transaction, if `scope` may see it.
@@ -354,17 +434,25 @@ impl Db {
     }
 
     /// Asks to cancel a top-up that is not loaded yet; false if it cannot be cancelled any more.
-    pub async fn request_cancel(&self, scope: Scope, id: TxId, now: Timestamp) -> Result<bool> {
+    pub async fn request_cancel(
+        &self,
+        scope: Scope,
+        id: TxId,
+        by: Option<UserId>,
+        now: Timestamp,
+    ) -> Result<bool> {
         let mut tx = self.write_txn().await?;
         let (all, gerance) = scope.binds();
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM transactions WHERE id = $1 AND ($2 OR gerance_id = $3)")
-                .bind(id.get())
-                .bind(all)
-                .bind(gerance)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(status) = status.and_then(|s| s.parse::<TxStatus>().ok()) else { return Ok(false) };
+        let found: Option<(String, i64)> = sqlx::query_as(
+            "SELECT status, gerance_id FROM transactions WHERE id = $1 AND ($2 OR gerance_id = $3)",
+        )
+        .bind(id.get())
+        .bind(all)
+        .bind(gerance)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, owner)) = found else { return Ok(false) };
+        let Ok(status) = status.parse::<TxStatus>() else { return Ok(false) };
         if !status.cancellable() {
             return Ok(false);
         }
@@ -377,6 +465,16 @@ impl Db {
         .bind(now.millis())
         .bind(version)
         .execute(&mut *tx)
+        .await?;
+        audit::append(
+            &mut tx,
+            Some(GeranceId(owner)),
+            by,
+            AuditAction::Cancel,
+            &format!("transaction {id}"),
+            "",
+            now,
+        )
         .await?;
         tx.commit().await?;
         self.tell_changed(Some(version));
@@ -467,11 +565,11 @@ mod tests {
         assert_eq!(told.try_recv().unwrap(), tx.version);
         assert!(db.create_top_up(Scope::All, top_up(s, "t-1"), Timestamp(3)).await.unwrap().is_err());
         assert!(told.try_recv().is_err(), "the same form again changed nothing");
-        assert!(db.request_cancel(Scope::Gerance(gerance), tx.id, Timestamp(4)).await.unwrap());
+        assert!(db.request_cancel(Scope::Gerance(gerance), tx.id, None, Timestamp(4)).await.unwrap());
         let cancelling = db.transaction(Scope::All, tx.id).await.unwrap().unwrap();
         assert_eq!(told.try_recv().unwrap(), cancelling.version);
         assert!(
-            !db.request_cancel(Scope::Gerance(GeranceId(gerance.get() + 1)), tx.id, Timestamp(5))
+            !db.request_cancel(Scope::Gerance(GeranceId(gerance.get() + 1)), tx.id, None, Timestamp(5))
                 .await
                 .unwrap()
         );
@@ -489,7 +587,7 @@ mod tests {
                 db.create_top_up(Scope::All, top_up(station, token), Timestamp(5)).await.unwrap().unwrap().id,
             );
         }
-        assert!(db.request_cancel(Scope::All, ids[0], Timestamp(6)).await.unwrap());
+        assert!(db.request_cancel(Scope::All, ids[0], None, Timestamp(6)).await.unwrap());
         for (scope, status, expected) in [
             (Scope::All, TxStatus::Queued, 2),
             (Scope::All, TxStatus::Cancelling, 1),
@@ -530,7 +628,7 @@ mod tests {
         let mine = mine.unwrap().unwrap();
         assert!(db.transaction(scope_a, mine.id).await.unwrap().is_none());
         assert!(db.changes_since(scope_a, 0, 100).await.unwrap().is_empty());
-        assert!(!db.request_cancel(scope_a, mine.id, Timestamp(3)).await.unwrap());
+        assert!(!db.request_cancel(scope_a, mine.id, None, Timestamp(3)).await.unwrap());
         assert_eq!(db.changes_since(Scope::All, 0, 100).await.unwrap().len(), 1);
     }
 
@@ -633,7 +731,7 @@ mod tests {
         assert_eq!(asked, Err(TopUpError::Repeat(Box::new(second.clone()))));
         // Cancelled, they will not load: sending it again is no repeat.
         for id in [first.id, second.id] {
-            assert!(db.request_cancel(Scope::All, id, Timestamp(5_000)).await.unwrap());
+            assert!(db.request_cancel(Scope::All, id, None, Timestamp(5_000)).await.unwrap());
         }
         let third = create(asking(s, "t-same-0008", 0), 6_000).await.unwrap();
         let later = create(asking(s, "t-same-0009", third.created_at.millis() + 1), 7_000).await;

@@ -5,12 +5,15 @@
 //! computed in Rust (no `datetime('now')`), so that a PostgreSQL backend can run the same statements.
 
 mod accounts;
+mod audit;
 mod columns;
 mod inbox;
 mod journal;
+mod keys;
 mod modem;
 mod outbox;
 mod paging;
+mod payments;
 pub mod sealing;
 mod secrets;
 mod sessions;
@@ -24,10 +27,14 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
+pub use audit::{AuditAction, AuditEntry};
 pub use inbox::{StationEffect, VerifiedMessage};
 pub use journal::{DueTx, JournalFilter, JournalSort, JournalView, NewTopUp, TopUpError, TxRecord};
 pub use outbox::{OutMessage, Reported, Scheduled};
 pub use paging::GeneratedTx;
+pub use payments::{
+    ApproveError, Import, ImportMeta, ImportRefused, ImportSummary, PaymentRecord, PaymentState,
+};
 pub use secrets::Rotation;
 pub use sessions::{SessionEnded, SessionRecord};
 pub use stations::{NewStation, Scope, StationEdit, StationLink, StationRecord};

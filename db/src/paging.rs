@@ -636,7 +636,7 @@ mod tests {
                 .await
                 .unwrap();
         for id in queued {
-            assert!(db.request_cancel(Scope::All, TxId(id), Timestamp(2)).await.unwrap());
+            assert!(db.request_cancel(Scope::All, TxId(id), None, Timestamp(2)).await.unwrap());
         }
         let first_gerance = stations[0].1;
         (db, dir, first_gerance)

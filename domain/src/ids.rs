@@ -55,6 +55,14 @@ row_id!(
     /// A person's account.
     UserId
 );
+row_id!(
+    /// A movement a bank file reported on a gérance's account.
+    PaymentId
+);
+row_id!(
+    /// A bank file taken in.
+    ImportId
+);
 
 impl StationId {
     /// The station number in the SMS protocol (32 bits); `None` for an id the protocol cannot carry.

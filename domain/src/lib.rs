@@ -16,7 +16,7 @@ mod time;
 pub mod topup;
 
 pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};
-pub use ids::{GeranceId, StationId, TxId, UserId};
+pub use ids::{GeranceId, ImportId, PaymentId, StationId, TxId, UserId};
 pub use money::{Amount, KeyNumber, Total};
 pub use phone::PhoneNumber;
 pub use time::{Age, Timestamp};

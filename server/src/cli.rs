@@ -8,8 +8,8 @@ use domain::{Email, GeranceName, NewPassword, Role, Timestamp};
 
 use crate::auth::password;
 use crate::config::{
-    Cli, Command, GeranceCommand, SecretsCommand, ServeArgs, StationCommand, UserCommand,
-    normalize_database_url,
+    Cli, Command, GeranceCommand, KeyCommand, PaymentsCommand, SecretsCommand, ServeArgs, StationCommand,
+    UserCommand, normalize_database_url,
 };
 use crate::startup::{Application, Settings};
 
@@ -22,6 +22,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Gerance(cmd)) => gerance(cmd, &open(&database_url, &options).await?).await,
         Some(Command::User(cmd)) => user(cmd, &open(&database_url, &options).await?).await,
         Some(Command::Station(cmd)) => station(cmd, &open(&database_url, &options).await?).await,
+        Some(Command::Key(cmd)) => key(cmd, &open(&database_url, &options).await?).await,
+        Some(Command::Payments(cmd)) => payments(cmd, &open(&database_url, &options).await?).await,
         Some(Command::Secrets(SecretsCommand::Rotate)) => {
             let rotation = open(&database_url, &options).await?.rotate_secrets_key().await?;
             println!(
@@ -132,6 +134,150 @@ async fn gerance(cmd: GeranceCommand, db: &Db) -> anyhow::Result<()> {
             for g in db.list_gerances().await? {
                 println!("{:>5}  {}", g.id, g.name);
             }
+        }
+        GeranceCommand::Creditor {
+            gerance,
+            iban,
+            creditor_name,
+            street,
+            building,
+            postcode,
+            town,
+            country,
+            qrr_prefix,
+            bill_amount,
+            fee,
+            fee_percent,
+            auto_approve,
+        } => {
+            let g = gerance_named(db, &gerance).await?;
+            let Some(iban) = iban else {
+                match db.creditor(g.id).await? {
+                    Some(c) => print_creditor(&g.name, &c),
+                    None => println!("{}: no account set.", g.name),
+                }
+                return Ok(());
+            };
+            let input = domain::payment::CreditorInput {
+                iban,
+                name: creditor_name.unwrap_or_default(),
+                street: street.unwrap_or_default(),
+                building,
+                postcode: postcode.unwrap_or_default(),
+                town: town.unwrap_or_default(),
+                country,
+                qrr_prefix,
+                bill_amount,
+                fee_fixed: fee,
+                fee_percent,
+                auto_approve,
+            };
+            let creditor = domain::payment::Creditor::parse(&input).map_err(|refused| {
+                let why: Vec<String> = refused.iter().map(creditor_problem).collect();
+                anyhow!("{}", why.join("; "))
+            })?;
+            match db.set_creditor(g.id, &creditor, None, Timestamp::now()).await {
+                Ok(()) => print_creditor(&g.name, &creditor),
+                Err(DbError::Conflict) => bail!("the account {} is already another gérance's", creditor.iban),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn gerance_named(db: &Db, name: &str) -> anyhow::Result<domain::Gerance> {
+    let parsed = GeranceName::parse(name)?;
+    db.gerance_by_name(&parsed).await?.ok_or_else(|| anyhow!("there is no gérance named \"{name}\""))
+}
+
+fn print_creditor(gerance: &GeranceName, c: &domain::payment::Creditor) {
+    let kind = if c.iban.is_qr_iban() { "QR-IBAN: QR references" } else { "IBAN: creditor references (RF)" };
+    println!("{gerance}: account {} ({kind})", c.iban);
+    println!("  {}, {} {}, {} {}, {}", c.name, c.street, c.building, c.postcode, c.town, c.country);
+    if !c.qrr_prefix.as_str().is_empty() {
+        println!("  QR references start with {}", c.qrr_prefix.as_str());
+    }
+    println!("  bills: {}", c.bill_amount.map_or("amount left open".to_owned(), |a| a.to_string()));
+    if !c.fee.is_none() {
+        let bp = c.fee.basis_points;
+        println!(
+            "  fee: {}.{:02} CHF + {}.{:02} % per payment",
+            c.fee.fixed_rappen / 100,
+            c.fee.fixed_rappen % 100,
+            bp / 100,
+            bp % 100
+        );
+    }
+    match c.auto_approve {
+        Some(limit) => println!("  automatic mode: key references up to {limit} are approved at import"),
+        None => println!("  automatic mode: off (every proposal waits for a person)"),
+    }
+}
+
+fn creditor_problem(field: &domain::payment::CreditorField) -> String {
+    use domain::payment::CreditorField as F;
+    match field {
+        F::Iban(e) | F::QrrPrefix(e) => e.to_string(),
+        F::Name => "--name has 1 to 70 characters".into(),
+        F::Street => "--street has 1 to 70 characters".into(),
+        F::Building => "--building has at most 16 characters".into(),
+        F::Postcode => "--postcode has 1 to 16 characters".into(),
+        F::Town => "--town has 1 to 35 characters".into(),
+        F::Country => "--country is two letters, like CH".into(),
+        F::BillAmount => "--bill-amount must be more than zero, in CHF with at most two decimals".into(),
+        F::Fee => {
+            "the fee must be 0 to 100.00 CHF (--fee) and 0 to 50 % (--fee-percent), with at most two decimals"
+                .into()
+        }
+        F::AutoApprove => "--auto-approve must be more than zero, in CHF with at most two decimals".into(),
+    }
+}
+
+async fn key(cmd: KeyCommand, db: &Db) -> anyhow::Result<()> {
+    match cmd {
+        KeyCommand::Reference { station, key } => {
+            let key = domain::KeyNumber::parse(&key)?;
+            let s = db
+                .station(db::Scope::All, domain::StationId(station))
+                .await?
+                .ok_or_else(|| anyhow!("there is no station {station}"))?;
+            let creditor = db.creditor(s.gerance.id).await?.ok_or_else(|| {
+                anyhow!(
+                    "{} has no account set yet (recharge gerance creditor \"{}\" --iban …)",
+                    s.gerance.name,
+                    s.gerance.name
+                )
+            })?;
+            let reference = domain::payment::KeyReference { station: s.id, key }
+                .encode(&creditor.iban, &creditor.qrr_prefix)
+                .ok_or_else(|| anyhow!("station {station} cannot be carried by a reference"))?;
+            println!("{reference}");
+        }
+    }
+    Ok(())
+}
+
+async fn payments(cmd: PaymentsCommand, db: &Db) -> anyhow::Result<()> {
+    match cmd {
+        PaymentsCommand::Import { file, gerance } => {
+            let gerance = match gerance {
+                Some(name) => Some(gerance_named(db, &name).await?.id),
+                None => None,
+            };
+            let size =
+                std::fs::metadata(&file).with_context(|| format!("cannot read {}", file.display()))?.len();
+            if size > crate::payments::MAX_FILE_BYTES as u64 {
+                bail!("{} is larger than 10 MB: not a bank file of one account", file.display());
+            }
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let summary = crate::payments::import(db, gerance, None, &name, &bytes)
+                .await
+                .with_context(|| format!("{} was not taken in", file.display()))?;
+            println!("{summary}");
         }
     }
     Ok(())

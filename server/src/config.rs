@@ -42,6 +42,40 @@ pub enum Command {
     /// Manage the key that seals the station secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Keys: their payment references.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Payments: take bank files (camt.053, camt.054) in.
+    #[command(subcommand)]
+    Payments(PaymentsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print a key's fixed payment reference, as its QR-bill carries it (its gérance's account must be
+    /// set: `recharge gerance creditor`).
+    Reference {
+        /// The station's number.
+        #[arg(long)]
+        station: i64,
+        /// The key's number, 0 to 65535.
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PaymentsCommand {
+    /// Take a bank file in (ISO 20022 camt.054 or camt.053, versions .04 and .08); prints
+    /// `new N, duplicates D, proposals P, exceptions E` and the rest on one line. Nothing is kept of a
+    /// file that is refused.
+    Import {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The gérance it is for; by default the one whose account the file names.
+        #[arg(long)]
+        gerance: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,12 +195,53 @@ impl ServeArgs {
     }
 }
 
+// Parsed once from the command line: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum GeranceCommand {
     /// Create a gérance.
     Add {
         /// Its name as shown in the journal, e.g. "Gérance test".
         name: String,
+    },
+    /// Set the account tenants pay into and the address its QR-bills print; without --iban, show them.
+    Creditor {
+        /// The gérance.
+        #[arg(value_name = "NAME")]
+        gerance: String,
+        /// A Swiss or Liechtenstein IBAN; a QR-IBAN (institution id 30000–31999) gets QR references, an
+        /// ordinary IBAN creditor references (RF).
+        #[arg(long)]
+        iban: Option<String>,
+        /// The creditor's name as the QR-bill prints it.
+        #[arg(long = "name", requires = "iban")]
+        creditor_name: Option<String>,
+        #[arg(long, requires = "iban")]
+        street: Option<String>,
+        #[arg(long, requires = "iban", default_value = "")]
+        building: String,
+        #[arg(long, requires = "iban")]
+        postcode: Option<String>,
+        #[arg(long, requires = "iban")]
+        town: Option<String>,
+        /// Two letters (ISO 3166-1).
+        #[arg(long, requires = "iban", default_value = "CH")]
+        country: String,
+        /// Digits the bank wants at the start of every QR reference (a QR-IBAN only).
+        #[arg(long, default_value = "")]
+        qrr_prefix: String,
+        /// The amount printed on the QR-bills, in CHF; left open when not given.
+        #[arg(long, default_value = "")]
+        bill_amount: String,
+        /// Kept from every payment, in CHF.
+        #[arg(long, default_value = "")]
+        fee: String,
+        /// Kept from every payment, in percent.
+        #[arg(long, default_value = "")]
+        fee_percent: String,
+        /// Approve proposals with a key reference up to this amount (CHF) at import; off when not given.
+        #[arg(long, default_value = "")]
+        auto_approve: String,
     },
     /// List the gérances.
     List,

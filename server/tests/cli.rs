@@ -254,3 +254,140 @@ fn stations_are_registered_with_a_provisioning_string_shown_once() {
     let listed = env.ok(&["--secrets-key-file", moved.to_str().unwrap(), "station", "list"], "");
     assert!(listed.contains("Station Hérémence"));
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/../bank/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn a_gerance_s_account_gives_each_key_its_reference_and_bank_files_come_in() {
+    let env = Env::new();
+    env.ok(&["gerance", "add", "Gérance Exemple"], "");
+    let added = env.ok(
+        &[
+            "station",
+            "add",
+            "--gerance",
+            "Gérance Exemple",
+            "--name",
+            "Buanderie",
+            "--place",
+            "Sion",
+            "--phone",
+            "+41790000301",
+            "--max",
+            "200",
+        ],
+        "",
+    );
+    assert!(added.contains("Created station 1"), "{added}");
+    let e = env.fails(&["key", "reference", "--station", "1", "--key", "34586"], "");
+    assert!(e.contains("no account set"), "{e}");
+
+    // A QR reference on an ordinary IBAN, a bad check digit, a missing town: each said.
+    let e = env.fails(
+        &[
+            "gerance",
+            "creditor",
+            "Gérance Exemple",
+            "--iban",
+            "CH58 0079 1123 0008 8901 2",
+            "--name",
+            "Gérance Exemple SA",
+            "--street",
+            "Rue du Lac",
+            "--building",
+            "12",
+            "--postcode",
+            "1950",
+            "--town",
+            "Sion",
+            "--qrr-prefix",
+            "123456",
+        ],
+        "",
+    );
+    assert!(e.contains("QR-IBAN"), "{e}");
+    let e = env.fails(
+        &[
+            "gerance",
+            "creditor",
+            "Gérance Exemple",
+            "--iban",
+            "CH44 3199 9123 0008 8901 3",
+            "--name",
+            "G",
+            "--street",
+            "R",
+            "--postcode",
+            "1950",
+        ],
+        "",
+    );
+    assert!(e.contains("check digits") && e.contains("--town"), "{e}");
+
+    let set = env.ok(
+        &[
+            "gerance",
+            "creditor",
+            "Gérance Exemple",
+            "--iban",
+            "CH44 3199 9123 0008 8901 2",
+            "--name",
+            "Gérance Exemple SA",
+            "--street",
+            "Rue du Lac",
+            "--building",
+            "12",
+            "--postcode",
+            "1950",
+            "--town",
+            "Sion",
+        ],
+        "",
+    );
+    assert!(set.contains("QR-IBAN") && set.contains("automatic mode: off"), "{set}");
+    assert!(env.ok(&["gerance", "creditor", "Gérance Exemple"], "").contains("CH44 3199 9123 0008 8901 2"));
+    // The reference the fixtures carry for station 1, key 34586.
+    let reference = env.ok(&["key", "reference", "--station", "1", "--key", "34586"], "");
+    assert_eq!(reference.trim(), "00 00000 00000 00000 00013 45868");
+
+    let imported = env.ok(&["payments", "import", &fixture("camt054_v08.xml")], "");
+    assert_eq!(
+        imported.trim(),
+        "new 9, duplicates 0, proposals 2, exceptions 3, suggestions 1, listed 3, approved 0"
+    );
+    let again =
+        env.ok(&["payments", "import", &fixture("camt054_v04.xml"), "--gerance", "Gérance Exemple"], "");
+    assert!(
+        again.starts_with("new 9, duplicates 0"),
+        "another version's file, other bank references: {again}"
+    );
+    let overlap = env.ok(&["payments", "import", &fixture("camt053_v08.xml")], "");
+    assert!(overlap.starts_with("new 1, duplicates 9, proposals 1,"), "{overlap}");
+
+    // Refused files: not bank files, or another gérance's account; nothing kept.
+    let dir = env.dir.path();
+    let other = dir.join("other.xml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(fixture("camt054_v08.xml"))
+            .unwrap()
+            .replace("CH4431999123000889012", "CH5800791123000889012"),
+    )
+    .unwrap();
+    let e = env.fails(&["payments", "import", other.to_str().unwrap()], "");
+    assert!(e.contains("CH58 0079 1123 0008 8901 2") && e.contains("no gérance"), "{e}");
+    let e = env.fails(&["payments", "import", other.to_str().unwrap(), "--gerance", "Gérance Exemple"], "");
+    assert!(e.contains("not this gérance's"), "{e}");
+    let dtd = dir.join("dtd.xml");
+    std::fs::write(&dtd, "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><Document>&x;</Document>").unwrap();
+    let e = env.fails(&["payments", "import", dtd.to_str().unwrap()], "");
+    assert!(e.contains("document type"), "{e}");
+    let big = dir.join("big.xml");
+    std::fs::write(&big, vec![b' '; 10 * 1024 * 1024 + 1]).unwrap();
+    let e = env.fails(&["payments", "import", big.to_str().unwrap()], "");
+    assert!(e.contains("10 MB"), "{e}");
+    let again = env.ok(&["payments", "import", &fixture("camt053_v08.xml")], "");
+    assert!(again.starts_with("new 0, duplicates 10,"), "the refused files left nothing: {again}");
+}

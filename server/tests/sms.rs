@@ -242,7 +242,7 @@ async fn a_cancelled_top_up_is_never_loaded_and_a_loaded_one_cannot_be_cancelled
 
     let tx = top_up(&app, station, 42, 700).await;
     wait_for(&app, tx.id, TxStatus::Confirmed).await;
-    assert!(app.db.request_cancel(Scope::Gerance(gerance), tx.id, Timestamp::now()).await.unwrap());
+    assert!(app.db.request_cancel(Scope::Gerance(gerance), tx.id, None, Timestamp::now()).await.unwrap());
     app.journal.wake();
     let cancelled = wait_for(&app, tx.id, TxStatus::Cancelled).await;
     assert!(cancelled.ended_at.is_some());
@@ -254,10 +254,12 @@ async fn a_cancelled_top_up_is_never_loaded_and_a_loaded_one_cannot_be_cancelled
     wait_for(&app, loaded.id, TxStatus::Confirmed).await;
     demo.present_key(station, KeyNumber(42)).await;
     wait_for(&app, loaded.id, TxStatus::Reloaded).await;
-    assert!(!app.db.request_cancel(Scope::Gerance(gerance), loaded.id, Timestamp::now()).await.unwrap());
+    assert!(
+        !app.db.request_cancel(Scope::Gerance(gerance), loaded.id, None, Timestamp::now()).await.unwrap()
+    );
     assert!(
         !app.db
-            .request_cancel(Scope::Gerance(GeranceId(gerance.get() + 99)), tx.id, Timestamp::now())
+            .request_cancel(Scope::Gerance(GeranceId(gerance.get() + 99)), tx.id, None, Timestamp::now())
             .await
             .unwrap()
     );

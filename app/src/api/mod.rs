@@ -41,6 +41,9 @@ pub enum Problem {
     Amount,
     AboveMaximum(Amount),
     AlreadySent,
+    /// The key registry says the key is blocked or retired: it gets no top-up.
+    KeyBlocked,
+    KeyRetired,
 }
 
 impl Problem {
@@ -52,6 +55,8 @@ impl Problem {
             Problem::Amount => "amount".into(),
             Problem::AboveMaximum(max) => format!("max-{}", max.rappen()),
             Problem::AlreadySent => "twice".into(),
+            Problem::KeyBlocked => "key-blocked".into(),
+            Problem::KeyRetired => "key-retired".into(),
         }
     }
 
@@ -61,6 +66,8 @@ impl Problem {
             "key" => Problem::Key,
             "amount" => Problem::Amount,
             "twice" => Problem::AlreadySent,
+            "key-blocked" => Problem::KeyBlocked,
+            "key-retired" => Problem::KeyRetired,
             _ => Problem::AboveMaximum(Amount::from_rappen(code.strip_prefix("max-")?.parse().ok()?).ok()?),
         })
     }
@@ -377,6 +384,8 @@ async fn record_top_up(
         Err(db::TopUpError::UnknownStation) => TopUpResult::Invalid(vec![Problem::NoStation]),
         Err(db::TopUpError::AboveMaximum(max)) => TopUpResult::Invalid(vec![Problem::AboveMaximum(max)]),
         Err(db::TopUpError::Repeat(first)) => TopUpResult::Repeat(Box::new(first.view())),
+        Err(db::TopUpError::KeyBlocked) => TopUpResult::Invalid(vec![Problem::KeyBlocked]),
+        Err(db::TopUpError::KeyRetired) => TopUpResult::Invalid(vec![Problem::KeyRetired]),
         // The same form again (sent twice without script, or again after its answer was lost): the
         // first one's receipt.
         Err(db::TopUpError::AlreadySent(id)) => {
@@ -394,7 +403,7 @@ async fn record_top_up(
 pub async fn cancel_top_up(id: TxId) -> Result<bool, ServerFnError> {
     let account = ssr::account().await?;
     let done = ssr::db()?
-        .request_cancel(db::Scope::of(&account), id, domain::Timestamp::now())
+        .request_cancel(db::Scope::of(&account), id, Some(account.id), domain::Timestamp::now())
         .await
         .map_err(ssr::internal)?;
     if done {

@@ -122,7 +122,7 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
     });
     let focus_first_problem = move |found: &[Problem]| {
         let input = match found.first() {
-            Some(Problem::Key) => key_input.get_untracked(),
+            Some(Problem::Key | Problem::KeyBlocked | Problem::KeyRetired) => key_input.get_untracked(),
             Some(Problem::Amount | Problem::AboveMaximum(_)) => amount_input.get_untracked(),
             _ => None,
         };
@@ -225,6 +225,8 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
             crate::words::fill(td_string!(locale, topup_error_maximum), &[("max", &max)])
         }
         Problem::AlreadySent => td_string!(locale, topup_error_twice).to_owned(),
+        Problem::KeyBlocked => td_string!(locale, topup_error_key_blocked).to_owned(),
+        Problem::KeyRetired => td_string!(locale, topup_error_key_retired).to_owned(),
     };
     let field_error = move |wanted: fn(&Problem) -> bool, id: &'static str| {
         let found = problem(wanted);
@@ -266,9 +268,9 @@ fn TopUpPanel(locale: Locale, form: TopUpForm, answer: TopUpAnswer) -> impl Into
             <label for="key">{td_string!(locale, topup_key)}</label>
             <input id="key" name="key" value=typed_key inputmode="numeric" autocomplete="off" required
                 pattern="[0-9]{1,5}" maxlength="5" list="recent-keys" aria-describedby="key-error"
-                aria-invalid=invalid(|p| matches!(p, Problem::Key)) node_ref=key_input />
+                aria-invalid=invalid(|p| matches!(p, Problem::Key | Problem::KeyBlocked | Problem::KeyRetired)) node_ref=key_input />
             <datalist id="recent-keys">{recent_keys}</datalist>
-            {field_error(|p| matches!(p, Problem::Key), "key-error")}
+            {field_error(|p| matches!(p, Problem::Key | Problem::KeyBlocked | Problem::KeyRetired), "key-error")}
             <label for="amount">{td_string!(locale, topup_amount)}</label>
             <input id="amount" name="amount" value=typed_amount inputmode="decimal" autocomplete="off" required
                 pattern="[0-9]{1,3}(['’]?[0-9]{3})*([.,][0-9]{1,2})?" aria-describedby="amount-hint amount-error"

@@ -1,6 +1,7 @@
 //! Money coming in: the gérance's account and the references on its payment slips, what a bank file
 //! reports, and the rules that turn a credit into a top-up proposal, a suggestion or an exception.
 
+mod creditor;
 mod fee;
 mod iban;
 mod matching;
@@ -10,6 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use creditor::{Creditor, CreditorField, CreditorInput, qr_bill_text};
 pub use fee::Fee;
 pub use iban::Iban;
 pub use matching::{Exception, KeyState, Listed, Outcome, Registry, TopUpFor, keys_named, match_credit};
