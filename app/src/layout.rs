@@ -8,8 +8,9 @@ use crate::api::{current_account, save_locale};
 use crate::i18n::*;
 use crate::locale_from_code;
 
-/// The header: on a phone one row of the person's controls (account, language, logout, and the
-/// operator's administration as icons of 44 px) above the three main options; on a desktop one row.
+/// The header: on a phone one row of the person's controls (the stations, account, language, logout,
+/// and the operator's administration as icons of 44 px) above the three main options (top up, the
+/// journal, payments); on a desktop one row with the stations among the options.
 #[component]
 pub fn Layout() -> impl IntoView {
     view! { <Frame><Outlet /></Frame> }
@@ -35,7 +36,9 @@ pub fn Frame(children: Children) -> impl IntoView {
                     <span class="short" aria-hidden="true">{t!(i18n, nav_topup_short)}</span>
                 </A>
                 <A href="/transactions">{t!(i18n, nav_journal)}</A>
-                <A href="/stations">{t!(i18n, nav_stations)}</A>
+                <A href="/payments">{t!(i18n, nav_payments)}</A>
+                // On a phone the three main options are tabs; the stations are an icon in the row above.
+                <A href="/stations" attr:class="wide-only">{t!(i18n, nav_stations)}</A>
                 <Transition fallback=|| ()>
                     {move || operator().then(|| view! {
                         <A href="/admin" attr:class="wide-only">{t!(i18n, nav_admin)}</A>
@@ -43,6 +46,13 @@ pub fn Frame(children: Children) -> impl IntoView {
                 </Transition>
             </nav>
             <div class="session">
+                <A href="/stations" attr:class="icon-button phone-only" attr:data-testid="stations-icon"
+                    attr:aria-label=move || t_string!(i18n, nav_stations) attr:title=move || t_string!(i18n, nav_stations)>
+                    <svg class="icon" aria-hidden="true" viewBox="0 0 24 24" width="22" height="22" fill="none"
+                        stroke="currentColor" stroke-width="2" stroke-linecap="round">
+                        <circle cx="12" cy="10" r="2" /><path d="M12 12v9M8.5 6.5a5 5 0 0 0 0 7M15.5 6.5a5 5 0 0 1 0 7M5.5 3.5a9 9 0 0 0 0 13M18.5 3.5a9 9 0 0 1 0 13" />
+                    </svg>
+                </A>
                 <Transition fallback=|| ()>
                     {move || operator().then(|| view! {
                         <A href="/admin" attr:class="icon-button phone-only" attr:data-testid="admin-icon"

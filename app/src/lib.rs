@@ -122,6 +122,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/stations") view=pages::Stations />
                         <Route path=path!("/admin") view=pages::Admin />
                         <Route path=path!("/account") view=pages::Account />
+                        <Route path=path!("/payments") view=pages::Payments />
+                        <Route path=path!("/payments/account") view=pages::PaymentsAccount />
                     </ParentRoute>
                 </Routes>
             </Router>

@@ -405,6 +405,36 @@ impl Db {
         query.fetch_all(&self.pool).await?.iter().map(payment_from_row).collect()
     }
 
+    /// What a file taken in gave, if `scope` may see it: its summary, file name and format.
+    pub async fn payment_import(
+        &self,
+        scope: Scope,
+        id: ImportId,
+    ) -> Result<Option<(ImportSummary, String, String)>> {
+        let (all, gerance) = scope.binds();
+        let row = sqlx::query(
+            "SELECT file_name, format, new_count, duplicates, proposals, suggestions, exceptions, listed, approved
+             FROM payment_imports WHERE id = $1 AND ($2 OR gerance_id = $3)",
+        )
+        .bind(id.get())
+        .bind(all)
+        .bind(gerance)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let summary = ImportSummary {
+            import: Some(id),
+            new: row.try_get("new_count")?,
+            duplicates: row.try_get("duplicates")?,
+            proposals: row.try_get("proposals")?,
+            suggestions: row.try_get("suggestions")?,
+            exceptions: row.try_get("exceptions")?,
+            listed: row.try_get("listed")?,
+            approved: row.try_get("approved")?,
+        };
+        Ok(Some((summary, row.try_get("file_name")?, row.try_get("format")?)))
+    }
+
     /// One payment, if `scope` may see it.
     pub async fn payment(&self, scope: Scope, id: PaymentId) -> Result<Option<PaymentRecord>> {
         let (all, gerance) = scope.binds();

@@ -187,6 +187,164 @@ impl QueryNotice for PageNotice {
     }
 }
 
+/// What the payments pages say after a form: a file taken in (its import's number, whose counts the
+/// page reads), a decision made, or why nothing was done (with what was found, when there is a value to
+/// show).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentsNotice {
+    Imported { import: i64 },
+    Approved { count: u32 },
+    SetAside,
+    Saved,
+    Problem(PaymentsProblem),
+}
+
+/// Why a payments form did nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentsProblem {
+    /// No file chosen, or a form that is not ours.
+    Invalid,
+    TooLarge,
+    Malformed,
+    Doctype,
+    Entity,
+    Encoding,
+    /// Not a camt.053/054 document (`found`: its root).
+    NotCamt,
+    /// Another message or version (`found`: its name).
+    Version,
+    NoIban,
+    /// An entry the file describes in a way no bank does (`found`: the entry and field).
+    BadEntry,
+    /// The file's account is not the gérance's (`found`: the account).
+    WrongAccount,
+    /// The file's account is no gérance's (`found`: the account).
+    UnknownAccount,
+    /// The gérance has no account set yet.
+    NoCreditor,
+    /// The payment's top-up is already in the journal.
+    AlreadyApproved,
+    /// The payment no longer waits for a decision.
+    NotOpen,
+    NoKey,
+    KeyBlocked,
+    KeyRetired,
+    AboveMaximum,
+    NothingToLoad,
+    UnknownStation,
+    /// The key number typed is not one.
+    Key,
+    /// A reason must be given to set a payment aside.
+    Reason,
+    /// The creditor form has problems (the page shows which).
+    Creditor,
+    /// The account is another gérance's.
+    AccountTaken,
+    /// Too many files being taken in at once: try again.
+    Busy,
+    Unavailable,
+}
+
+impl PaymentsProblem {
+    pub const ALL: [Self; 27] = [
+        Self::Invalid,
+        Self::TooLarge,
+        Self::Malformed,
+        Self::Doctype,
+        Self::Entity,
+        Self::Encoding,
+        Self::NotCamt,
+        Self::Version,
+        Self::NoIban,
+        Self::BadEntry,
+        Self::WrongAccount,
+        Self::UnknownAccount,
+        Self::NoCreditor,
+        Self::AlreadyApproved,
+        Self::NotOpen,
+        Self::NoKey,
+        Self::KeyBlocked,
+        Self::KeyRetired,
+        Self::AboveMaximum,
+        Self::NothingToLoad,
+        Self::UnknownStation,
+        Self::Key,
+        Self::Reason,
+        Self::Creditor,
+        Self::AccountTaken,
+        Self::Busy,
+        Self::Unavailable,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Invalid => "invalid",
+            Self::TooLarge => "too-large",
+            Self::Malformed => "malformed",
+            Self::Doctype => "doctype",
+            Self::Entity => "entity",
+            Self::Encoding => "encoding",
+            Self::NotCamt => "not-camt",
+            Self::Version => "version",
+            Self::NoIban => "no-iban",
+            Self::BadEntry => "bad-entry",
+            Self::WrongAccount => "wrong-account",
+            Self::UnknownAccount => "unknown-account",
+            Self::NoCreditor => "no-creditor",
+            Self::AlreadyApproved => "already",
+            Self::NotOpen => "not-open",
+            Self::NoKey => "no-key",
+            Self::KeyBlocked => "key-blocked",
+            Self::KeyRetired => "key-retired",
+            Self::AboveMaximum => "maximum",
+            Self::NothingToLoad => "nothing",
+            Self::UnknownStation => "station",
+            Self::Key => "key",
+            Self::Reason => "reason",
+            Self::Creditor => "creditor",
+            Self::AccountTaken => "account-taken",
+            Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl PaymentsNotice {
+    pub fn from_query<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<Self> {
+        if let Some(import) = get("imported").and_then(|i| i.parse().ok()) {
+            return Some(Self::Imported { import });
+        }
+        if let Some(count) = get("approved").and_then(|n| n.parse().ok()) {
+            return Some(Self::Approved { count });
+        }
+        if get("done") == Some("aside") {
+            return Some(Self::SetAside);
+        }
+        if get("done") == Some("saved") {
+            return Some(Self::Saved);
+        }
+        let code = get("error")?;
+        Some(Self::Problem(
+            PaymentsProblem::ALL.into_iter().find(|p| p.code() == code).unwrap_or(PaymentsProblem::Invalid),
+        ))
+    }
+
+    /// The query string (without `?`); `found`, when given, is added percent-encoded by the caller.
+    pub fn to_query(self) -> String {
+        match self {
+            Self::Imported { import } => format!("imported={import}"),
+            Self::Approved { count } => format!("approved={count}"),
+            Self::SetAside => "done=aside".into(),
+            Self::Saved => "done=saved".into(),
+            Self::Problem(p) => format!("error={}", p.code()),
+        }
+    }
+
+    pub fn is_error(self) -> bool {
+        matches!(self, Self::Problem(_))
+    }
+}
+
 /// A throttle's wait in seconds, between one second and a day; a minute when it cannot be read.
 fn retry(raw: Option<&str>) -> u64 {
     raw.and_then(|r| r.parse().ok()).unwrap_or(60).clamp(1, 86_400)
@@ -213,6 +371,16 @@ mod tests {
         }
         let script = PageNotice::NeedsScript;
         assert_eq!(PageNotice::from_query(reader(&script.to_query())), Some(script));
+        let mut payments = vec![
+            PaymentsNotice::Imported { import: 12 },
+            PaymentsNotice::Approved { count: 3 },
+            PaymentsNotice::SetAside,
+            PaymentsNotice::Saved,
+        ];
+        payments.extend(PaymentsProblem::ALL.map(PaymentsNotice::Problem));
+        for notice in payments {
+            assert_eq!(PaymentsNotice::from_query(reader(&notice.to_query())), Some(notice), "{notice:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ const OUT = "../docs/screens";
 async function someHistory(page: Page) {
   await page.goto("/recharge");
   await hydrated(page);
-  const station = await page.getByLabel("Station").locator("option").first().getAttribute("value");
+  const station = await page.getByLabel("Station", { exact: true }).locator("option").first().getAttribute("value");
   const amounts = ["20.00", "50.00", "35.50", "20.00", "100.00", "42.00", "20.00", "60.00"];
   for (const [i, amount] of amounts.entries()) {
     const r = await page.request.post("/api/topup", {

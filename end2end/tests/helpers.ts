@@ -38,7 +38,7 @@ export async function sendTopUp(page: Page) {
 export async function fillTopUp(page: Page, station: string, key: string, amount: string) {
   await page.goto("/recharge");
   await hydrated(page);
-  await page.getByLabel("Station").selectOption({ label: station });
+  await page.getByLabel("Station", { exact: true }).selectOption({ label: station });
   await page.getByLabel("Numéro de clé (0 à 65535)").fill(key);
   await page.getByLabel("Montant (CHF)").fill(amount);
 }

@@ -8,7 +8,7 @@ test("the journal pages, sorts, filters, keeps its state in the URL, updates liv
   // Twelve top-ups on keys 1000 to 1011, through the same server function the form uses.
   await page.goto("/recharge");
   await hydrated(page);
-  const station = await page.getByLabel("Station").locator("option").first().getAttribute("value");
+  const station = await page.getByLabel("Station", { exact: true }).locator("option").first().getAttribute("value");
   for (let i = 0; i < 12; i++) {
     const r = await page.request.post("/api/topup", {
       form: { station: station!, key: String(1000 + i), amount: `${i + 1}.00`, token: `journal-test-token-${i}-${Date.now()}` },
@@ -76,7 +76,7 @@ test("an open journal says when it is offline, and shows what changed meanwhile 
   await login(other);
   await other.goto("/recharge");
   await hydrated(other);
-  const station = await other.getByLabel("Station").locator("option").first().getAttribute("value");
+  const station = await other.getByLabel("Station", { exact: true }).locator("option").first().getAttribute("value");
   const r = await other.request.post("/api/topup", {
     form: { station: station!, key: "4242", amount: "7.00", token: `offline-test-token-${Date.now()}` },
   });
@@ -100,7 +100,7 @@ test.describe("on a phone", () => {
     await login(page);
     await page.goto("/recharge");
     await hydrated(page);
-    const station = await page.getByLabel("Station").locator("option").first().getAttribute("value");
+    const station = await page.getByLabel("Station", { exact: true }).locator("option").first().getAttribute("value");
     for (let i = 0; i < 30; i++) {
       const r = await page.request.post("/api/topup", {
         form: { station: station!, key: String(7000 + i), amount: "5.00", token: `phone-journal-token-${i}-${Date.now()}` },

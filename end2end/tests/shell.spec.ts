@@ -70,7 +70,7 @@ async function fitsThePhone(page: Page, path: string, title: string) {
 test.describe("on a phone", () => {
   test.use({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
 
-  test("the two main options are one tap away and nothing scrolls sideways", async ({ page }) => {
+  test("the three main options are one tap away and nothing scrolls sideways", async ({ page }) => {
     const errors = watchConsole(page);
     await page.goto("/login");
     const card = (await page.locator(".login-card").boundingBox())!;
@@ -79,7 +79,7 @@ test.describe("on a phone", () => {
     await expect(page).toHaveTitle("Connexion — Recharge");
 
     await login(page);
-    for (const name of ["Recharger une clé", "Transactions", "Stations"]) {
+    for (const name of ["Recharger une clé", "Transactions", "Paiements"]) {
       const link = page.getByRole("navigation").getByRole("link", { name });
       await expect(link).toBeVisible();
       const box = (await link.boundingBox())!;
@@ -96,6 +96,12 @@ test.describe("on a phone", () => {
     await expect(page.getByRole("button", { name: "Déconnexion" })).toBeVisible();
     await expect(page.getByTestId("who")).toBeVisible();
     await expect(page.getByTestId("who")).toContainText("admin@gerance-test.ch");
+    // The stations are an icon of a thumb in the row above.
+    const stations = (await page.getByTestId("stations-icon").boundingBox())!;
+    expect(stations.width).toBeGreaterThanOrEqual(44);
+    expect(stations.x + stations.width).toBeLessThanOrEqual(360);
+    await page.getByTestId("stations-icon").tap();
+    await expect(page).toHaveURL(/\/stations$/);
 
     await page.getByTestId("who").tap();
     await expect(page).toHaveURL(/\/account$/);
@@ -117,6 +123,8 @@ test.describe("on a phone", () => {
         ["/recharge", "Recharger une clé — Recharge"],
         ["/transactions", "Transactions — Recharge"],
         ["/stations", "Stations — Recharge"],
+        ["/payments", "Paiements — Recharge"],
+        ["/payments/account", "Compte de la gérance — Recharge"],
         ["/account", "Mon compte — Recharge"],
       ];
       if (who === OPERATOR) pages.push(["/admin", "Administration — Recharge"], ["/station", "Stations simulées — Recharge"]);
@@ -147,6 +155,7 @@ test.describe("in German on a phone", () => {
       ["/recharge", "Schlüssel aufladen — Recharge"],
       ["/transactions", "Transaktionen — Recharge"],
       ["/stations", "Stationen — Recharge"],
+      ["/payments", "Zahlungen — Recharge"],
       ["/admin", "Administration — Recharge"],
       ["/account", "Mein Konto — Recharge"],
     ]) {

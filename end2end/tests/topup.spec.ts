@@ -97,7 +97,7 @@ test("an admin of another gérance sees neither the station nor its top-ups", as
   await login(page, OTHER_ADMIN);
   await page.goto("/recharge");
   await hydrated(page);
-  const options = await page.getByLabel("Station").locator("option").allTextContents();
+  const options = await page.getByLabel("Station", { exact: true }).locator("option").allTextContents();
   expect(options).toEqual(["Station Sion, Gérance voisine, Sion"]);
   // Asking for the other gérance's transaction 1 by its number gets nothing.
   const answer = await page.request.post("/api/transaction", { form: { id: "1" } });
@@ -159,7 +159,7 @@ test("without script, a top-up answers with its receipt and is recorded once", a
   const page = await context.newPage();
   await login(page);
   await page.goto("/recharge");
-  await page.getByLabel("Station").selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
+  await page.getByLabel("Station", { exact: true }).selectOption({ label: "Station Hérémence, Gérance test, Hérémence" });
   await page.getByLabel("Numéro de clé (0 à 65535)").fill("5151");
   await page.getByLabel("Montant (CHF)").fill("3.50");
   await page.getByRole("button", { name: "Envoyer", exact: true }).click();

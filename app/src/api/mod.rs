@@ -5,8 +5,10 @@
 
 mod admin;
 mod codec;
+mod payments;
 pub use admin::*;
 pub use codec::{TextJson, TextJsonEncoding};
+pub use payments::*;
 
 use domain::journal::TxView;
 use domain::{Account, Amount, KeyNumber, StationId, TxId};

@@ -21,6 +21,11 @@ pub fn Home() -> impl IntoView {
                 <strong>{t!(i18n, nav_journal)}</strong>
                 <span class="muted">{t!(i18n, home_journal_desc)}</span>
             </A>
+            <A href="/payments" attr:class="tile">
+                <span class="tile-icon" aria-hidden="true">"₣"</span>
+                <strong>{t!(i18n, nav_payments)}</strong>
+                <span class="muted">{t!(i18n, home_payments_desc)}</span>
+            </A>
             <A href="/stations" attr:class="tile">
                 <span class="tile-icon" aria-hidden="true">"◉"</span>
                 <strong>{t!(i18n, nav_stations)}</strong>

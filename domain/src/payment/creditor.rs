@@ -28,6 +28,51 @@ pub enum CreditorField {
     AutoApprove,
 }
 
+impl CreditorField {
+    const ALL: [Self; 16] = [
+        Self::Iban(PaymentError::IbanCheckDigits),
+        Self::Iban(PaymentError::IbanNotSwiss),
+        Self::Iban(PaymentError::InvalidIban),
+        Self::Name,
+        Self::Street,
+        Self::Building,
+        Self::Postcode,
+        Self::Town,
+        Self::Country,
+        Self::QrrPrefix(PaymentError::QrrNeedsQrIban),
+        Self::QrrPrefix(PaymentError::InvalidQrrPrefix),
+        Self::BillAmount,
+        Self::Fee,
+        Self::AutoApprove,
+        Self::Iban(PaymentError::InvalidIban),
+        Self::QrrPrefix(PaymentError::InvalidQrrPrefix),
+    ];
+
+    /// The field as a form's address names it after a refusal (`bad=iban-check,town`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Iban(PaymentError::IbanCheckDigits) => "iban-check",
+            Self::Iban(PaymentError::IbanNotSwiss) => "iban-swiss",
+            Self::Iban(_) => "iban",
+            Self::Name => "name",
+            Self::Street => "street",
+            Self::Building => "building",
+            Self::Postcode => "postcode",
+            Self::Town => "town",
+            Self::Country => "country",
+            Self::QrrPrefix(PaymentError::QrrNeedsQrIban) => "prefix-qr-iban",
+            Self::QrrPrefix(_) => "prefix",
+            Self::BillAmount => "bill_amount",
+            Self::Fee => "fee",
+            Self::AutoApprove => "auto_approve",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.code() == code)
+    }
+}
+
 /// What the settings form sends, as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditorInput {
@@ -181,6 +226,13 @@ mod tests {
             town: "Sion".into(),
             country: "ch".into(),
             ..CreditorInput::default()
+        }
+    }
+
+    #[test]
+    fn field_codes_read_back() {
+        for field in CreditorField::ALL {
+            assert_eq!(CreditorField::from_code(field.code()).map(CreditorField::code), Some(field.code()));
         }
     }
 

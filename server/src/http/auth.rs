@@ -431,7 +431,7 @@ fn append_cookie(headers: &mut HeaderMap, c: Cookie<'_>) {
     }
 }
 
-fn redirect(to: &str) -> Response {
+pub(crate) fn redirect(to: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(LOCATION, v);

@@ -6,6 +6,7 @@ mod events;
 mod export;
 mod guard;
 mod listener;
+mod payments;
 
 pub use listener::{Limits, serve};
 
@@ -54,6 +55,8 @@ pub struct AppState {
     pub modem: ModemStatus,
     /// Turns for journal exports, each of which holds a database connection while it streams.
     exports: Arc<tokio::sync::Semaphore>,
+    /// Turns for bank files being taken in (`payments::IMPORTS_AT_ONCE`).
+    imports: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -66,7 +69,8 @@ impl AppState {
     ) -> Self {
         let leptos = settings.leptos.clone();
         let exports = Arc::new(tokio::sync::Semaphore::new(export::AT_ONCE));
-        Self { db, settings, leptos, throttle_lock: Arc::default(), journal, demo, modem, exports }
+        let imports = Arc::new(tokio::sync::Semaphore::new(payments::IMPORTS_AT_ONCE));
+        Self { db, settings, leptos, throttle_lock: Arc::default(), journal, demo, modem, exports, imports }
     }
 }
 
@@ -91,7 +95,7 @@ pub fn router(state: AppState) -> Router {
         modem: state.modem.clone(),
         server_number,
     }));
-    Router::new()
+    let pages = Router::new()
         .leptos_routes_with_context(
             &state,
             routes,
@@ -109,13 +113,24 @@ pub fn router(state: AppState) -> Router {
         // Whether the request's session is still valid: the session check before it answers 401 if not.
         .route("/api/session", get(|| async { axum::http::StatusCode::NO_CONTENT }))
         .route("/transactions.csv", get(export::transactions_csv))
+        .route("/payments/approve", post(payments::approve))
+        .route("/payments/assign", post(payments::assign))
+        .route("/payments/aside", post(payments::set_aside))
+        .route("/payments/account", post(payments::save_creditor))
         .fallback(fallback)
-        .layer(middleware::from_fn(guard::server_fn_errors))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
         // Both: axum's extractors answer with a readable message, and the tower layer also bounds the
         // bodies that server functions read themselves.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+    // A bank file: the one body larger than a form, after the session check like every other.
+    let uploads = Router::new()
+        .route("/payments/import", post(payments::import))
+        .layer(DefaultBodyLimit::max(payments::UPLOAD_BYTES))
+        .layer(RequestBodyLimitLayer::new(payments::UPLOAD_BYTES));
+    pages
+        .merge(uploads)
+        .layer(middleware::from_fn(guard::server_fn_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
         .layer(middleware::from_fn_with_state(state.clone(), guard::cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
         .layer(
