@@ -50,6 +50,7 @@ bench:
 	cargo bench -p server --bench send
 	cargo bench -p server --bench intake
 	cargo bench -p server --bench export
+	cargo bench -p server --bench payments
 	$(MAKE) build
 	./scripts/first-load/run
 
@@ -63,6 +64,7 @@ bench-check:
 	cargo bench -p server --bench send -- --small
 	cargo bench -p server --bench intake -- --topups 500 --clients 1,16
 	cargo bench -p server --bench export -- --rows 50000
+	cargo bench -p server --bench payments -- --txs 1000
 
 ## Sizes of the browser files and Lighthouse on the login page, against the release build (after `build`).
 first-load-check:

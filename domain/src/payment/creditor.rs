@@ -29,7 +29,7 @@ pub enum CreditorField {
 }
 
 impl CreditorField {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 14] = [
         Self::Iban(PaymentError::IbanCheckDigits),
         Self::Iban(PaymentError::IbanNotSwiss),
         Self::Iban(PaymentError::InvalidIban),
@@ -44,8 +44,6 @@ impl CreditorField {
         Self::BillAmount,
         Self::Fee,
         Self::AutoApprove,
-        Self::Iban(PaymentError::InvalidIban),
-        Self::QrrPrefix(PaymentError::InvalidQrrPrefix),
     ];
 
     /// The field as a form's address names it after a refusal (`bad=iban-check,town`).
