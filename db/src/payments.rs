@@ -6,8 +6,7 @@
 //! approving at once, a double click or a re-import cannot make two.
 
 use domain::payment::{
-    BankTransaction, Creditor, Currency, Day, Direction, Exception, Fee, Iban, Listed, Outcome, QrrPrefix,
-    match_credit,
+    BankTransaction, Creditor, Currency, Day, Direction, Fee, Iban, Outcome, QrrPrefix, match_credit,
 };
 use domain::{Amount, Email, GeranceId, ImportId, KeyNumber, PaymentId, StationId, Timestamp, TxId, UserId};
 use sqlx::sqlite::SqliteRow;
@@ -694,9 +693,7 @@ impl Import {
             &self.registry,
         );
         let matched = match outcome {
-            Outcome::Listed(why) => {
-                Matched::new(PaymentState::Listed, Some(listed_code(why)), None, None, None)
-            }
+            Outcome::Listed(why) => Matched::new(PaymentState::Listed, Some(why.as_str()), None, None, None),
             Outcome::Proposal(t) => Matched::new(
                 PaymentState::Proposal,
                 None,
@@ -712,7 +709,7 @@ impl Import {
                 Some(t.amount),
             ),
             Outcome::Exception(why, key) => {
-                Matched::new(PaymentState::Exception, Some(exception_code(why)), key, None, None)
+                Matched::new(PaymentState::Exception, Some(why.as_str()), key, None, None)
             }
         };
         self.pending.push((movement.clone(), matched));
@@ -903,14 +900,6 @@ impl Import {
         self.db.tell_changed(self.versions);
         Ok(s)
     }
-}
-
-fn listed_code(why: Listed) -> &'static str {
-    why.as_str()
-}
-
-fn exception_code(why: Exception) -> &'static str {
-    why.as_str()
 }
 
 /// Rappen as the log writes them: `1.25 CHF`, `0.00 CHF`.

@@ -13,7 +13,6 @@ use super::TextJson;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentView {
     pub id: PaymentId,
-    pub gerance: String,
     /// `proposal`, `suggestion`, `exception`, `approved`, `set_aside`, `listed`.
     pub state: String,
     /// `04.12.2026`.
@@ -40,7 +39,6 @@ pub struct PaymentView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StationOption {
     pub id: StationId,
-    pub gerance_id: GeranceId,
     pub label: String,
 }
 
@@ -133,11 +131,7 @@ pub async fn payments_page(import: Option<i64>) -> Result<PaymentsData, ServerFn
     };
     let stations = stations
         .iter()
-        .map(|s| StationOption {
-            id: s.id,
-            gerance_id: s.gerance.id,
-            label: format!("{}, {}, {}", s.name, s.gerance.name, s.place),
-        })
+        .map(|s| StationOption { id: s.id, label: format!("{}, {}, {}", s.name, s.gerance.name, s.place) })
         .collect();
     Ok(PaymentsData { operator, account_set, waiting, exceptions, done, stations, import })
 }
@@ -192,7 +186,6 @@ mod ssr {
         let chf = |r: i64| domain::Total::from_rappen(r).map(|t| t.to_string()).ok();
         PaymentView {
             id: p.id,
-            gerance: String::new(),
             state: p.state.as_str().to_owned(),
             booked: m.booking_date.map(|d| d.to_string()),
             amount,
