@@ -31,15 +31,16 @@ fmt-check:
 
 # Server side (ssr) and browser side (hydrate) are linted separately: their features must not mix.
 clippy:
-	cargo clippy -p domain -p db -p server -p sms -p station -p bank -p xtask --all-targets -- -D warnings
+	cargo clippy -p domain -p db -p server -p sms -p station -p bank -p paper -p xtask --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 unit-tests:
-	cargo test -p domain -p db -p app -p server -p sms -p station -p bank
+	cargo test -p domain -p db -p app -p server -p sms -p station -p bank -p paper
 
 ## Independent checks of the test material: the bank file fixtures against the ISO 20022 schemas.
 fixture-check:
 	./scripts/check-fixtures
+	./scripts/check-qr-bills
 
 ## The benchmarks at full size (docs/performance.md); about an hour in all, gammu-smsd's queue the longest.
 ## `cargo bench` rebuilds target/release/recharge without the build driver's settings, so `build` comes after

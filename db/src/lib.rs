@@ -30,6 +30,7 @@ pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
 pub use audit::{AuditAction, AuditEntry};
 pub use inbox::{StationEffect, VerifiedMessage};
 pub use journal::{DueTx, JournalFilter, JournalSort, JournalView, NewTopUp, TopUpError, TxRecord};
+pub use keys::{KeyRecord, KeyRow, LastTopUp};
 pub use outbox::{OutMessage, Reported, Scheduled};
 pub use paging::GeneratedTx;
 pub use payments::{

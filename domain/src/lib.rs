@@ -7,6 +7,8 @@
 mod account;
 mod ids;
 pub mod journal;
+pub mod key;
+mod language;
 mod money;
 pub mod notice;
 pub mod payment;
@@ -17,6 +19,7 @@ pub mod topup;
 
 pub use account::{Account, Email, Gerance, GeranceName, NewPassword, Role};
 pub use ids::{GeranceId, ImportId, PaymentId, StationId, TxId, UserId};
+pub use language::Language;
 pub use money::{Amount, KeyNumber, Total};
 pub use phone::PhoneNumber;
 pub use time::{Age, Timestamp};
@@ -40,4 +43,6 @@ pub enum ParseError {
     InvalidAmount,
     #[error("the phone number must be international, like +41 79 123 45 67")]
     InvalidPhone,
+    #[error("the language must be fr, de, it or en")]
+    InvalidLanguage,
 }

@@ -254,6 +254,96 @@ async fn key(cmd: KeyCommand, db: &Db) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow!("station {station} cannot be carried by a reference"))?;
             println!("{reference}");
         }
+        KeyCommand::QrBill { station, key, out } => {
+            let key = key.as_deref().map(domain::KeyNumber::parse).transpose()?;
+            let pdf = crate::keys::qr_bills(db, db::Scope::All, domain::StationId(station), key)
+                .await
+                .map_err(|e| match e {
+                    crate::keys::BillError::NoStation => anyhow!("there is no station {station}"),
+                    crate::keys::BillError::NoAccount => anyhow!(
+                        "the station's gérance has no account set yet (recharge gerance creditor NAME --iban …)"
+                    ),
+                    e => anyhow!(e),
+                })?;
+            std::fs::write(&out, &pdf).with_context(|| format!("cannot write {}", out.display()))?;
+            println!("{}: {} bytes", out.display(), pdf.len());
+        }
+        KeyCommand::List { station, search } => {
+            let keys = db
+                .station_keys(db::Scope::All, domain::StationId(station), &search, u32::from(u16::MAX) + 1)
+                .await?
+                .ok_or_else(|| anyhow!("there is no station {station}"))?;
+            for k in keys {
+                let h = &k.holder;
+                println!(
+                    "{:05}\t{}\t{}\t{}\t{}",
+                    k.key.0,
+                    k.state.as_str(),
+                    h.name.as_deref().unwrap_or("-"),
+                    h.flat.as_deref().unwrap_or("-"),
+                    h.language.map_or("-", domain::Language::code)
+                );
+            }
+        }
+        KeyCommand::Set { station, key, holder, flat, email, language, note, state } => {
+            let (station, key) = (domain::StationId(station), domain::KeyNumber::parse(&key)?);
+            let known = db.key(db::Scope::All, station, key).await?;
+            let mut input = known.as_ref().map(|k| k.holder.input()).unwrap_or_default();
+            for (given, field) in [
+                (holder, &mut input.name),
+                (flat, &mut input.flat),
+                (email, &mut input.email),
+                (language, &mut input.language),
+                (note, &mut input.note),
+            ] {
+                if let Some(given) = given {
+                    *field = given;
+                }
+            }
+            let holder = domain::key::Holder::parse(&input).map_err(|bad| {
+                let bad: Vec<&str> = bad.iter().map(|f| f.code()).collect();
+                anyhow!(
+                    "refused: {} (names and flats up to 70 characters, language fr, de, it or en)",
+                    bad.join(", ")
+                )
+            })?;
+            if !db.save_key(db::Scope::All, station, key, &holder, None, Timestamp::now()).await? {
+                bail!("there is no station {station}");
+            }
+            if let Some(state) = state {
+                let state: domain::payment::KeyState =
+                    state.parse().map_err(|_| anyhow!("--state must be active, blocked or retired"))?;
+                db.set_key_state(db::Scope::All, station, key, state, None, Timestamp::now()).await?;
+            }
+            let k = db
+                .key(db::Scope::All, station, key)
+                .await?
+                .ok_or_else(|| anyhow!("the key was not saved"))?;
+            println!("{:05} at station {station}: {}", k.key.0, k.state.as_str());
+        }
+        KeyCommand::Import { station, file } => {
+            let size =
+                std::fs::metadata(&file).with_context(|| format!("cannot read {}", file.display()))?.len();
+            if size > crate::keys::MAX_LIST_BYTES as u64 {
+                bail!("{} is larger than 1 MB", file.display());
+            }
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let rows = match crate::keys::parse_list(&bytes) {
+                Ok(rows) => rows,
+                Err(crate::keys::ListError::Rows(problems)) => {
+                    let each: Vec<String> =
+                        problems.iter().map(|(line, p)| format!("line {line}: {p}")).collect();
+                    bail!("nothing was imported, {} bad rows: {}", problems.len(), each.join("; "));
+                }
+                Err(e) => bail!("{e}: nothing was imported"),
+            };
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let station = domain::StationId(station);
+            if !db.import_keys(db::Scope::All, station, &rows, &name, None, Timestamp::now()).await? {
+                bail!("there is no station {station}");
+            }
+            println!("{} keys saved at station {station}", rows.len());
+        }
     }
     Ok(())
 }

@@ -62,6 +62,56 @@ pub enum KeyCommand {
         #[arg(long)]
         key: String,
     },
+    /// Write the QR-bill of one key, or of every active key of the station (a page each), as a PDF.
+    QrBill {
+        #[arg(long)]
+        station: i64,
+        /// One key; without it, every active key of the station's registry.
+        #[arg(long)]
+        key: Option<String>,
+        /// The PDF file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// List the keys of a station's registry: number, state, holder, flat, language.
+    List {
+        #[arg(long)]
+        station: i64,
+        /// Only keys whose number, holder, flat or e-mail contains this.
+        #[arg(long, default_value = "")]
+        search: String,
+    },
+    /// Register a key by hand, or change its holder or state. The holder's fields given replace the
+    /// stored ones; those left out are kept.
+    Set {
+        #[arg(long)]
+        station: i64,
+        #[arg(long)]
+        key: String,
+        /// The holder's name ("" to clear).
+        #[arg(long)]
+        holder: Option<String>,
+        /// The flat or apartment ("" to clear).
+        #[arg(long)]
+        flat: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// The language of the holder's papers: fr, de, it or en.
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        /// active, blocked (gets no top-up until active again) or retired.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Register or update the keys of a CSV list (docs/payments.md, "Key lists"): all rows or none.
+    Import {
+        #[arg(long)]
+        station: i64,
+        /// The CSV file: a header naming the columns, then a key per line.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

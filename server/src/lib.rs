@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod feed;
 pub mod http;
+pub mod keys;
 pub mod payments;
 pub mod sms;
 pub mod startup;

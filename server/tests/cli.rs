@@ -391,3 +391,96 @@ fn a_gerance_s_account_gives_each_key_its_reference_and_bank_files_come_in() {
     let again = env.ok(&["payments", "import", &fixture("camt053_v08.xml")], "");
     assert!(again.starts_with("new 0, duplicates 10,"), "the refused files left nothing: {again}");
 }
+
+#[test]
+fn keys_are_registered_by_hand_and_by_list_and_get_their_qr_bills() {
+    let env = Env::new();
+    env.ok(&["gerance", "add", "Gérance Exemple"], "");
+    let station = [
+        "station",
+        "add",
+        "--gerance",
+        "Gérance Exemple",
+        "--name",
+        "Buanderie",
+        "--place",
+        "Sion",
+        "--phone",
+        "+41790000301",
+        "--max",
+        "200",
+    ];
+    env.ok(&station, "");
+    let dir = env.dir.path();
+    let pdf = dir.join("bill.pdf");
+    let out = pdf.to_str().unwrap();
+    let e = env.fails(&["key", "qr-bill", "--station", "1", "--key", "34586", "--out", out], "");
+    assert!(e.contains("no account set"), "{e}");
+    env.ok(
+        &[
+            "gerance",
+            "creditor",
+            "Gérance Exemple",
+            "--iban",
+            "CH58 0079 1123 0008 8901 2",
+            "--name",
+            "Gérance Exemple SA",
+            "--street",
+            "Rue du Lac",
+            "--building",
+            "12",
+            "--postcode",
+            "1950",
+            "--town",
+            "Sion",
+        ],
+        "",
+    );
+    let e = env.fails(&["key", "qr-bill", "--station", "1", "--out", out], "");
+    assert!(e.contains("no active key"), "{e}");
+
+    // By hand: a holder, then a state; fields left out are kept.
+    env.ok(
+        &["key", "set", "--station", "1", "--key", "34586", "--holder", "Anne Dupont", "--language", "de"],
+        "",
+    );
+    let set = env
+        .ok(&["key", "set", "--station", "1", "--key", "34586", "--flat", "3.2", "--state", "blocked"], "");
+    assert!(set.contains("blocked"), "{set}");
+    let e = env.fails(&["key", "set", "--station", "1", "--key", "1", "--language", "rm"], "");
+    assert!(e.contains("language"), "{e}");
+    let e = env.fails(&["key", "set", "--station", "9", "--key", "1"], "");
+    assert!(e.contains("no station 9"), "{e}");
+
+    // A list with bad rows is refused whole, each row named.
+    let list = dir.join("keys.csv");
+    std::fs::write(&list, "Clé;Titulaire;Logement;Langue\n12;Hans Müller;1.1;de\n70000;X;;\n13;Y;;rm\n")
+        .unwrap();
+    let e = env.fails(&["key", "import", "--station", "1", list.to_str().unwrap()], "");
+    assert!(e.contains("2 bad rows") && e.contains("line 3") && e.contains("line 4: language"), "{e}");
+    assert!(!env.ok(&["key", "list", "--station", "1"], "").contains("Hans"), "nothing of it was kept");
+    std::fs::write(&list, "Clé;Titulaire;Logement;Langue\n12;Hans Müller;1.1;de\n13;Lucia Rossi;1.2;it\n")
+        .unwrap();
+    assert!(
+        env.ok(&["key", "import", "--station", "1", list.to_str().unwrap()], "").contains("2 keys saved")
+    );
+    let listed = env.ok(&["key", "list", "--station", "1"], "");
+    assert_eq!(
+        listed.lines().collect::<Vec<_>>(),
+        [
+            "00012\tactive\tHans Müller\t1.1\tde",
+            "00013\tactive\tLucia Rossi\t1.2\tit",
+            "34586\tblocked\tAnne Dupont\t3.2\tde",
+        ]
+    );
+    assert_eq!(env.ok(&["key", "list", "--station", "1", "--search", "ross"], "").lines().count(), 1);
+
+    // One key's bill, and the station's: a page per active key (the blocked one has none).
+    let one = env.ok(&["key", "qr-bill", "--station", "1", "--key", "34586", "--out", out], "");
+    assert!(one.contains("bytes"), "{one}");
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-") && bytes.len() < 30_000, "{} bytes", bytes.len());
+    env.ok(&["key", "qr-bill", "--station", "1", "--out", out], "");
+    let all = String::from_utf8_lossy(&std::fs::read(&pdf).unwrap()).into_owned();
+    assert!(all.contains("/Count 2"), "two active keys, two pages");
+}

@@ -5,6 +5,7 @@ mod creditor;
 mod fee;
 mod iban;
 mod matching;
+mod qr_bill;
 mod reference;
 
 use std::fmt;
@@ -15,6 +16,7 @@ pub use creditor::{Creditor, CreditorField, CreditorInput, qr_bill_text};
 pub use fee::Fee;
 pub use iban::Iban;
 pub use matching::{Exception, KeyState, Listed, Outcome, Registry, TopUpFor, keys_named, match_credit};
+pub use qr_bill::{Address, BillWords, QrBill, amount_on_bill};
 pub use reference::{CreditorReference, KeyReference, QrReference, QrrPrefix, Reference};
 
 /// Why an account, a reference or a fee was refused; stable, so that the UI can translate it.
