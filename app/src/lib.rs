@@ -123,6 +123,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/admin") view=pages::Admin />
                         <Route path=path!("/account") view=pages::Account />
                         <Route path=path!("/payments") view=pages::Payments />
+                        <Route path=path!("/keys") view=pages::Keys />
                         <Route path=path!("/payments/account") view=pages::PaymentsAccount />
                     </ParentRoute>
                 </Routes>

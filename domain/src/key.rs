@@ -39,6 +39,7 @@ impl HolderField {
 
 /// What a form or a CSV row gives for a holder, as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HolderInput {
     pub name: String,
     pub flat: String,

@@ -145,3 +145,76 @@ async fn refused_files_say_why_and_leave_nothing() {
         [PaymentState::Proposal, PaymentState::Exception, PaymentState::Listed, PaymentState::Suggestion];
     assert!(app.db.payments(Scope::All, &all, None, 10).await.unwrap().is_empty());
 }
+
+async fn upload_list(app: &TestApp, cookie: &str, station: &str, csv: &str) -> reqwest::Response {
+    let mut body =
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"station\"\r\n\r\n{station}\r\n")
+            .into_bytes();
+    body.extend_from_slice(&multipart("keys.csv", csv.as_bytes()));
+    app.client
+        .post(app.url("/keys/import"))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .header(COOKIE, cookie)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn keys_and_their_bills_are_the_gerance_s_own() {
+    let app = spawn_app().await;
+    setup(&app).await;
+    let cookie = app.login("admin@test.ch").await;
+    let theirs = app.login("admin@voisine.ch").await;
+
+    // A list with a bad row: refused whole, the row named on the page.
+    let r = upload_list(&app, &cookie, "1", "clé;titulaire;langue\n12;Hans Müller;de\n70000;X;\n").await;
+    assert_eq!(location(&r), "/keys?station=1&error=list&why=rows&found=&rows=3.key");
+    let page = app.get(&location(&r), Some(&cookie)).await.text().await.unwrap();
+    assert!(page.contains("ligne 3 : numéro de clé invalide"), "the page names the row");
+    assert!(!page.contains("Hans Müller"), "nothing of the list was kept");
+    let r =
+        upload_list(&app, &cookie, "1", "clé;titulaire;langue\n12;Hans Müller;de\n34586;Anne Dupont;fr\n")
+            .await;
+    assert_eq!(location(&r), "/keys?station=1&imported=2");
+    // Another gérance's admin can neither add to the station nor see its keys.
+    let r = upload_list(&app, &theirs, "1", "clé\n99\n").await;
+    assert_eq!(location(&r), "/keys?error=station");
+    let r = app.post_api("/keys/save", Some(&theirs), "station=1&key=12&name=Eve&state=blocked").await;
+    assert_eq!(location(&r), "/keys?error=station");
+    let page = app.get("/keys?station=1", Some(&theirs)).await.text().await.unwrap();
+    assert!(!page.contains("Hans Müller") && !page.contains("Anne Dupont"), "holder data leaked");
+    let page = app.get("/keys?station=1", Some(&cookie)).await.text().await.unwrap();
+    assert!(page.contains("Hans Müller") && page.contains("Anne Dupont"));
+
+    // Edited by hand: blocked, then refused at the top-up form's level (the registry's state).
+    let r = app
+        .post_api(
+            "/keys/save",
+            Some(&cookie),
+            "station=1&key=12&name=Hans+M%C3%BCller&flat=1.1&language=de&state=blocked&email=&note=",
+        )
+        .await;
+    assert_eq!(location(&r), "/keys?station=1&saved=00012");
+    let key = app.db.key(Scope::All, domain::StationId(1), domain::KeyNumber(12)).await.unwrap().unwrap();
+    assert_eq!((key.state.as_str(), key.holder.flat.as_deref()), ("blocked", Some("1.1")));
+    let r = app.post_api("/keys/save", Some(&cookie), "station=1&key=12&email=hans%40&state=active").await;
+    assert_eq!(location(&r), "/keys?station=1&error=holder");
+
+    // The bills: a PDF for the gérance, nothing for the neighbour.
+    let r = app.get("/keys/qr-bill.pdf?station=1&key=34586", Some(&cookie)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let pdf = r.bytes().await.unwrap();
+    assert!(pdf.starts_with(b"%PDF-") && pdf.len() < 30_000);
+    let r = app.get("/keys/qr-bills.pdf?station=1", Some(&cookie)).await;
+    let all = r.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&all).contains("/Count 1"), "only the active key: 12 is blocked");
+    let r = app.get("/keys/qr-bill.pdf?station=1&key=34586", Some(&theirs)).await;
+    assert_eq!(location(&r), "/keys?error=station");
+    let r = app.get("/keys/qr-bill.pdf?station=1&key=34586", None).await;
+    assert!(location(&r).starts_with("/login"));
+    let r = app.get("/keys/template.csv", Some(&cookie)).await;
+    assert!(r.text().await.unwrap().starts_with("key;holder;flat;email;language;state;note"));
+}

@@ -5,9 +5,11 @@
 
 mod admin;
 mod codec;
+mod keys;
 mod payments;
 pub use admin::*;
 pub use codec::{TextJson, TextJsonEncoding};
+pub use keys::*;
 pub use payments::*;
 
 use domain::journal::TxView;

@@ -78,6 +78,7 @@ fn PaymentsBody(
                 <button type="submit" class="primary">{td_string!(locale, payments_import)}</button>
             </form>
             <p><a href="/payments/account">{td_string!(locale, payments_account_link)}</a></p>
+            <p><a href="/keys" data-testid="keys-link">{td_string!(locale, keys_link)}</a></p>
         </section>
         <section aria-labelledby="waiting-title" data-testid="waiting">
             <h2 id="waiting-title">{td_string!(locale, payments_waiting)}" ("{page.waiting.len()}")"</h2>

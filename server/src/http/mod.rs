@@ -5,6 +5,7 @@ mod auth;
 mod events;
 mod export;
 mod guard;
+mod keys;
 mod listener;
 mod payments;
 
@@ -117,6 +118,10 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/assign", post(payments::assign))
         .route("/payments/aside", post(payments::set_aside))
         .route("/payments/account", post(payments::save_creditor))
+        .route("/keys/save", post(keys::save))
+        .route("/keys/template.csv", get(keys::template))
+        .route("/keys/qr-bill.pdf", get(keys::qr_bill))
+        .route("/keys/qr-bills.pdf", get(keys::qr_bill))
         .fallback(fallback)
         // Both: axum's extractors answer with a readable message, and the tower layer also bounds the
         // bodies that server functions read themselves.
@@ -127,8 +132,13 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/import", post(payments::import))
         .layer(DefaultBodyLimit::max(payments::UPLOAD_BYTES))
         .layer(RequestBodyLimitLayer::new(payments::UPLOAD_BYTES));
+    let lists = Router::new()
+        .route("/keys/import", post(keys::import))
+        .layer(DefaultBodyLimit::max(keys::UPLOAD_BYTES))
+        .layer(RequestBodyLimitLayer::new(keys::UPLOAD_BYTES));
     pages
         .merge(uploads)
+        .merge(lists)
         .layer(middleware::from_fn(guard::server_fn_errors))
         .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
         .layer(middleware::from_fn_with_state(state.clone(), guard::cross_site))

@@ -1,0 +1,55 @@
+import AxeBuilder from "@axe-core/playwright";
+import { expect, test } from "@playwright/test";
+import fs from "node:fs";
+import { login, watchConsole } from "./helpers";
+
+// After payments.spec.ts: the gérance's account is set, so the bills can be drawn.
+test.use({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+
+test("on a phone: a list of keys in, a key's QR-bill downloaded, a key retired", async ({ page }) => {
+  test.setTimeout(60_000);
+  const errors = watchConsole(page);
+  await login(page);
+  await page.goto("/payments");
+  await page.getByTestId("keys-link").tap();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Clés");
+
+  // A list with a bad row is refused whole, the row named.
+  await page.getByText("Importer une liste de clés (CSV)").tap();
+  const list = (text: string) => ({ name: "cles.csv", mimeType: "text/csv", buffer: Buffer.from(text) });
+  await page.getByLabel("Fichier CSV").setInputFiles(list("clé;titulaire;logement;langue\n777;Lucia Rossi;2.1;it\n70000;X;;\n"));
+  await page.getByRole("button", { name: "Importer" }).tap();
+  await expect(page.getByTestId("keys-notice")).toHaveText(
+    "La liste n'a pas été importée : lignes refusées : ligne 3 : numéro de clé invalide",
+  );
+  await expect(page.locator('[data-key="00777"]')).toHaveCount(0);
+  await page.getByText("Importer une liste de clés (CSV)").tap();
+  await page.getByLabel("Fichier CSV").setInputFiles(list("clé;titulaire;logement;langue\n777;Lucia Rossi;2.1;it\n"));
+  await page.getByRole("button", { name: "Importer" }).tap();
+  await expect(page.getByTestId("keys-notice")).toHaveText("1 clés enregistrées.");
+  const key = page.locator('[data-key="00777"]');
+  await expect(key).toContainText("Lucia Rossi · 2.1");
+  await expect(key).toContainText("Jamais rechargée");
+  const axe = await new AxeBuilder({ page }).analyze();
+  expect(axe.violations.map((v) => v.id)).toEqual([]);
+
+  // Its QR-bill, as the phone downloads it.
+  const download = page.waitForEvent("download");
+  await key.getByTestId("key-bill").tap();
+  const file = await download;
+  expect(file.suggestedFilename()).toBe("qr-bill-1-00777.pdf");
+  const pdf = fs.readFileSync((await file.path())!);
+  expect(pdf.subarray(0, 5).toString()).toBe("%PDF-");
+  expect(pdf.length).toBeLessThan(30_000);
+
+  // Retired: the state shows, and the search finds it by its holder.
+  await key.getByText("Modifier").tap();
+  await key.getByLabel("État").selectOption("retired");
+  await key.getByRole("button", { name: "Enregistrer" }).tap();
+  await expect(page.getByTestId("keys-notice")).toHaveText("Clé 00777 enregistrée.");
+  await expect(page.locator('[data-key="00777"]')).toHaveAttribute("data-state", "retired");
+  await page.getByLabel("Rechercher (numéro, titulaire, logement, e-mail)").fill("rossi");
+  await page.getByRole("button", { name: "Afficher" }).tap();
+  await expect(page.getByTestId("key")).toHaveCount(1);
+  expect(errors).toEqual([]);
+});
