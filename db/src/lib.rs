@@ -17,6 +17,7 @@ mod payments;
 pub mod sealing;
 mod secrets;
 mod sessions;
+mod statements;
 mod stations;
 mod throttle;
 
@@ -38,6 +39,7 @@ pub use payments::{
 };
 pub use secrets::Rotation;
 pub use sessions::{SessionEnded, SessionRecord};
+pub use statements::StatementsOf;
 pub use stations::{NewStation, Scope, StationEdit, StationLink, StationRecord};
 pub use throttle::ThrottleRecord;
 

@@ -13,6 +13,7 @@ mod money;
 pub mod notice;
 pub mod payment;
 mod phone;
+pub mod statement;
 pub mod station;
 mod time;
 pub mod topup;

@@ -6,7 +6,7 @@ import { login, watchConsole } from "./helpers";
 // After payments.spec.ts: the gérance's account is set, so the bills can be drawn.
 test.use({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
 
-test("on a phone: a list of keys in, a key's QR-bill downloaded, a key retired", async ({ page }) => {
+test("on a phone: a list of keys in, a key's QR-bill and the station's statements downloaded, a key retired", async ({ page }) => {
   test.setTimeout(60_000);
   const errors = watchConsole(page);
   await login(page);
@@ -41,6 +41,22 @@ test("on a phone: a list of keys in, a key's QR-bill downloaded, a key retired",
   const pdf = fs.readFileSync((await file.path())!);
   expect(pdf.subarray(0, 5).toString()).toBe("%PDF-");
   expect(pdf.length).toBeLessThan(30_000);
+
+  // The station's statements of the year the bank file's payments were booked in (2026), the one
+  // approved in payments.spec.ts among them. The year offered is the current one.
+  await expect(page.getByLabel("Relevés annuels : année")).toHaveValue(String(new Date().getFullYear()));
+  const year = "2026";
+  await page.getByLabel("Relevés annuels : année").fill(year);
+  const statements = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Relevés de la station (PDF)" }).tap();
+  const statementsFile = await statements;
+  expect(statementsFile.suggestedFilename()).toBe(`statements-${year}-1.pdf`);
+  expect(fs.readFileSync((await statementsFile.path())!).subarray(0, 5).toString()).toBe("%PDF-");
+  const csv = page.waitForEvent("download");
+  await page.getByRole("button", { name: "Relevés de la station (CSV)" }).tap();
+  const csvText = fs.readFileSync((await (await csv).path())!, "utf8");
+  expect(csvText).toContain(";02524;");
+  expect(csvText).toContain("Paiement reçu;50.00;");
 
   // Retired: the state shows, and the search finds it by its holder.
   await key.getByText("Modifier").tap();

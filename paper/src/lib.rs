@@ -1,5 +1,5 @@
 //! The papers Recharge hands out, as PDF: a key's QR-bill ([`qr_bills`]) and its annual statement
-//! (`statements`, to come with the statement).
+//! ([`statements`], [`statements_csv`]).
 //!
 //! What a paper says is decided elsewhere (the bill's payload and words in `domain::payment`, the
 //! statement's lines by the database); this crate only lays it out on A4. Measurements are in
@@ -9,9 +9,11 @@
 
 mod canvas;
 mod qr_bill;
+mod statement;
 mod words;
 
 pub use qr_bill::{KeyBill, qr_bills};
+pub use statement::{statements, statements_csv};
 
 /// Why a PDF could not be made.
 #[derive(Debug, thiserror::Error)]

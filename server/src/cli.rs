@@ -23,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::User(cmd)) => user(cmd, &open(&database_url, &options).await?).await,
         Some(Command::Station(cmd)) => station(cmd, &open(&database_url, &options).await?).await,
         Some(Command::Key(cmd)) => key(cmd, &open(&database_url, &options).await?).await,
+        Some(Command::Statement(args)) => statement(args, &open(&database_url, &options).await?).await,
         Some(Command::Payments(cmd)) => payments(cmd, &open(&database_url, &options).await?).await,
         Some(Command::Secrets(SecretsCommand::Rotate)) => {
             let rotation = open(&database_url, &options).await?.rotate_secrets_key().await?;
@@ -345,6 +346,48 @@ async fn key(cmd: KeyCommand, db: &Db) -> anyhow::Result<()> {
             println!("{} keys saved at station {station}", rows.len());
         }
     }
+    Ok(())
+}
+
+async fn statement(args: crate::config::StatementArgs, db: &Db) -> anyhow::Result<()> {
+    let gerance = gerance_named(db, &args.gerance).await?;
+    let year = domain::statement::Year::parse(&args.year)
+        .ok_or_else(|| anyhow!("--year must be a year from 2020 to 2100, like 2026"))?;
+    let key = args.key.as_deref().map(domain::KeyNumber::parse).transpose()?;
+    let station = args.station.map(domain::StationId);
+    if let Some(s) = station
+        && db.station(db::Scope::Gerance(gerance.id), s).await?.is_none()
+    {
+        bail!("{} has no station {s}", gerance.name);
+    }
+    let of = db::StatementsOf { gerance: gerance.id, station, key };
+    let found = crate::keys::statements(db, db::Scope::All, of, year).await.map_err(|e| anyhow!(e))?;
+    if found.items.is_empty() {
+        bail!("no key of {} had a payment or a top-up in {year}: no statement written", gerance.name);
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let made = crate::keys::today();
+    let write = |name: String, bytes: &[u8]| {
+        let path = args.out.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    };
+    for s in &found.items {
+        let one = std::slice::from_ref(s);
+        let language = s.holder.language.unwrap_or_default();
+        let name = format!("statement-{year}-station-{}-key-{:05}", s.station, s.key.0);
+        write(format!("{name}.pdf"), &paper::statements(one, &found.issuer, &made)?)?;
+        write(format!("{name}.csv"), paper::statements_csv(one, language).as_bytes())?;
+    }
+    write(format!("statements-{year}.pdf"), &paper::statements(&found.items, &found.issuer, &made)?)?;
+    write(
+        format!("statements-{year}.csv"),
+        paper::statements_csv(&found.items, domain::Language::Fr).as_bytes(),
+    )?;
+    println!(
+        "{} statements for {year} written to {} (a PDF and a CSV per key, statements-{year}.pdf and .csv with all)",
+        found.items.len(),
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -42,12 +42,33 @@ pub enum Command {
     /// Manage the key that seals the station secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
-    /// Keys: their payment references.
+    /// Keys: the registry, their payment references and QR-bills.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Write the annual statements of a gérance's keys (every key with a payment or a top-up in the
+    /// year): a PDF and a CSV per key, in its holder's language, and all of them in one PDF and one CSV.
+    Statement(StatementArgs),
     /// Payments: take bank files (camt.053, camt.054) in.
     #[command(subcommand)]
     Payments(PaymentsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct StatementArgs {
+    #[arg(long)]
+    pub gerance: String,
+    /// The calendar year, in Zurich.
+    #[arg(long)]
+    pub year: String,
+    /// The directory to write into (created if need be).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only this station's keys.
+    #[arg(long)]
+    pub station: Option<i64>,
+    /// Only this key (with --station).
+    #[arg(long, requires = "station")]
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

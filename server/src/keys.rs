@@ -234,6 +234,43 @@ pub fn parse_list(bytes: &[u8]) -> Result<Vec<KeyRow>, ListError> {
     Ok(rows)
 }
 
+/// A gérance's, a station's or a key's statements for a year, and who sends them.
+pub struct Statements {
+    pub items: Vec<domain::statement::Statement>,
+    /// The gérance's creditor name and address, or its name when no account is set.
+    pub issuer: Vec<String>,
+}
+
+/// Reads the statements of `of` for `year`; `NoStation` when `scope` does not see the gérance or
+/// station. An empty list is the caller's to explain (no key had a payment or a top-up).
+pub async fn statements(
+    db: &Db,
+    scope: Scope,
+    of: db::StatementsOf,
+    year: domain::statement::Year,
+) -> Result<Statements, BillError> {
+    if let Scope::Gerance(own) = scope
+        && own != of.gerance
+    {
+        return Err(BillError::NoStation);
+    }
+    let issuer = match db.creditor(of.gerance).await? {
+        Some(c) => c.address().lines(),
+        None => {
+            let gerances = db.list_gerances().await?;
+            vec![gerances.iter().find(|g| g.id == of.gerance).map(|g| g.name.to_string()).unwrap_or_default()]
+        }
+    };
+    let items = db.statements(scope, of, year).await?;
+    Ok(Statements { items, issuer })
+}
+
+/// Today in Zurich, as a statement says when it was made: `04.12.2026`.
+pub fn today() -> String {
+    let now = domain::Timestamp::now().zurich().to_string();
+    now.get(..10).unwrap_or(&now).to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -390,6 +390,48 @@ fn a_gerance_s_account_gives_each_key_its_reference_and_bank_files_come_in() {
     assert!(e.contains("10 MB"), "{e}");
     let again = env.ok(&["payments", "import", &fixture("camt053_v08.xml")], "");
     assert!(again.starts_with("new 0, duplicates 10,"), "the refused files left nothing: {again}");
+
+    // The year's statements: the payments matched to keys, a PDF and a CSV per key and all in one.
+    let out = dir.join("statements");
+    let e = env.fails(
+        &["statement", "--gerance", "Gérance Exemple", "--year", "2025", "--out", out.to_str().unwrap()],
+        "",
+    );
+    assert!(e.contains("no key of Gérance Exemple had a payment or a top-up in 2025"), "{e}");
+    let e = env.fails(
+        &["statement", "--gerance", "Gérance Exemple", "--year", "26", "--out", out.to_str().unwrap()],
+        "",
+    );
+    assert!(e.contains("--year"), "{e}");
+    let written = env.ok(
+        &["statement", "--gerance", "Gérance Exemple", "--year", "2026", "--out", out.to_str().unwrap()],
+        "",
+    );
+    assert!(written.contains("statements for 2026 written"), "{written}");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert!(files.contains(&"statement-2026-station-1-key-34586.pdf".to_owned()), "{files:?}");
+    assert!(
+        files.contains(&"statements-2026.csv".to_owned())
+            && files.contains(&"statements-2026.pdf".to_owned())
+    );
+    let csv = std::fs::read_to_string(out.join("statement-2026-station-1-key-34586.csv")).unwrap();
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(
+        lines[0],
+        "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde signalé (CHF)"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.starts_with("Buanderie;34586;;30.11.2026;Paiement reçu, recharge en attente;")),
+        "{csv}"
+    );
+    let pdf = std::fs::read(out.join("statements-2026.pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
 }
 
 #[test]

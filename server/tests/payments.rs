@@ -215,6 +215,16 @@ async fn keys_and_their_bills_are_the_gerance_s_own() {
     assert_eq!(location(&r), "/keys?error=station");
     let r = app.get("/keys/qr-bill.pdf?station=1&key=34586", None).await;
     assert!(location(&r).starts_with("/login"));
+    // Statements: a key's even for an empty year; the station's only when something happened.
+    let r = app.get("/keys/statement.pdf?station=1&key=34586&year=2026", Some(&cookie)).await;
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert_eq!(r.headers()["content-disposition"], "attachment; filename=\"statement-2026-1-34586.pdf\"");
+    let r = app.get("/keys/statements.pdf?station=1&year=2026", Some(&cookie)).await;
+    assert_eq!(location(&r), "/keys?station=1&error=nostatement");
+    let r = app.get("/keys/statements.csv?station=1&year=1900", Some(&cookie)).await;
+    assert_eq!(location(&r), "/keys?station=1&error=year");
+    let r = app.get("/keys/statement.pdf?station=1&key=34586&year=2026", Some(&theirs)).await;
+    assert_eq!(location(&r), "/keys?error=station");
     let r = app.get("/keys/template.csv", Some(&cookie)).await;
     assert!(r.text().await.unwrap().starts_with("key;holder;flat;email;language;state;note"));
 }

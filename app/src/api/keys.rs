@@ -32,12 +32,18 @@ pub struct KeysData {
     pub limit: u32,
     /// The station's gérance has its account set: the bills can be drawn.
     pub account_set: bool,
+    /// The statements' year: the one asked for, or the current one in Zurich.
+    pub year: i32,
 }
 
 pub const KEYS_PER_PAGE: u32 = 200;
 
 #[server(endpoint = "keys_page", output = TextJson)]
-pub async fn keys_page(station: Option<i64>, search: String) -> Result<KeysData, ServerFnError> {
+pub async fn keys_page(
+    station: Option<i64>,
+    search: String,
+    year: Option<i32>,
+) -> Result<KeysData, ServerFnError> {
     let account = super::ssr::account().await?;
     let db = super::ssr::db()?;
     let scope = db::Scope::of(&account);
@@ -61,7 +67,19 @@ pub async fn keys_page(station: Option<i64>, search: String) -> Result<KeysData,
         }
         None => (Vec::new(), false),
     };
-    Ok(KeysData { stations, station: chosen.map(|s| s.id), search, keys, limit: KEYS_PER_PAGE, account_set })
+    let year = year
+        .and_then(|y| domain::statement::Year::parse(&y.to_string()))
+        .unwrap_or_else(|| domain::statement::Year::of(domain::Timestamp::now()))
+        .get();
+    Ok(KeysData {
+        stations,
+        station: chosen.map(|s| s.id),
+        search,
+        keys,
+        limit: KEYS_PER_PAGE,
+        account_set,
+        year,
+    })
 }
 
 #[cfg(feature = "ssr")]

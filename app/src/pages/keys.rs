@@ -17,11 +17,15 @@ use crate::words::fill;
 pub fn Keys() -> impl IntoView {
     let locale = page_locale();
     let query = use_query_map();
-    let (station, search) = query.with_untracked(|q| {
-        (q.get("station").and_then(|s| s.parse::<i64>().ok()), q.get("q").unwrap_or_default())
+    let (station, search, year) = query.with_untracked(|q| {
+        (
+            q.get("station").and_then(|s| s.parse::<i64>().ok()),
+            q.get("q").unwrap_or_default(),
+            q.get("year").and_then(|y| y.parse::<i32>().ok()),
+        )
     });
     let notice = query.with_untracked(|q| notice_view(locale, &|name| q.get(name)));
-    let page = AsyncDerived::new(move || keys_page(station, search.clone()));
+    let page = AsyncDerived::new(move || keys_page(station, search.clone(), year));
     view! {
         {super::page_title(td_string!(locale, keys_title))}<h1>{td_string!(locale, keys_title)}</h1>
         {notice}
@@ -47,6 +51,8 @@ fn notice_view(locale: Locale, get: &dyn Fn(&str) -> Option<String>) -> Option<i
             "station" => td_string!(locale, keys_error_station).to_owned(),
             "account" => td_string!(locale, keys_no_account).to_owned(),
             "nokeys" => td_string!(locale, keys_error_nokeys).to_owned(),
+            "year" => td_string!(locale, keys_error_year).to_owned(),
+            "nostatement" => td_string!(locale, keys_error_nostatement).to_owned(),
             "list" => {
                 let why = match get("why").as_deref() {
                     Some("too-large") => td_string!(locale, keys_list_too_large).to_owned(),
@@ -152,7 +158,7 @@ fn KeysBody(locale: Locale, page: KeysData) -> impl IntoView {
     let keys = page
         .keys
         .into_iter()
-        .map(|k| view! { <KeyItem locale k station=station_id.clone() account_set /> })
+        .map(|k| view! { <KeyItem locale k station=station_id.clone() account_set year=page.year /> })
         .collect_view();
     view! {
         <form method="get" action="/keys" class="card stack" role="search">
@@ -164,6 +170,13 @@ fn KeysBody(locale: Locale, page: KeysData) -> impl IntoView {
         </form>
         {no_account}
         <p>{bills}</p>
+        <form method="get" action="/keys/statements.pdf" class="card stack" data-testid="statements">
+            <input type="hidden" name="station" value=station.to_string() />
+            <label for="statement-year">{td_string!(locale, keys_statements_year)}</label>
+            <input id="statement-year" name="year" inputmode="numeric" maxlength="4" value=page.year.to_string() required />
+            <button type="submit" class="plain">{td_string!(locale, keys_statements_pdf)}</button>
+            <button type="submit" class="plain" formaction="/keys/statements.csv">{td_string!(locale, keys_statements_csv)}</button>
+        </form>
         {empty}
         <ul class="payments" data-testid="keys">{keys}</ul>
         {more}
@@ -193,7 +206,7 @@ fn KeysBody(locale: Locale, page: KeysData) -> impl IntoView {
 }
 
 #[component]
-fn KeyItem(locale: Locale, k: KeyView, station: String, account_set: bool) -> impl IntoView {
+fn KeyItem(locale: Locale, k: KeyView, station: String, account_set: bool, year: i32) -> impl IntoView {
     let number = format!("{:05}", k.key);
     let last = match &k.last {
         Some((at, amount, status)) => {
@@ -225,6 +238,8 @@ fn KeyItem(locale: Locale, k: KeyView, station: String, account_set: bool) -> im
             <p class="muted">{last}</p>
             {balance}
             {bill}
+            <a class="button plain" href=format!("/keys/statement.pdf?station={station}&key={}&year={year}", k.key) download
+                data-testid="key-statement">{fill(td_string!(locale, keys_statement), &[("year", &year)])}</a>
             <details class="confirm">
                 <summary class="action">{td_string!(locale, keys_edit)}</summary>
                 <form method="post" action="/keys/save" class="stack">

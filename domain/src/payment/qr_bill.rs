@@ -33,6 +33,20 @@ impl Address {
     }
 }
 
+impl Creditor {
+    /// The structured address the bills print and the statements are sent from.
+    pub fn address(&self) -> Address {
+        Address {
+            name: self.name.clone(),
+            street: self.street.clone(),
+            building: self.building.clone(),
+            postcode: self.postcode.clone(),
+            town: self.town.clone(),
+            country: self.country.clone(),
+        }
+    }
+}
+
 /// One QR-bill: payable to the gérance's account, carrying one key's reference. The debtor is left
 /// blank (the payment part then prints an empty box for it): a key's holder has a name and a flat, not
 /// the full postal address the guidelines ask for, and whoever pays is the one who counts for the bank.
@@ -59,14 +73,7 @@ impl QrBill {
         let reference = key.encode(&creditor.iban, &creditor.qrr_prefix)?;
         Some(Self {
             account: creditor.iban.clone(),
-            creditor: Address {
-                name: creditor.name.clone(),
-                street: creditor.street.clone(),
-                building: creditor.building.clone(),
-                postcode: creditor.postcode.clone(),
-                town: creditor.town.clone(),
-                country: creditor.country.clone(),
-            },
+            creditor: creditor.address(),
             amount: creditor.bill_amount,
             reference,
             message: message_text(message),

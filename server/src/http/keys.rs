@@ -221,3 +221,82 @@ pub async fn qr_bill(
         }
     }
 }
+
+#[derive(Debug, Deserialize)]
+pub struct StatementQuery {
+    station: String,
+    #[serde(default)]
+    key: Option<String>,
+    year: String,
+}
+
+/// `GET /keys/statement.pdf?station=ID&key=N&year=YYYY` (one key, in its holder's language),
+/// `/keys/statements.pdf?station=ID&year=YYYY` (every key of the station with something in the year),
+/// and the same as `.csv` (in the account's language).
+pub async fn statement(
+    State(state): State<AppState>,
+    Extension(account): Extension<Account>,
+    uri: axum::http::Uri,
+    query: Result<Query<StatementQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = query else { return back(None, &[("error", "invalid")]) };
+    let Ok(station) = q.station.parse::<StationId>() else { return back(None, &[("error", "station")]) };
+    let Some(year) = domain::statement::Year::parse(&q.year) else {
+        return back(Some(station), &[("error", "year")]);
+    };
+    let key = match q.key.as_deref().filter(|k| !k.is_empty()).map(KeyNumber::parse).transpose() {
+        Ok(key) => key,
+        Err(_) => return back(Some(station), &[("error", "key")]),
+    };
+    let scope = Scope::of(&account);
+    let record = match state.db.station(scope, station).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return back(None, &[("error", "station")]),
+        Err(e) => {
+            tracing::error!(error = %e, "reading a station failed");
+            return back(Some(station), &[("error", "unavailable")]);
+        }
+    };
+    let of = db::StatementsOf { gerance: record.gerance.id, station: Some(station), key };
+    let found = match crate::keys::statements(&state.db, scope, of, year).await {
+        Ok(found) if found.items.is_empty() => return back(Some(station), &[("error", "nostatement")]),
+        Ok(found) => found,
+        Err(BillError::NoStation) => return back(None, &[("error", "station")]),
+        Err(e) => {
+            tracing::error!(error = %e, "reading statements failed");
+            return back(Some(station), &[("error", "unavailable")]);
+        }
+    };
+    let base = match key {
+        Some(k) => format!("statement-{year}-{station}-{:05}", k.0),
+        None => format!("statements-{year}-{station}"),
+    };
+    if uri.path().ends_with(".csv") {
+        let language = account.locale.as_deref().and_then(|l| l.parse().ok()).unwrap_or_default();
+        let csv = paper::statements_csv(&found.items, language);
+        return (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{base}.csv\"")),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            csv,
+        )
+            .into_response();
+    }
+    match paper::statements(&found.items, &found.issuer, &crate::keys::today()) {
+        Ok(pdf) => (
+            [
+                (header::CONTENT_TYPE, "application/pdf".to_owned()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{base}.pdf\"")),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            pdf,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "drawing statements failed");
+            back(Some(station), &[("error", "unavailable")])
+        }
+    }
+}

@@ -122,6 +122,10 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/template.csv", get(keys::template))
         .route("/keys/qr-bill.pdf", get(keys::qr_bill))
         .route("/keys/qr-bills.pdf", get(keys::qr_bill))
+        .route("/keys/statement.pdf", get(keys::statement))
+        .route("/keys/statement.csv", get(keys::statement))
+        .route("/keys/statements.pdf", get(keys::statement))
+        .route("/keys/statements.csv", get(keys::statement))
         .fallback(fallback)
         // Both: axum's extractors answer with a readable message, and the tower layer also bounds the
         // bodies that server functions read themselves.
