@@ -112,6 +112,7 @@ impl TxRecord {
                 .map(|t| t.map(|t| t.zurich().to_string())),
             shown_delivered: self.delivered_at.map(|t| t.zurich().to_string()),
             sent_by: self.sent_by.as_ref().map(ToString::to_string),
+            payment: self.payment,
         }
     }
 }

@@ -220,6 +220,8 @@ pub struct TxView {
     pub shown_delivered: Option<String>,
     /// The e-mail of the account that entered it (`None`: the command line).
     pub sent_by: Option<String>,
+    /// The payment it was paid with, when it came from a bank file (a link to it).
+    pub payment: Option<crate::PaymentId>,
 }
 
 /// What a delivery report (TS 23.040 TP-Status) says of a message sent to a station.

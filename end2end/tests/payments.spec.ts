@@ -90,6 +90,11 @@ test("on a phone: the gérance's account, a bank file in, one tap to approve, an
   await expect(row).toContainText("Rechargée", { timeout: 20_000 });
   await station.close();
 
+  // And back: the journal row links to the payment it was paid with.
+  await row.getByTestId("paid-by").tap();
+  await expect(page).toHaveURL(/\/payments\?payment=\d+#p-\d+$/);
+  await expect(page.getByTestId("done-payment").first()).toContainText("50.00 CHF");
+
   // An exception set aside, with the reason kept.
   await page.goto("/payments");
   const exception = page.getByTestId("exception-payment").filter({ hasText: "Loyer décembre" });
@@ -98,6 +103,15 @@ test("on a phone: the gérance's account, a bank file in, one tap to approve, an
   await exception.getByTestId("aside").tap();
   await expect(page.getByTestId("payments-notice")).toHaveText("Paiement mis de côté.");
   await expect(page.getByTestId("done-payment").filter({ hasText: "Loyer, pas une recharge" })).toContainText("Mis de côté");
+
+  // Every money action is in the audit log, newest first.
+  await page.getByTestId("audit-link").tap();
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Journal d'audit");
+  const audit = page.getByTestId("audit-entry");
+  await expect(audit.first()).toHaveAttribute("data-action", "set_aside");
+  await expect(audit.filter({ hasText: "Fichier bancaire importé" }).first()).toContainText("camt054_v08.xml");
+  await expect(audit.filter({ hasText: "Paiement approuvé" })).toHaveCount(1);
+  await expect(audit.filter({ hasText: "Compte et réglages modifiés" })).toHaveCount(1);
   expect(errors).toEqual([]);
 });
 

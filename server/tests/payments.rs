@@ -225,6 +225,16 @@ async fn keys_and_their_bills_are_the_gerance_s_own() {
     assert_eq!(location(&r), "/keys?station=1&error=year");
     let r = app.get("/keys/statement.pdf?station=1&key=34586&year=2026", Some(&theirs)).await;
     assert_eq!(location(&r), "/keys?error=station");
+    // The audit log: the gérance's own lines, none of them for the neighbour.
+    let page = app.get("/payments/audit", Some(&cookie)).await.text().await.unwrap();
+    assert!(
+        page.contains("key list &quot;keys.csv&quot;: 2 keys")
+            || page.contains("key list \"keys.csv\": 2 keys"),
+        "{page}"
+    );
+    assert!(page.contains("admin@test.ch"));
+    let page = app.get("/payments/audit", Some(&theirs)).await.text().await.unwrap();
+    assert!(!page.contains("keys.csv") && page.contains("Aucune opération"), "another gérance's log leaked");
     let r = app.get("/keys/template.csv", Some(&cookie)).await;
     assert!(r.text().await.unwrap().starts_with("key;holder;flat;email;language;state;note"));
 }

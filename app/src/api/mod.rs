@@ -4,10 +4,12 @@
 //! and reads the verified [`Account`] from the request; nothing the browser sends is taken as identity.
 
 mod admin;
+mod audit;
 mod codec;
 mod keys;
 mod payments;
 pub use admin::*;
+pub use audit::*;
 pub use codec::{TextJson, TextJsonEncoding};
 pub use keys::*;
 pub use payments::*;

@@ -88,7 +88,7 @@ pub struct CreditorData {
 pub const PAGE_ROWS: i64 = 100;
 
 #[server(endpoint = "payments_page", output = TextJson)]
-pub async fn payments_page(import: Option<i64>) -> Result<PaymentsData, ServerFnError> {
+pub async fn payments_page(import: Option<i64>, payment: Option<i64>) -> Result<PaymentsData, ServerFnError> {
     use db::PaymentState as S;
     let account = super::ssr::account().await?;
     let db = super::ssr::db()?;
@@ -112,7 +112,14 @@ pub async fn payments_page(import: Option<i64>) -> Result<PaymentsData, ServerFn
         .payments(scope, &[S::Approved, S::SetAside, S::Listed], None, 30)
         .await
         .map_err(super::ssr::internal)?;
-    let done = done.into_iter().map(view).collect();
+    let mut done: Vec<PaymentView> = done.into_iter().map(view).collect();
+    // The payment a journal row links to, first, even when it is older than the list.
+    if let Some(id) = payment.map(PaymentId) {
+        done.retain(|p| p.id != id);
+        if let Some(p) = db.payment(scope, id).await.map_err(super::ssr::internal)? {
+            done.insert(0, view(p));
+        }
+    }
     let import = match import {
         Some(id) => db.payment_import(scope, domain::ImportId(id)).await.map_err(super::ssr::internal)?.map(
             |(s, file, format)| ImportView {

@@ -289,6 +289,9 @@ fn results(locale: Locale, params: &JournalParams, p: &JournalPage) -> impl Into
                                 {tx.sent_by.clone().map(|who| view! {
                                     <span class="status-note" data-testid="sent-by">{crate::words::fill(td_string!(locale, journal_by), &[("who", &who)])}</span>
                                 })}
+                                {tx.payment.map(|id| view! {
+                                    <a class="status-note" data-testid="paid-by" href=format!("/payments?payment={id}#p-{id}")>{td_string!(locale, journal_paid_by_transfer)}</a>
+                                })}
                             </td>
                             <td class="c-station">{tx.station.clone()}</td>
                             <td class="c-key">{tx.key.to_string()}</td>

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod audit;
 mod home;
 mod journal;
 mod keys;
@@ -14,6 +15,7 @@ mod topup;
 
 pub use account::Account;
 pub use admin::Admin;
+pub use audit::Audit;
 pub use home::Home;
 pub use journal::Journal;
 pub use keys::Keys;

@@ -26,7 +26,8 @@ pub fn Payments() -> impl IntoView {
         Some(PaymentsNotice::Imported { import }) => Some(import),
         _ => None,
     };
-    let page = AsyncDerived::new(move || payments_page(import));
+    let payment = query.with_untracked(|q| q.get("payment").and_then(|p| p.parse::<i64>().ok()));
+    let page = AsyncDerived::new(move || payments_page(import, payment));
     view! {
         {super::page_title(td_string!(locale, payments_title))}<h1>{td_string!(locale, payments_title)}</h1>
         <Suspense fallback=|| ()>
@@ -79,6 +80,7 @@ fn PaymentsBody(
             </form>
             <p><a href="/payments/account">{td_string!(locale, payments_account_link)}</a></p>
             <p><a href="/keys" data-testid="keys-link">{td_string!(locale, keys_link)}</a></p>
+            <p><a href="/payments/audit" data-testid="audit-link">{td_string!(locale, audit_title)}</a></p>
         </section>
         <section aria-labelledby="waiting-title" data-testid="waiting">
             <h2 id="waiting-title">{td_string!(locale, payments_waiting)}" ("{page.waiting.len()}")"</h2>
