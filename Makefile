@@ -63,6 +63,7 @@ bench-check:
 	cargo bench -p server --bench live -- --streams 200 --topups 10
 	cargo bench -p server --bench chaos -- --topups 300 --rate 10 --seed 7
 	cargo bench -p server --bench send -- --small
+	cargo bench -p server --bench statements -- --keys 100
 	cargo bench -p server --bench intake -- --topups 500 --clients 1,16
 	cargo bench -p server --bench export -- --rows 50000
 	cargo bench -p server --bench payments -- --txs 1000
