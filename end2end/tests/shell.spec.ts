@@ -125,6 +125,8 @@ test.describe("on a phone", () => {
         ["/stations", "Stations — Recharge"],
         ["/payments", "Paiements — Recharge"],
         ["/payments/account", "Compte de la gérance — Recharge"],
+        ["/keys", "Clés — Recharge"],
+        ["/payments/audit", "Journal d'audit — Recharge"],
         ["/account", "Mon compte — Recharge"],
       ];
       if (who === OPERATOR) pages.push(["/admin", "Administration — Recharge"], ["/station", "Stations simulées — Recharge"]);
@@ -156,6 +158,8 @@ test.describe("in German on a phone", () => {
       ["/transactions", "Transaktionen — Recharge"],
       ["/stations", "Stationen — Recharge"],
       ["/payments", "Zahlungen — Recharge"],
+      ["/keys", "Schlüssel — Recharge"],
+      ["/payments/audit", "Prüfprotokoll — Recharge"],
       ["/admin", "Administration — Recharge"],
       ["/account", "Mein Konto — Recharge"],
     ]) {
