@@ -71,7 +71,7 @@ fn draw(pdf: &mut Pdf, s: &Statement, issuer: &[String], made: &str) {
             y = table_head(c, w, y);
             let mut placed = false;
             while let Some(row) = rows.last() {
-                let lines = wrap(&row[1], Weight::Regular, 9.0, 72.0);
+                let lines = wrap(&row[1], Weight::Regular, 9.0, 66.0);
                 let height = LINE * lines.len() as f32;
                 // A page takes at least one line, however tall: no page is ever empty.
                 if y + height > BOTTOM && placed {
@@ -83,8 +83,8 @@ fn draw(pdf: &mut Pdf, s: &Statement, issuer: &[String], made: &str) {
                 for (i, line) in lines.iter().enumerate() {
                     c.text(LEFT + 22.0, y + LINE * i as f32, line, Weight::Regular, 9.0, Align::Left);
                 }
-                c.text(LEFT + 122.0, y, &row[2], Weight::Regular, 9.0, Align::Right);
-                c.text(LEFT + 143.0, y, &row[3], Weight::Regular, 9.0, Align::Right);
+                c.text(LEFT + 110.0, y, &row[2], Weight::Regular, 9.0, Align::Right);
+                c.text(LEFT + 135.0, y, &row[3], Weight::Regular, 9.0, Align::Right);
                 c.text(RIGHT, y, &row[4], Weight::Regular, 9.0, Align::Right);
                 y += height;
             }
@@ -131,8 +131,8 @@ fn header(c: &mut Canvas<'_, '_>, s: &Statement, w: &StatementWords, issuer: &[S
 fn table_head(c: &mut Canvas<'_, '_>, w: &StatementWords, y: f32) -> f32 {
     c.text(LEFT, y, w.date, Weight::Bold, 8.0, Align::Left);
     c.text(LEFT + 22.0, y, w.operation, Weight::Bold, 8.0, Align::Left);
-    c.text(LEFT + 122.0, y, w.amount, Weight::Bold, 8.0, Align::Right);
-    c.text(LEFT + 143.0, y, w.fee, Weight::Bold, 8.0, Align::Right);
+    c.text(LEFT + 110.0, y, w.amount, Weight::Bold, 8.0, Align::Right);
+    c.text(LEFT + 135.0, y, w.fee, Weight::Bold, 8.0, Align::Right);
     c.text(RIGHT, y, w.balance, Weight::Bold, 8.0, Align::Right);
     c.line(&[(LEFT, y + 1.8), (RIGHT, y + 1.8)], 0.5, false);
     y + 6.5
@@ -151,7 +151,7 @@ fn totals(c: &mut Canvas<'_, '_>, s: &Statement, w: &StatementWords, y: f32, mad
     }
     for (label, value) in lines {
         c.text(LEFT, y, label, Weight::Bold, 10.0, Align::Left);
-        c.text(LEFT + 122.0, y, &value, Weight::Regular, 10.0, Align::Right);
+        c.text(LEFT + 110.0, y, &value, Weight::Regular, 10.0, Align::Right);
         y += 5.5;
     }
     c.text(LEFT, y + 6.0, &w.made.replace("{date}", made), Weight::Regular, 8.0, Align::Left);
@@ -270,7 +270,7 @@ mod tests {
         let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
         assert_eq!(
             lines[0],
-            "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde signalé (CHF)"
+            "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde (CHF)"
         );
         assert_eq!(
             lines[1],

@@ -422,7 +422,7 @@ fn a_gerance_s_account_gives_each_key_its_reference_and_bank_files_come_in() {
     let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
     assert_eq!(
         lines[0],
-        "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde signalé (CHF)"
+        "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde (CHF)"
     );
     assert!(
         lines[1..]
