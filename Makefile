@@ -78,7 +78,9 @@ chaos:
 	cargo bench -p server --bench chaos -- $(if $(SEED),--seed $(SEED))
 
 e2e:
+	rm -rf target/tmp/e2e-bills
 	cd end2end && npx playwright test
+	./scripts/check-qr-bills target/tmp/e2e-bills/*.pdf
 
 ## Remove the local database (the demo accounts are created again on the next start).
 clean-data:

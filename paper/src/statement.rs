@@ -268,10 +268,7 @@ mod tests {
     fn the_csv_is_what_a_spreadsheet_opens_and_runs_no_formula() {
         let csv = statements_csv(&[statement(1)], Language::Fr);
         let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').split("\r\n").collect();
-        assert_eq!(
-            lines[0],
-            "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde (CHF)"
-        );
+        assert_eq!(lines[0], "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde (CHF)");
         assert_eq!(
             lines[1],
             "Buanderie;00042;\"'=Anne; \"\"Nanou\"\"\";02.03.2026;Paiement reçu;20.00;0.50;"

@@ -420,10 +420,7 @@ fn a_gerance_s_account_gives_each_key_its_reference_and_bank_files_come_in() {
     );
     let csv = std::fs::read_to_string(out.join("statement-2026-station-1-key-34586.csv")).unwrap();
     let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
-    assert_eq!(
-        lines[0],
-        "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde (CHF)"
-    );
+    assert_eq!(lines[0], "Station;Clé;Titulaire;Date;Opération;Montant (CHF);Frais (CHF);Solde (CHF)");
     assert!(
         lines[1..]
             .iter()

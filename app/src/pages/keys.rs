@@ -180,7 +180,7 @@ fn KeysBody(locale: Locale, page: KeysData) -> impl IntoView {
         {empty}
         <ul class="payments" data-testid="keys">{keys}</ul>
         {more}
-        <details class="card">
+        <details class="card edit">
             <summary class="action">{td_string!(locale, keys_add_title)}</summary>
             <form method="post" action="/keys/save" class="stack">
                 <input type="hidden" name="station" value=station.to_string() />
@@ -190,7 +190,7 @@ fn KeysBody(locale: Locale, page: KeysData) -> impl IntoView {
                 <button type="submit" class="primary">{td_string!(locale, keys_save)}</button>
             </form>
         </details>
-        <details class="card">
+        <details class="card edit">
             <summary class="action">{td_string!(locale, keys_import_title)}</summary>
             <form method="post" action="/keys/import" enctype="multipart/form-data" class="stack">
                 <input type="hidden" name="station" value=station.to_string() />
