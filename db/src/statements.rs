@@ -91,17 +91,16 @@ impl crate::Db {
         }
 
         let (from, until) = year.bounds();
-        // A top-up is loaded within days of its entry: its entry time narrows the search to the index.
-        let entered_from = from.plus_millis(-90 * 24 * 3_600_000);
+        // A top-up waits at its station until its key is presented, for months if need be: only its
+        // entry before the year's end narrows the search.
         let topups = sqlx::query(
             "SELECT station_id, key_number, amount_rappen, reloaded_at, balance_rappen FROM transactions
-             WHERE gerance_id = $1 AND created_at >= $2 AND created_at < $4 AND status = 'reloaded'
-               AND reloaded_at >= $3 AND reloaded_at < $4
-               AND ($5 IS NULL OR station_id = $5) AND ($6 IS NULL OR key_number = $6)
+             WHERE gerance_id = $1 AND created_at < $3 AND status = 'reloaded'
+               AND reloaded_at >= $2 AND reloaded_at < $3
+               AND ($4 IS NULL OR station_id = $4) AND ($5 IS NULL OR key_number = $5)
              ORDER BY reloaded_at, id",
         )
         .bind(g)
-        .bind(entered_from.millis())
         .bind(from.millis())
         .bind(until.millis())
         .bind(station)
@@ -195,6 +194,11 @@ mod tests {
             reloaded(7, end_2025, 1_000),
             reloaded(7, start_2026, 2_000),
             reloaded(9, start_2026 + 86_400_000 * 100, 500),
+            // Entered in 2025, loaded in 2026 when its key was presented four months later.
+            GeneratedTx {
+                created_at: start_2026 - 86_400_000 * 120,
+                ..reloaded(11, start_2026 + 86_400_000 * 30, 700)
+            },
         ])
         .await
         .unwrap();
@@ -232,7 +236,7 @@ mod tests {
         let year = Year::parse("2026").unwrap();
         let of = StatementsOf { gerance: g, station: None, key: None };
         let all = db.statements(Scope::Gerance(g), of, year).await.unwrap();
-        assert_eq!(all.iter().map(|s| s.key.0).collect::<Vec<_>>(), [7, 9]);
+        assert_eq!(all.iter().map(|s| s.key.0).collect::<Vec<_>>(), [7, 9, 11]);
         let seven = &all[0];
         assert_eq!(
             seven.entries.len(),
