@@ -459,7 +459,8 @@ impl Db {
         }
         let version = next_version(&mut tx).await?;
         sqlx::query(
-            "UPDATE transactions SET status = 'cancelling', attempts = 0, next_attempt_at = $2, version = $3
+            "UPDATE transactions SET status = 'cancelling', attempts = 0, next_attempt_at = $2, version = $3,
+                                     cancelling_since = $2
              WHERE id = $1",
         )
         .bind(id.get())

@@ -5,6 +5,7 @@
 //! computed in Rust (no `datetime('now')`), so that a PostgreSQL backend can run the same statements.
 
 mod accounts;
+mod alerts;
 mod audit;
 mod columns;
 mod inbox;
@@ -28,6 +29,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
+pub use alerts::{AlertChanges, AlertId, AlertPrefs, AlertRecord, MailContent, MailJob};
 pub use audit::{AuditAction, AuditEntry};
 pub use inbox::{StationEffect, VerifiedMessage};
 pub use journal::{DueTx, JournalFilter, JournalSort, JournalView, NewTopUp, TopUpError, TxRecord};
@@ -77,6 +79,8 @@ pub struct Db {
     ended: tokio::sync::broadcast::Sender<SessionEnded>,
     /// Journal versions this process committed (`Db::journal_changes`).
     versions: tokio::sync::broadcast::Sender<i64>,
+    /// The gérances whose alerts this process changed (`Db::alert_changes`).
+    alert_changes: tokio::sync::broadcast::Sender<Vec<Option<domain::GeranceId>>>,
     /// The keys that seal station secrets (`secrets`).
     secrets: std::sync::Arc<secrets::Secrets>,
 }
@@ -174,6 +178,7 @@ impl Db {
             writer,
             ended: tokio::sync::broadcast::Sender::new(64),
             versions: tokio::sync::broadcast::Sender::new(1024),
+            alert_changes: tokio::sync::broadcast::Sender::new(64),
             secrets: std::sync::Arc::new(secrets),
         };
         let sealed = db.seal_plain_secrets().await?;

@@ -5,6 +5,7 @@
 //! so the same types compile for the server and for the browser.
 
 mod account;
+pub mod alert;
 mod ids;
 pub mod journal;
 pub mod key;

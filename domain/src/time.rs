@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// An instant, in UTC milliseconds since 1970-01-01. Integers compare and index the same way in every
 /// database, which timestamp strings do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {

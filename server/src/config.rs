@@ -26,6 +26,8 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Parsed once from the command line: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the web application (the default).
@@ -227,6 +229,11 @@ pub struct ServeArgs {
     #[arg(long, env = "RECHARGE_USSD_BALANCE_CODE")]
     pub ussd_balance_code: Option<String>,
 
+    /// How often the modem is asked for its signal, its registration and (with --ussd-balance-code)
+    /// its SIM's credit.
+    #[arg(long, env = "RECHARGE_MODEM_CHECK_EVERY", default_value = "1m", value_parser = parse_check_every)]
+    pub modem_check_every: Duration,
+
     /// The modem SIM's own number, written into new stations' provisioning strings (the stations answer
     /// only this number), e.g. +41 79 123 45 67.
     #[arg(long, env = "RECHARGE_SERVER_NUMBER", value_parser = |s: &str| domain::PhoneNumber::parse(s).map_err(|e| e.to_string()))]
@@ -252,6 +259,139 @@ pub struct ServeArgs {
     /// report may have been lost; the station answers again).
     #[arg(long, env = "RECHARGE_RECHECK_AFTER", default_value = "24h", value_parser = humantime::parse_duration)]
     pub recheck_after: Duration,
+
+    /// The mail server alerts are sent through: smtp://host:25 (plain, on a trusted network),
+    /// smtp://user:password@host:587?tls=required (STARTTLS), smtps://user:password@host:465 (TLS).
+    /// Without it, alerts are only shown in the app. Prefer the environment variable: it holds a password.
+    /// (Read as text here and checked when the server starts: a refused value is never echoed.)
+    #[arg(long, env = "RECHARGE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of the alert mails, e.g. "Recharge <alertes@example.ch>".
+    #[arg(long, env = "RECHARGE_MAIL_FROM", requires = "smtp_url", value_parser = parse_mailbox)]
+    pub mail_from: Option<lettre::message::Mailbox>,
+
+    /// The address people reach the application at, for the links in mails, e.g.
+    /// https://recharge.example.ch (without it: http:// and the listening address).
+    #[arg(long, env = "RECHARGE_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Alert when the modem's SIM credit is below this, in CHF.
+    #[arg(long, env = "RECHARGE_ALERT_SIM_CREDIT", default_value = "5.00", allow_hyphen_values = true, value_parser = parse_chf)]
+    pub alert_sim_credit: i64,
+
+    /// Alert when the modem has been disconnected for longer than this.
+    #[arg(long, env = "RECHARGE_ALERT_MODEM_DOWN", default_value = "5m", value_parser = parse_short)]
+    pub alert_modem_down: Duration,
+
+    /// Alert when the oldest message waiting to be sent is older than this.
+    #[arg(long, env = "RECHARGE_ALERT_OUTBOX_AGE", default_value = "15m", value_parser = parse_short)]
+    pub alert_outbox_age: Duration,
+
+    /// A station silent past its threshold is asked for its state; it is reported silent when it has
+    /// not answered after this long.
+    #[arg(long, env = "RECHARGE_ALERT_STATUS_GRACE", default_value = "10m", value_parser = parse_short)]
+    pub alert_status_grace: Duration,
+
+    /// Alert when a station's signal has been weak for this long.
+    #[arg(long, env = "RECHARGE_ALERT_WEAK_SIGNAL_FOR", default_value = "24h", value_parser = parse_long)]
+    pub alert_weak_signal_for: Duration,
+
+    /// For gérances that did not set their own: alert when a station's SIM credit is below this, in CHF.
+    #[arg(long, env = "RECHARGE_ALERT_STATION_CREDIT", default_value = "5.00", allow_hyphen_values = true, value_parser = parse_chf)]
+    pub alert_station_credit: i64,
+
+    /// For gérances that did not set their own: alert when a station has not been heard from for
+    /// longer than this (stations report once a day by themselves).
+    #[arg(long, env = "RECHARGE_ALERT_STATION_SILENT", default_value = "25h", value_parser = parse_long)]
+    pub alert_station_silent: Duration,
+
+    /// For gérances that did not set their own: a station's signal below this is weak, in dBm.
+    #[arg(long, env = "RECHARGE_ALERT_WEAK_SIGNAL", default_value_t = -105, allow_negative_numbers = true,
+          value_parser = parse_dbm)]
+    pub alert_weak_signal: i64,
+
+    /// For gérances that did not set their own: alert when a cancellation is unconfirmed after this long.
+    #[arg(long, env = "RECHARGE_ALERT_CANCEL_WAIT", default_value = "24h", value_parser = parse_long)]
+    pub alert_cancel_wait: Duration,
+
+    /// For gérances that did not set their own: alert when a payment exception waits longer than this.
+    #[arg(long, env = "RECHARGE_ALERT_PAYMENTS_WAIT", default_value = "24h", value_parser = parse_long)]
+    pub alert_payments_wait: Duration,
+
+    /// How often the alert conditions are checked.
+    #[arg(long, env = "RECHARGE_ALERT_CHECK_EVERY", default_value = "1m", value_parser = parse_check_every)]
+    pub alert_check_every: Duration,
+}
+
+/// The mail server's address, with its password if it has one: never shown (`Debug` hides it).
+#[derive(Clone)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let scheme = s.split_once("://").map(|(scheme, _)| scheme);
+        if !matches!(scheme, Some("smtp" | "smtps")) {
+            return Err("the mail server must be smtp://host:port or smtps://user:password@host:port".into());
+        }
+        // lettre reads it the same way when the mailer starts; refused here, it never starts wrong.
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(s)
+            .map_err(|e| format!("the mail server's address cannot be used: {e}"))?;
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpUrl(…)")
+    }
+}
+
+fn parse_mailbox(s: &str) -> Result<lettre::message::Mailbox, String> {
+    s.parse().map_err(|e| format!("not a mail address: {e}"))
+}
+
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let s = s.trim().trim_end_matches('/');
+    if !(s.starts_with("https://") || s.starts_with("http://")) || s.contains(['?', '#', ' ']) {
+        return Err("the public address must be like https://recharge.example.ch".into());
+    }
+    Ok(s.to_owned())
+}
+
+fn parse_chf(s: &str) -> Result<i64, String> {
+    domain::alert::parse_credit_threshold(s).map_err(|e| e.to_string())
+}
+
+fn parse_dbm(s: &str) -> Result<i64, String> {
+    let dbm: i64 = s.trim().parse().map_err(|_| domain::alert::ThresholdError::Signal.to_string())?;
+    domain::alert::check_signal_threshold(dbm).map_err(|e| e.to_string())
+}
+
+fn parse_bounded(s: &str, bounds: domain::alert::DurationBounds) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    bounds.check(ms).map(|_| d).map_err(|e| e.to_string())
+}
+
+fn parse_short(s: &str) -> Result<Duration, String> {
+    parse_bounded(s, domain::alert::DurationBounds::Short)
+}
+
+fn parse_long(s: &str) -> Result<Duration, String> {
+    parse_bounded(s, domain::alert::DurationBounds::Long)
+}
+
+fn parse_check_every(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+        return Err("the alerts must be checked at least once an hour and at most ten times a second".into());
+    }
+    Ok(d)
 }
 
 impl ServeArgs {

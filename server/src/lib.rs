@@ -4,6 +4,7 @@
 // The islands' deeply nested view types are laid out in this crate, where the app is rendered.
 #![recursion_limit = "256"]
 
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -43,6 +43,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// What each connection may hold, and how many there may be.
     pub limits: http::Limits,
+    /// Alert thresholds, checks and mail.
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 /// A real modem on a serial port.
@@ -54,6 +56,8 @@ pub struct ModemSettings {
     pub ussd_balance_code: Option<String>,
     /// The SIM's own number, written into stations' provisioning strings.
     pub number: Option<domain::PhoneNumber>,
+    /// How often the modem's signal, registration and credit are asked.
+    pub health_every: Duration,
 }
 
 impl std::fmt::Debug for ModemSettings {
@@ -93,6 +97,7 @@ impl Settings {
                 pin: args.modem_pin,
                 ussd_balance_code: args.ussd_balance_code,
                 number: args.server_number,
+                health_every: args.modem_check_every,
             }),
             demo_dir: args.demo_dir,
             retry: RetryPolicy {
@@ -102,8 +107,42 @@ impl Settings {
                 confirmed_recheck_ms: args.recheck_after.as_millis() as i64,
             },
             limits: http::Limits::from_system(),
+            alerts: crate::alerts::AlertSettings {
+                server: domain::alert::ServerThresholds {
+                    modem_credit: args.alert_sim_credit,
+                    modem_down_ms: millis(args.alert_modem_down),
+                    outbox_age_ms: millis(args.alert_outbox_age),
+                    status_grace_ms: millis(args.alert_status_grace),
+                    weak_for_ms: millis(args.alert_weak_signal_for),
+                },
+                defaults: domain::alert::GeranceThresholds {
+                    station_credit: args.alert_station_credit,
+                    silent_ms: millis(args.alert_station_silent),
+                    weak_signal_dbm: args.alert_weak_signal,
+                    cancel_wait_ms: millis(args.alert_cancel_wait),
+                    payments_wait_ms: millis(args.alert_payments_wait),
+                },
+                check_every: args.alert_check_every,
+                mail: match (args.smtp_url, args.mail_from) {
+                    (Some(smtp), Some(from)) => Some(crate::alerts::MailSettings {
+                        smtp: crate::config::SmtpUrl::parse(&smtp)
+                            .map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?,
+                        from,
+                        first_retry: Duration::from_secs(30),
+                    }),
+                    (Some(_), None) => {
+                        anyhow::bail!("--mail-from is needed with --smtp-url: the alert mails' sender")
+                    }
+                    (None, _) => None,
+                },
+                public_url: args.public_url.unwrap_or_else(|| format!("http://{}", args.addr)),
+            },
         })
     }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A server bound to its port, ready to run.
@@ -138,6 +177,7 @@ impl Application {
                     pin: modem.pin.clone(),
                     pin_refused: sms::pin_was_refused(&db, modem.pin.as_ref()).await,
                     ussd_balance_code: modem.ussd_balance_code.clone(),
+                    health_every: modem.health_every,
                     ..LinkConfig::default()
                 };
                 (
@@ -162,22 +202,17 @@ impl Application {
                 )
             }
         };
+        let alert_tasks =
+            crate::alerts::start(db.clone(), journal.clone(), status.clone(), settings.alerts.clone());
         let sessions = settings.sessions;
         let limits = settings.limits;
         let state =
             http::AppState::new(db.clone(), Arc::new(settings), journal.clone(), demo.clone(), status);
         let router = http::router(state);
         let feed = journal.start_feed();
-        Ok(Self {
-            listener,
-            router,
-            db,
-            sessions,
-            tasks: vec![link_task, modem_task, feed],
-            demo,
-            journal,
-            limits,
-        })
+        let mut tasks = vec![link_task, modem_task, feed];
+        tasks.extend(alert_tasks);
+        Ok(Self { listener, router, db, sessions, tasks, demo, journal, limits })
     }
 
     /// Wakes the modem task; publishes journal changes.

@@ -523,3 +523,27 @@ fn keys_are_registered_by_hand_and_by_list_and_get_their_qr_bills() {
     let all = String::from_utf8_lossy(&std::fs::read(&pdf).unwrap()).into_owned();
     assert!(all.contains("/Count 2"), "two active keys, two pages");
 }
+
+#[test]
+fn alert_thresholds_and_a_mail_server_that_make_no_sense_are_refused_with_a_message() {
+    let env = Env::new();
+    let refused = |args: &[&str]| {
+        let out = env.run(args, "");
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let err = refused(&["serve", "--alert-sim-credit", "-5"]);
+    assert!(err.contains("from 0.00 to 500.00"), "{err}");
+    let err = refused(&["serve", "--alert-station-credit", "100000"]);
+    assert!(err.contains("from 0.00 to 500.00"), "{err}");
+    let err = refused(&["serve", "--alert-modem-down", "0s"]);
+    assert!(err.contains("from 1 to 1440 minutes"), "{err}");
+    let err = refused(&["serve", "--alert-weak-signal", "-200"]);
+    assert!(err.contains("-113 to -51"), "{err}");
+    let err =
+        refused(&["serve", "--smtp-url", "ftp://mailer:topsecret@mail.example.ch", "--mail-from", "a@b.ch"]);
+    assert!(err.contains("smtp://host:port"), "{err}");
+    assert!(!err.contains("topsecret"), "the password is not echoed: {err}");
+    let err = refused(&["serve", "--smtp-url", "smtp://127.0.0.1:2525"]);
+    assert!(err.contains("--mail-from is needed"), "{err}");
+}

@@ -18,7 +18,14 @@ use sms::link::SimPin;
 const SERVER_NUMBER: &str = "+41790000001";
 
 fn modem(device: PathBuf, pin: Option<&str>) -> ModemSettings {
-    ModemSettings { device, baud: 115_200, pin: pin.map(SimPin::new), ussd_balance_code: None, number: None }
+    ModemSettings {
+        device,
+        baud: 115_200,
+        pin: pin.map(SimPin::new),
+        ussd_balance_code: None,
+        number: None,
+        health_every: std::time::Duration::from_secs(60),
+    }
 }
 
 async fn add_station(app: &TestApp, gerance: GeranceId, phone: &str) -> StationId {

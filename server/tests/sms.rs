@@ -191,8 +191,14 @@ async fn a_real_serial_modem_unplugged_or_hung_delays_top_ups_without_losing_the
     let mut port = Port::plug(network.add_modem("+41790000001", None), dir.path().join("ttyUSB0")).unwrap();
     let device = port.path().to_owned();
     let app = spawn_with(move |s| {
-        s.modem =
-            Some(ModemSettings { device, baud: 115_200, pin: None, ussd_balance_code: None, number: None });
+        s.modem = Some(ModemSettings {
+            device,
+            baud: 115_200,
+            pin: None,
+            ussd_balance_code: None,
+            number: None,
+            health_every: std::time::Duration::from_secs(60),
+        });
     })
     .await;
     assert!(app.demo.is_none(), "a real modem: no simulated stations in the server");

@@ -264,6 +264,7 @@ async fn a_top_up_and_its_cancellation_reach_an_open_journal_while_the_modem_tas
             pin: None,
             ussd_balance_code: None,
             number: None,
+            health_every: std::time::Duration::from_secs(60),
         });
     })
     .await;
@@ -301,4 +302,51 @@ async fn wait_for_status(reader: &mut BufReader<TcpStream>, id: i64, status: &st
             }
         }
     }
+}
+
+/// Reads lines until `event: alerts`; `false` when none comes within `within`.
+async fn alerts_event(reader: &mut BufReader<TcpStream>, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match tokio::time::timeout_at(deadline, reader.read_line(&mut line)).await {
+            Err(_) => return false,
+            Ok(read) => assert!(read.unwrap() > 0, "the stream ended"),
+        }
+        if line.trim_end() == "event: alerts" {
+            return true;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_reaches_the_streams_of_its_gerance_and_the_operators_and_no_other() {
+    let app = spawn_with(|s| {
+        s.alerts.check_every = Duration::from_millis(100);
+        s.alerts.defaults.silent_ms = 500;
+        s.alerts.server.status_grace_ms = 300;
+    })
+    .await;
+    let (cookie_a, station) = admin_with_station(&app).await;
+    let b = app.add_gerance("Gérance B").await;
+    app.add_user("b@example.ch", Role::Admin, Some(b)).await;
+    app.add_user("op@example.ch", Role::Operator, None).await;
+    let (cookie_b, cookie_op) = (app.login("b@example.ch").await, app.login("op@example.ch").await);
+    let only_alerts = |cookie: &str| {
+        format!("GET /api/events?alerts HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\r\n", app.addr)
+    };
+    let mut streams = Vec::new();
+    for cookie in [&cookie_a, &cookie_b, &cookie_op] {
+        let mut stream = BufReader::new(TcpStream::connect(app.addr).await.unwrap());
+        stream.get_mut().write_all(only_alerts(cookie).as_bytes()).await.unwrap();
+        assert_eq!(response_head(&mut stream).await.0, 200);
+        streams.push(stream);
+    }
+    // The station powered off: asked for its state, silent, reported.
+    app.demo.as_ref().unwrap().power_off(station).await;
+    assert!(alerts_event(&mut streams[0], WAIT).await, "A's admin is told");
+    assert!(alerts_event(&mut streams[2], WAIT).await, "the operator is told");
+    assert!(!alerts_event(&mut streams[1], Duration::from_millis(500)).await, "B's admin is not");
+    assert_eq!(app.db.unacknowledged_alerts(db::Scope::Gerance(b)).await.unwrap(), 0);
 }

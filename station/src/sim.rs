@@ -120,7 +120,8 @@ impl SimulatedStation {
             },
             None => Nv::default(),
         };
-        let modem = network.add_modem(&spec.number, None);
+        // A station started again keeps its SIM, with what arrived while it was off.
+        let modem = network.modem(&spec.number).unwrap_or_else(|| network.add_modem(&spec.number, None));
         let (reports, _) = broadcast::channel(256);
         let saved = Arc::new(Mutex::new(nv.clone()));
         let station = Arc::new(Mutex::new(Station::new(spec.config.clone(), nv)));

@@ -24,7 +24,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use db::{Db, Scope, SessionEnded};
-use domain::{Account, TxId, UserId};
+use domain::{Account, GeranceId, TxId, UserId};
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -37,6 +37,8 @@ use crate::feed::ChangedRow;
 #[derive(Deserialize)]
 pub struct Since {
     since: Option<i64>,
+    /// `?alerts`: only the alerts' changes (the header's count on pages without a live journal).
+    alerts: Option<String>,
 }
 
 /// Changes read from the database per query (catching up).
@@ -54,6 +56,10 @@ struct Feed {
     /// Every gérance's changed rows, from the journal's feed.
     rows: broadcast::Receiver<Arc<Vec<ChangedRow>>>,
     catching_up: bool,
+    /// Only alerts: no journal rows.
+    alerts_only: bool,
+    /// The gérances whose alerts changed (`None`: the server's own).
+    alerts: broadcast::Receiver<Vec<Option<GeranceId>>>,
     /// True once the server stops.
     stopping: watch::Receiver<bool>,
     /// When the stream last wrote (a keep-alive is due `KEEP_ALIVE` later).
@@ -85,6 +91,7 @@ impl Session {
 /// What a stream waiting for the feed was woken by.
 enum Woken {
     Rows(Result<Arc<Vec<ChangedRow>>, broadcast::error::RecvError>),
+    Alerts(Result<Vec<Option<GeranceId>>, broadcast::error::RecvError>),
     Stopping,
     Ended(Result<SessionEnded, broadcast::error::RecvError>),
     Time,
@@ -112,7 +119,9 @@ pub async fn events(
         scope: Scope::of(&account),
         since: since.max(0),
         rows,
-        catching_up: true,
+        catching_up: query.alerts.is_none(),
+        alerts_only: query.alerts.is_some(),
+        alerts: state.db.alert_changes(),
         stopping: state.journal.stopping(),
         wrote: Instant::now(),
         session: Session {
@@ -146,7 +155,8 @@ pub async fn events(
             }
             let keep_alive = feed.wrote + KEEP_ALIVE;
             let woken = tokio::select! {
-                rows = feed.rows.recv() => Woken::Rows(rows),
+                rows = feed.rows.recv(), if !feed.alerts_only => Woken::Rows(rows),
+                alerts = feed.alerts.recv() => Woken::Alerts(alerts),
                 _ = feed.stopping.wait_for(|stopping| *stopping) => Woken::Stopping,
                 ended = feed.session.ended.recv() => Woken::Ended(ended),
                 () = tokio::time::sleep_until(keep_alive.min(feed.session.check)) => Woken::Time,
@@ -159,6 +169,13 @@ pub async fn events(
                     continue;
                 }
                 Woken::Rows(Err(broadcast::error::RecvError::Closed)) | Woken::Stopping => return None,
+                // The page reads its count again; a lagged stream is told too (it may have missed one).
+                Woken::Alerts(Ok(gerances)) if !alerts_concern(feed.scope, &gerances) => continue,
+                Woken::Alerts(Ok(_)) | Woken::Alerts(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    feed.wrote = Instant::now();
+                    return Some((Bytes::from_static(b"event: alerts\ndata: 1\n\n"), feed));
+                }
+                Woken::Alerts(Err(broadcast::error::RecvError::Closed)) => return None,
                 Woken::Ended(Ok(ended)) if feed.session.is_mine(&ended) => {
                     tracing::debug!("event stream ended with its session");
                     return None;
@@ -223,6 +240,15 @@ pub async fn events(
 ///
 /// The write depends only on `scope`, `since` and the last version of the batches: a stream that
 /// follows the feed without lagging holds every batch with a row newer than `since` in its scope.
+/// Whether a change of these gérances' alerts (`None`: the server's own, operators only) is seen in
+/// `scope`.
+fn alerts_concern(scope: Scope, gerances: &[Option<GeranceId>]) -> bool {
+    match scope {
+        Scope::All => !gerances.is_empty(),
+        Scope::Gerance(mine) => gerances.contains(&Some(mine)),
+    }
+}
+
 fn live_write(scope: Scope, since: i64, batches: &[Arc<Vec<ChangedRow>>]) -> (Option<Bytes>, i64) {
     type Key = (Scope, i64, i64);
     thread_local! {

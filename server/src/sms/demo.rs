@@ -22,6 +22,8 @@ pub struct Demo {
     dir: PathBuf,
     keys: Keys,
     stations: Mutex<HashMap<StationId, SimulatedStation>>,
+    /// Stations powered off: not simulated until powered on.
+    off: Mutex<std::collections::HashSet<StationId>>,
 }
 
 impl Demo {
@@ -34,7 +36,7 @@ impl Demo {
         let network = Network::new(seed);
         let modem = network.add_modem(SERVER_NUMBER, None);
         let keys = Keys::in_file(dir.join("keys.json"))?;
-        let demo = Self { network, dir, keys, stations: Mutex::new(HashMap::new()) };
+        let demo = Self { network, dir, keys, stations: Mutex::new(HashMap::new()), off: Mutex::default() };
         demo.sync(db).await?;
         Ok((demo, modem))
     }
@@ -42,8 +44,9 @@ impl Demo {
     /// Simulates the stations of the database that are not simulated yet (after one is created).
     pub async fn sync(&self, db: &Db) -> anyhow::Result<()> {
         let mut stations = self.stations.lock().await;
+        let off = self.off.lock().await.clone();
         for link in db.station_links().await? {
-            if stations.contains_key(&link.id) {
+            if stations.contains_key(&link.id) || off.contains(&link.id) {
                 continue;
             }
             let spec = StationSpec {
@@ -73,6 +76,27 @@ impl Demo {
         // Dropping it stops it; its memory file stays.
         self.stations.lock().await.remove(&id);
         self.sync(db).await
+    }
+
+    /// Powers station `id` off: it stops answering (what is sent to it waits in its SIM) until it is
+    /// powered on. `false` if it is not simulated.
+    pub async fn power_off(&self, id: StationId) -> bool {
+        let mut stations = self.stations.lock().await;
+        let Some(station) = stations.remove(&id) else { return false };
+        drop(station);
+        self.off.lock().await.insert(id);
+        true
+    }
+
+    /// Powers station `id` on again, with its memory: it reads what arrived meanwhile.
+    pub async fn power_on(&self, db: &Db, id: StationId) -> anyhow::Result<()> {
+        self.off.lock().await.remove(&id);
+        self.sync(db).await
+    }
+
+    /// Whether station `id` is powered off.
+    pub async fn is_off(&self, id: StationId) -> bool {
+        self.off.lock().await.contains(&id)
     }
 
     /// The display of station `id`, if it is simulated.

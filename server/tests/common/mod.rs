@@ -67,6 +67,7 @@ pub fn settings(dir: &tempfile::TempDir) -> Settings {
             confirmed_recheck_ms: 2_000,
         },
         limits: server::http::Limits::from_system(),
+        alerts: server::alerts::AlertSettings::default(),
     }
 }
 
