@@ -16,4 +16,6 @@ $BIN gerance add "Gérance voisine" >/dev/null
 $BIN user add --email admin@voisine.ch --role admin --gerance "Gérance voisine" <<<"e2e other admin password" >/dev/null
 $BIN station add --gerance "Gérance voisine" --name "Station Sion" --place Sion --phone "+41 79 000 01 02" >/dev/null
 # No modem: the GSM network emulator with both stations simulated.
-exec $BIN serve --addr 127.0.0.1:${E2E_PORT:-3100} --no-demo --demo-dir "$DIR/demo" --retry-after 3s
+# Alerts quickly: a station silent for a minute is asked for its state, and reported a minute later.
+exec $BIN serve --addr 127.0.0.1:${E2E_PORT:-3100} --no-demo --demo-dir "$DIR/demo" --retry-after 3s \
+  --alert-station-silent 1m --alert-status-grace 1m --alert-check-every 5s

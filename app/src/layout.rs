@@ -4,7 +4,7 @@ use domain::{Account, Role};
 use leptos::prelude::*;
 use leptos_router::components::{A, Outlet};
 
-use crate::api::{current_account, save_locale};
+use crate::api::{alert_count, current_account, save_locale};
 use crate::i18n::*;
 use crate::locale_from_code;
 
@@ -22,6 +22,7 @@ pub fn Frame(children: Children) -> impl IntoView {
     let i18n = use_i18n();
     let account = AsyncDerived::new(current_account);
     let operator = move || account.get().and_then(Result::ok).is_some_and(|a| a.role == Role::Operator);
+    let alerts = AsyncDerived::new(alert_count);
     view! {
         <a class="skip" href="#main">{t!(i18n, skip_to_content)}</a>
         <header class="topbar">
@@ -46,6 +47,11 @@ pub fn Frame(children: Children) -> impl IntoView {
                 </Transition>
             </nav>
             <div class="session">
+                <Transition fallback=|| ()>
+                    {move || alerts.get().and_then(Result::ok).map(|count| view! {
+                        <AlertBell count label=t_string!(i18n, nav_alerts).to_owned() />
+                    })}
+                </Transition>
                 <A href="/stations" attr:class="icon-button phone-only" attr:data-testid="stations-icon"
                     attr:aria-label=move || t_string!(i18n, nav_stations) attr:title=move || t_string!(i18n, nav_stations)>
                     <svg class="icon" aria-hidden="true" viewBox="0 0 24 24" width="22" height="22" fill="none"
@@ -88,6 +94,37 @@ pub fn Frame(children: Children) -> impl IntoView {
         <main id="main" class="content">
             {children()}
         </main>
+    }
+}
+
+/// The alerts' bell with the count of open alerts nobody has seen yet, kept live: each change of the
+/// account's alerts reads the count again.
+#[island]
+pub fn AlertBell(count: i64, label: String) -> impl IntoView {
+    let count = RwSignal::new(count);
+    crate::live::on_alerts(move || {
+        leptos::task::spawn_local(async move {
+            if let Ok(n) = alert_count().await {
+                count.set(n);
+            }
+        })
+    });
+    let class = move || {
+        if count.get() > 0 { "icon-button alerts-link has-alerts" } else { "icon-button alerts-link" }
+    };
+    // Its name is the word and the count as shown ("Alertes 2"): what is seen is what is read.
+    let title = label.clone();
+    view! {
+        <a href="/alerts" data-testid="alerts-link" title=title class=class>
+            <svg class="icon" aria-hidden="true" viewBox="0 0 24 24" width="22" height="22" fill="none"
+                stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+                <path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20a2 2 0 0 0 4 0" />
+            </svg>
+            <span class="visually-hidden">{label}</span>
+            <span class="badge" data-testid="alert-count" hidden=move || count.get() == 0>
+                {move || count.get()}
+            </span>
+        </a>
     }
 }
 

@@ -124,6 +124,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/account") view=pages::Account />
                         <Route path=path!("/payments") view=pages::Payments />
                         <Route path=path!("/keys") view=pages::Keys />
+                        <Route path=path!("/alerts") view=pages::Alerts />
                         <Route path=path!("/payments/audit") view=pages::Audit />
                         <Route path=path!("/payments/account") view=pages::PaymentsAccount />
                     </ParentRoute>

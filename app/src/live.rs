@@ -42,6 +42,16 @@ pub fn subscribe(since: Option<i64>, on_event: impl Fn(LiveEvent) + 'static) {
     let _ = (since, on_event);
 }
 
+/// Calls `on_change` whenever the alerts the account may see change (and when the stream opens again
+/// after a loss, since changes may have been missed), for as long as the calling component lives. One
+/// stream of alerts alone (`/api/events?alerts`). Does nothing on the server.
+pub fn on_alerts(on_change: impl Fn() + 'static) {
+    #[cfg(feature = "hydrate")]
+    browser::on_alerts(std::rc::Rc::new(on_change));
+    #[cfg(not(feature = "hydrate"))]
+    let _ = on_change;
+}
+
 /// Whether the browser believes it is connected (`navigator.onLine`): `false` is certain (nothing
 /// can leave), `true` is only hopeful. Always `true` on the server.
 pub fn browser_online() -> bool {
@@ -99,6 +109,68 @@ mod browser {
         Online,
         Offline,
         Check,
+    }
+
+    /// After the browser gave up a stream: the session is checked (an ended one leads to the login),
+    /// and a new stream is opened a little later.
+    async fn gave_up_wait() {
+        crate::session::check();
+        let (wake, woken) = futures::channel::oneshot::channel::<()>();
+        set_timeout(
+            move || {
+                let _ = wake.send(());
+            },
+            REOPEN_AFTER,
+        );
+        let _ = woken.await;
+    }
+
+    pub fn on_alerts(on_change: Rc<dyn Fn()>) {
+        let left = Arc::new(AtomicBool::new(false));
+        let current = StoredValue::new_local(None::<EventSource>);
+        leptos::task::spawn_local({
+            let left = left.clone();
+            async move {
+                let mut first = true;
+                while !left.load(Ordering::Relaxed) {
+                    let Ok(mut source) = EventSource::new("/api/events?alerts") else { return };
+                    let (Ok(alerts), Ok(opened)) = (source.subscribe("alerts"), source.subscribe("open"))
+                    else {
+                        return;
+                    };
+                    current.set_value(Some(source));
+                    let mut events = futures::stream::select(alerts, opened);
+                    while let Some(event) = events.next().await {
+                        match event {
+                            // The first opening is the page's own count; a later one may follow a loss.
+                            Ok((kind, _)) if kind == "open" && std::mem::take(&mut first) => {}
+                            Ok(_) => on_change(),
+                            Err(_) => {
+                                if left.load(Ordering::Relaxed) {
+                                    return;
+                                }
+                                let state = current.try_with_value(|s| s.as_ref().map(EventSource::state));
+                                if !matches!(state, Some(Some(State::Connecting | State::Open))) {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    current.set_value(None);
+                    if left.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    // The browser gave up: perhaps the session ended.
+                    gave_up_wait().await;
+                }
+            }
+        });
+        on_cleanup(move || {
+            left.store(true, Ordering::Relaxed);
+            if let Some(source) = current.try_update_value(Option::take).flatten() {
+                source.close();
+            }
+        });
     }
 
     pub fn subscribe(since: Option<i64>, on_event: Rc<dyn Fn(LiveEvent)>) {
@@ -201,15 +273,7 @@ mod browser {
                         continue 'streams;
                     }
                     // The browser gave up reconnecting: refused, perhaps because the session ended.
-                    crate::session::check();
-                    let (wake, woken) = futures::channel::oneshot::channel::<()>();
-                    set_timeout(
-                        move || {
-                            let _ = wake.send(());
-                        },
-                        REOPEN_AFTER,
-                    );
-                    let _ = woken.await;
+                    gave_up_wait().await;
                 }
             }
         });

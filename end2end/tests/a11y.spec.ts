@@ -21,7 +21,7 @@ for (const [name, viewport, mobile] of [
       await page.goto("/login");
       found.push(...(await axe(page, "/login")));
       await login(page, OPERATOR);
-      for (const path of ["/", "/recharge", "/transactions", "/payments", "/payments/account", "/stations", "/admin", "/account", "/station", "/no-such-page"]) {
+      for (const path of ["/", "/recharge", "/transactions", "/payments", "/payments/account", "/keys", "/payments/audit", "/alerts", "/stations", "/admin", "/account", "/station", "/no-such-page"]) {
         await page.goto(path);
         await hydrated(page);
         found.push(...(await axe(page, path)));

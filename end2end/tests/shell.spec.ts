@@ -127,6 +127,7 @@ test.describe("on a phone", () => {
         ["/payments/account", "Compte de la gérance — Recharge"],
         ["/keys", "Clés — Recharge"],
         ["/payments/audit", "Journal d'audit — Recharge"],
+        ["/alerts", "Alertes — Recharge"],
         ["/account", "Mon compte — Recharge"],
       ];
       if (who === OPERATOR) pages.push(["/admin", "Administration — Recharge"], ["/station", "Stations simulées — Recharge"]);
@@ -160,6 +161,7 @@ test.describe("in German on a phone", () => {
       ["/payments", "Zahlungen — Recharge"],
       ["/keys", "Schlüssel — Recharge"],
       ["/payments/audit", "Prüfprotokoll — Recharge"],
+      ["/alerts", "Alarme — Recharge"],
       ["/admin", "Administration — Recharge"],
       ["/account", "Mein Konto — Recharge"],
     ]) {

@@ -363,3 +363,78 @@ async fn a_mail_server_away_delays_mails_not_top_ups_and_a_refused_recipient_is_
     assert!(problem.starts_with("refused@a.example.ch: ") && problem.contains("550"), "{problem}");
     assert_eq!(sink.mails().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alerts_page_and_its_forms_are_each_gerances_own() {
+    let app = spawn_with(|_| {}).await;
+    let a = app.add_gerance("Gérance A").await;
+    let b = app.add_gerance("Gérance B").await;
+    app.add_user("anna@a.example.ch", Role::Admin, Some(a)).await;
+    let bruno_id = app.add_user("bruno@b.example.ch", Role::Admin, Some(b)).await;
+    app.add_user("olivia@op.example.ch", Role::Operator, None).await;
+    let station = add_station(&app, a, "+41790000401").await;
+    let raised = domain::alert::Raised {
+        gerance: Some(a),
+        condition: domain::alert::Condition::StationCredit {
+            station,
+            name: "Buanderie".into(),
+            credit: 120,
+            threshold: 500,
+        },
+    };
+    app.db.sync_alerts(&[raised], &[], Timestamp::now(), false).await.unwrap();
+    let (anna, bruno, olivia) = (
+        app.login("anna@a.example.ch").await,
+        app.login("bruno@b.example.ch").await,
+        app.login("olivia@op.example.ch").await,
+    );
+    let page = |cookie: &str| {
+        let cookie = cookie.to_owned();
+        let app = &app;
+        async move { app.get("/alerts", Some(&cookie)).await.text().await.unwrap() }
+    };
+    assert!(page(&anna).await.contains("Buanderie : crédit SIM bas (CHF 1.20)"));
+    assert!(page(&olivia).await.contains("Buanderie : crédit SIM bas (CHF 1.20)"));
+    assert!(!page(&bruno).await.contains("Buanderie"), "another gérance's alert is not shown");
+    let id = app.db.alerts(Scope::All, Timestamp(0), 10).await.unwrap()[0].id.0;
+
+    // A neighbour cannot acknowledge it; its own gérance can.
+    let ack = format!("id={id}");
+    assert_eq!(app.post_without_script("/alerts/ack", "/alerts", &bruno, &ack).await, "/alerts?error=gone");
+    assert_eq!(app.db.unacknowledged_alerts(Scope::Gerance(a)).await.unwrap(), 1);
+    assert_eq!(app.post_without_script("/alerts/ack", "/alerts", &anna, &ack).await, "/alerts?done=ack");
+    assert_eq!(app.db.unacknowledged_alerts(Scope::Gerance(a)).await.unwrap(), 0);
+    assert!(page(&olivia).await.contains("Vue par anna@a.example.ch"));
+
+    // Thresholds: an administrator's own, checked; not the operator's (theirs are flags).
+    let form = |credit: &str| {
+        format!(
+            "station_credit={credit}&silent_hours=2&weak_signal_dbm=-100&cancel_hours=12&payments_hours=48"
+        )
+    };
+    let post = |cookie: &str, body: String| {
+        let cookie = cookie.to_owned();
+        let app = &app;
+        async move { app.post_without_script("/alerts/thresholds", "/alerts", &cookie, &body).await }
+    };
+    assert_eq!(post(&anna, form("-3")).await, "/alerts?error=credit");
+    assert_eq!(post(&anna, form("600")).await, "/alerts?error=credit");
+    assert_eq!(
+        post(&anna, form("7.5").replace("silent_hours=2", "silent_hours=0")).await,
+        "/alerts?error=duration"
+    );
+    assert_eq!(post(&anna, form("7.5").replace("-100", "-20")).await, "/alerts?error=signal");
+    assert_eq!(post(&olivia, form("7.5")).await, "/alerts?error=forbidden");
+    assert_eq!(app.db.gerance_thresholds(a).await.unwrap(), None);
+    assert_eq!(post(&anna, form("7.5")).await, "/alerts?done=thresholds");
+    let th = app.db.gerance_thresholds(a).await.unwrap().unwrap();
+    assert_eq!((th.station_credit, th.silent_ms, th.weak_signal_dbm), (750, 2 * 3_600_000, -100));
+    assert_eq!(app.db.gerance_thresholds(b).await.unwrap(), None);
+
+    // One's own choice of mails.
+    assert_eq!(
+        app.post_without_script("/alerts/mails", "/alerts", &bruno, "digest=on").await,
+        "/alerts?done=mails"
+    );
+    assert_eq!(app.db.alert_prefs(bruno_id).await.unwrap(), db::AlertPrefs { mails: false, digest: true });
+}

@@ -4,11 +4,13 @@
 //! and reads the verified [`Account`] from the request; nothing the browser sends is taken as identity.
 
 mod admin;
+mod alerts;
 mod audit;
 mod codec;
 mod keys;
 mod payments;
 pub use admin::*;
+pub use alerts::*;
 pub use audit::*;
 pub use codec::{TextJson, TextJsonEncoding};
 pub use keys::*;
@@ -165,6 +167,8 @@ pub struct StationScreen {
     pub id: StationId,
     pub label: String,
     pub lines: [String; 4],
+    /// Powered on (a powered-off station shows nothing and answers nothing).
+    pub on: bool,
 }
 
 /// The logged-in account, for the header.
@@ -437,12 +441,11 @@ pub async fn station_screens() -> Result<Option<Vec<StationScreen>>, ServerFnErr
     let stations = ssr::db()?.list_stations(db::Scope::of(&account)).await.map_err(ssr::internal)?;
     let mut screens = Vec::new();
     for s in stations {
+        let label = format!("{}, {}, {}", s.name, s.gerance.name, s.place);
         if let Some(lines) = host.0.screen(s.id).await {
-            screens.push(StationScreen {
-                id: s.id,
-                label: format!("{}, {}, {}", s.name, s.gerance.name, s.place),
-                lines,
-            });
+            screens.push(StationScreen { id: s.id, label, lines, on: true });
+        } else if host.0.station_off(s.id).await {
+            screens.push(StationScreen { id: s.id, label, lines: Default::default(), on: false });
         }
     }
     Ok(Some(screens))
@@ -462,6 +465,22 @@ pub async fn present_key(station: StationId, key: String) -> Result<[String; 4],
         .present_key(station, key)
         .await
         .ok_or_else(|| ServerFnError::new("not a simulated station"))
+}
+
+/// Powers one of one's simulated stations on or off (demo only): a station off answers nothing, as
+/// when its power or its network is cut.
+#[server(endpoint = "station_power", output = TextJson)]
+pub async fn station_power(station: StationId, on: bool) -> Result<(), ServerFnError> {
+    let account = ssr::account().await?;
+    let visible = ssr::db()?.station(db::Scope::of(&account), station).await.map_err(ssr::internal)?;
+    if visible.is_none() {
+        return Err(ServerFnError::new("no such station"));
+    }
+    if ssr::host()?.0.set_power(station, on).await {
+        Ok(())
+    } else {
+        Err(ServerFnError::new("not a simulated station"))
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -548,6 +567,14 @@ pub mod ssr {
         fn new_password(&self) -> String;
         /// Argon2id of a password, on the blocking pool.
         fn hash_password(&self, password: String) -> BoxFuture<'_, Result<String, String>>;
+        /// Whether a simulated station is powered off (demo only).
+        fn station_off(&self, station: StationId) -> BoxFuture<'_, bool>;
+        /// Powers a simulated station on or off (demo only); `false` when it is not simulated.
+        fn set_power(&self, station: StationId, on: bool) -> BoxFuture<'_, bool>;
+        /// The alert thresholds of gérances that did not set their own.
+        fn alert_defaults(&self) -> domain::alert::GeranceThresholds;
+        /// Whether alerts are mailed (a mail server is configured).
+        fn mail_configured(&self) -> bool;
     }
 
     /// What became of a station's registration.

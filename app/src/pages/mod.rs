@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod alerts;
 mod audit;
 mod home;
 mod journal;
@@ -15,6 +16,7 @@ mod topup;
 
 pub use account::Account;
 pub use admin::Admin;
+pub use alerts::Alerts;
 pub use audit::Audit;
 pub use home::Home;
 pub use journal::Journal;

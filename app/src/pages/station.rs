@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::api::{PresentKey, StationScreen, station_screens};
+use crate::api::{PresentKey, StationPower, StationScreen, station_screens};
 use crate::i18n::*;
 use crate::pages::page_locale;
 
@@ -29,6 +29,7 @@ pub fn Station() -> impl IntoView {
 fn Screens(locale: Locale, screens: Vec<StationScreen>) -> impl IntoView {
     let screens = RwSignal::new(screens);
     let present = ServerAction::<PresentKey>::new();
+    let power = ServerAction::<StationPower>::new();
     let refresh = move || {
         leptos::task::spawn_local(async move {
             if let Ok(Some(list)) = station_screens().await {
@@ -43,14 +44,14 @@ fn Screens(locale: Locale, screens: Vec<StationScreen>) -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        if present.version().get() > 0 {
+        if present.version().get() + power.version().get() > 0 {
             refresh();
         }
     });
     view! {
         <div class="stations">
             <For each=move || screens.get() key=|s| s.id let(s)>
-                <StationDisplay locale id=s.id label=s.label.clone() screens present />
+                <StationDisplay locale id=s.id label=s.label.clone() screens present power />
             </For>
         </div>
     }
@@ -65,7 +66,9 @@ fn StationDisplay(
     label: String,
     screens: RwSignal<Vec<StationScreen>>,
     present: ServerAction<PresentKey>,
+    power: ServerAction<StationPower>,
 ) -> impl IntoView {
+    let on = move || screens.with(|l| l.iter().find(|s| s.id == id).is_some_and(|s| s.on));
     let key_id = format!("key-{id}");
     let lines = move || {
         screens.with(|l| l.iter().find(|s| s.id == id).map(|s| s.lines.join("\n"))).unwrap_or_default()
@@ -73,7 +76,14 @@ fn StationDisplay(
     view! {
         <section class="card station" data-testid=format!("station-{id}")>
             <h2>{label}</h2>
-            <pre class="lcd" data-testid="lcd" aria-label="LCD">{lines}</pre>
+            <pre class="lcd" class:off=move || !on() data-testid="lcd" aria-label="LCD">{lines}</pre>
+            <form action=crate::form::url(power) method="post" class="inline-form" on:submit=crate::form::submit(power)>
+                <input type="hidden" name="station" value=id.to_string() />
+                <input type="hidden" name="on" value=move || (!on()).to_string() />
+                <button type="submit" class="button plain" data-testid="power">
+                    {move || if on() { td_string!(locale, station_power_off) } else { td_string!(locale, station_power_on) }}
+                </button>
+            </form>
             <form action=crate::form::url(present) method="post" class="inline-form" on:submit=crate::form::submit(present)>
                 <input type="hidden" name="station" value=id.to_string() />
                 <label for=key_id.clone()>{td_string!(locale, station_key)}</label>

@@ -1,6 +1,7 @@
 //! The HTTP surface: the rendered app and its server functions, login and logout, static files, and the
 //! layers every request passes through (security headers, cross-site checks, body limit, session check).
 
+mod alerts;
 mod auth;
 mod events;
 mod export;
@@ -95,6 +96,8 @@ pub fn router(state: AppState) -> Router {
         demo: state.demo.clone(),
         modem: state.modem.clone(),
         server_number,
+        alert_defaults: state.settings.alerts.defaults,
+        mail_configured: state.settings.alerts.mail.is_some(),
     }));
     let pages = Router::new()
         .leptos_routes_with_context(
@@ -118,6 +121,9 @@ pub fn router(state: AppState) -> Router {
         .route("/payments/assign", post(payments::assign))
         .route("/payments/aside", post(payments::set_aside))
         .route("/payments/account", post(payments::save_creditor))
+        .route("/alerts/ack", post(alerts::acknowledge))
+        .route("/alerts/mails", post(alerts::mails))
+        .route("/alerts/thresholds", post(alerts::set_thresholds))
         .route("/keys/save", post(keys::save))
         .route("/keys/template.csv", get(keys::template))
         .route("/keys/qr-bill.pdf", get(keys::qr_bill))
@@ -239,6 +245,8 @@ struct ServerHost {
     demo: Option<Arc<Demo>>,
     modem: ModemStatus,
     server_number: Option<domain::PhoneNumber>,
+    alert_defaults: domain::alert::GeranceThresholds,
+    mail_configured: bool,
 }
 
 impl Host for ServerHost {
@@ -337,5 +345,29 @@ impl Host for ServerHost {
 
     fn hash_password(&self, password: String) -> BoxFuture<'_, Result<String, String>> {
         Box::pin(async move { crate::auth::password::hash(password).await.map_err(|e| e.to_string()) })
+    }
+
+    fn station_off(&self, station: StationId) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            match &self.demo {
+                Some(demo) => demo.is_off(station).await,
+                None => false,
+            }
+        })
+    }
+
+    fn set_power(&self, station: StationId, on: bool) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let Some(demo) = &self.demo else { return false };
+            if on { demo.power_on(&self.db, station).await.is_ok() } else { demo.power_off(station).await }
+        })
+    }
+
+    fn alert_defaults(&self) -> domain::alert::GeranceThresholds {
+        self.alert_defaults
+    }
+
+    fn mail_configured(&self) -> bool {
+        self.mail_configured
     }
 }
