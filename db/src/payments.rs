@@ -1171,6 +1171,15 @@ mod tests {
                 .any(|p| p.reason.as_deref() == Some("key_blocked")
                     && p.key == Some((station, KeyNumber(2524))))
         );
+        // What the alerts are decided on: the gérance's undecided exceptions, and the payment for the
+        // blocked key.
+        let facts = db.alert_facts(Timestamp(20)).await.unwrap();
+        assert_eq!(
+            facts.exceptions,
+            [domain::alert::Exceptions { gerance: g, count: 4, oldest: Timestamp(10) }]
+        );
+        assert_eq!(facts.blocked.len(), 1);
+        assert_eq!((facts.blocked[0].station, facts.blocked[0].key), (station, KeyNumber(2524)));
         let typed = NewTopUp {
             station_id: station,
             key: KeyNumber(2524),

@@ -212,6 +212,7 @@ async fn boot(
         keys: keys.clone(),
         reports: reports.clone(),
         driver,
+        sim: modem.clone(),
     };
     Ok((commands, tokio::spawn(shell.run(rx))))
 }
@@ -224,6 +225,9 @@ struct Shell {
     keys: Keys,
     reports: broadcast::Sender<Report>,
     driver: Modem<DuplexStream>,
+    /// The emulated SIM, whose credit the station reports (a real station reads it with the
+    /// operator's balance code).
+    sim: EmulatedModem,
 }
 
 impl Shell {
@@ -260,9 +264,7 @@ impl Shell {
                 _ = clock.tick() => {
                     if tokio::time::Instant::now() >= health_due {
                         health_due += Duration::from_secs(600);
-                        if let Ok(health) = self.driver.health().await {
-                            lock(&self.station).set_health(Health { signal_dbm: health.signal_dbm, credit_rappen: None });
-                        }
+                        self.read_health().await;
                     }
                     let fx = lock(&self.station).tick(now_ms());
                     self.apply(fx, None).await;
@@ -271,7 +273,17 @@ impl Shell {
         }
     }
 
+    /// The signal and the SIM's credit as they are now, for the next report.
+    async fn read_health(&mut self) {
+        if let Ok(health) = self.driver.health().await {
+            let credit_rappen = self.sim.credit();
+            lock(&self.station).set_health(Health { signal_dbm: health.signal_dbm, credit_rappen });
+        }
+    }
+
     async fn on_sms(&mut self, index: u32, pdu: &[u8]) {
+        // What it reports in answer (a heartbeat asked by STATUS) is what it measures now.
+        self.read_health().await;
         let fx = match decode_incoming(pdu) {
             Ok(p) => match p.message {
                 Incoming::Deliver(d) => {
