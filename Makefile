@@ -22,9 +22,13 @@ build: tools
 
 ## Every check CI runs: formatting, lints, unit and integration tests, the benchmarks' small versions,
 ## release build, first-load check, browser tests.
+## Each step's duration is printed after it, so a slow CI run says where its time went.
 test:
 	./scripts/install-tools --browser
-	$(MAKE) fmt-check clippy unit-tests fixture-check bench-check build first-load-check e2e
+	@set -e; for step in fmt-check clippy unit-tests fixture-check bench-check build first-load-check e2e; do \
+		start=$$(date +%s); $(MAKE) --no-print-directory $$step; \
+		echo "==> make $$step: $$(( $$(date +%s) - start )) s"; \
+	done
 
 fmt-check:
 	cargo fmt --all -- --check
