@@ -41,10 +41,12 @@ clippy:
 unit-tests:
 	cargo test -p domain -p db -p app -p server -p sms -p station -p bank -p paper
 
-## Independent checks of the test material: the bank file fixtures against the ISO 20022 schemas.
+## Independent checks of the test material: the bank file fixtures against the ISO 20022 schemas; the
+## deployment files with systemd's and nginx's own checkers.
 fixture-check:
 	./scripts/check-fixtures
 	./scripts/check-qr-bills
+	./scripts/check-deploy
 
 ## The benchmarks at full size (docs/performance.md); about an hour in all, gammu-smsd's queue the longest.
 ## `cargo bench` rebuilds target/release/recharge without the build driver's settings, so `build` comes after

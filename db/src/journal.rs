@@ -228,9 +228,13 @@ pub(crate) async fn insert_top_up(
     }
     let version = next_version(tx).await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO transactions (gerance_id, station_id, key_number, amount_rappen, status, created_by,
+        // The next N°, but never below the floor a restore sets (`maintenance::restore`): numbers given
+        // out after the backup was made may be known to stations.
+        "INSERT INTO transactions (id, gerance_id, station_id, key_number, amount_rappen, status, created_by,
              request_token, payment_id, created_at, next_attempt_at, version)
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $8, $9) RETURNING id",
+         VALUES (MAX(COALESCE((SELECT MAX(id) FROM transactions), 0) + 1,
+                     COALESCE((SELECT value FROM counters WHERE name = 'tx_floor'), 0)),
+                 $1, $2, $3, $4, 'queued', $5, $6, $7, $8, $8, $9) RETURNING id",
     )
     .bind(row.gerance_id.get())
     .bind(row.station.get())

@@ -11,6 +11,7 @@ mod columns;
 mod inbox;
 mod journal;
 mod keys;
+pub mod maintenance;
 mod modem;
 mod outbox;
 mod paging;
@@ -83,6 +84,9 @@ pub struct Db {
     alert_changes: tokio::sync::broadcast::Sender<Vec<Option<domain::GeranceId>>>,
     /// The keys that seal station secrets (`secrets`).
     secrets: std::sync::Arc<secrets::Secrets>,
+    /// Held until the database is closed: a restore waits for nobody to have the file open
+    /// (`maintenance`).
+    lock: std::sync::Arc<std::sync::Mutex<Option<maintenance::DbLock>>>,
 }
 
 /// How to open a database besides its URL.
@@ -126,6 +130,13 @@ impl Db {
     /// [`Db::open`], with the station secrets' key file given (`DbOptions`). The key file is created on
     /// first use; secrets stored in clear by an earlier version are sealed.
     pub async fn open_with(url: &str, db_options: &DbOptions) -> Result<Self> {
+        // Only the scheme is repeated in a message: the rest of a URL may hold a password.
+        if !url.starts_with("sqlite:") {
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+            return Err(DbError::Unusable(format!(
+                "the database URL's scheme \"{scheme}\" is not one this version serves: give sqlite://PATH"
+            )));
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| DbError::Unusable(format!("invalid database URL: {e}")))?
             .create_if_missing(true)
@@ -146,6 +157,8 @@ impl Db {
                 .create(dir)
                 .map_err(|e| DbError::Unusable(format!("cannot create {}: {e}", dir.display())))?;
         }
+        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().starts_with(':');
+        let lock = if in_memory { None } else { Some(maintenance::DbLock::shared(&file)?) };
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone())
@@ -157,6 +170,7 @@ impl Db {
             .fetch_one(&pool)
             .await
             .map_err(|e| DbError::Unusable(e.to_string()))?;
+        refuse_newer_schema(&pool).await?;
         MIGRATOR.run(&pool).await.map_err(|e| DbError::Unusable(e.to_string()))?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -166,7 +180,6 @@ impl Db {
             .await
             .map_err(|e| DbError::Unusable(e.to_string()))?;
         owner_only(&file)?;
-        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().starts_with(':');
         let key_file = match &db_options.secrets_key_file {
             Some(path) => Some(path.clone()),
             None if in_memory => None,
@@ -180,6 +193,7 @@ impl Db {
             versions: tokio::sync::broadcast::Sender::new(1024),
             alert_changes: tokio::sync::broadcast::Sender::new(64),
             secrets: std::sync::Arc::new(secrets),
+            lock: std::sync::Arc::new(std::sync::Mutex::new(lock)),
         };
         let sealed = db.seal_plain_secrets().await?;
         if sealed > 0 {
@@ -204,6 +218,32 @@ impl Db {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+        if let Ok(mut lock) = self.lock.lock() {
+            lock.take();
+        }
+    }
+}
+
+/// A database migrated by a newer version of Recharge is refused with that said, before anything is
+/// written (sqlx would only say that a migration is missing).
+async fn refuse_newer_schema(pool: &SqlitePool) -> Result<()> {
+    let migrated: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if migrated == 0 {
+        return Ok(());
+    }
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await?;
+    let known = maintenance::known_schema();
+    match applied {
+        Some(applied) if applied > known => Err(DbError::Unusable(format!(
+            "this database was migrated by a newer version of Recharge (schema {applied}; this version knows \
+             up to {known}): run that version, or restore a backup made with this one"
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -32,6 +32,12 @@ impl Timestamp {
         Some(Self(local.with_timezone(&Utc).timestamp_millis()))
     }
 
+    /// The instant in UTC, to the second, for a file name: `20261204T150102Z`.
+    pub fn utc_compact(self) -> String {
+        DateTime::<Utc>::from_timestamp_millis(self.0)
+            .map_or_else(|| self.0.to_string(), |t| t.format("%Y%m%dT%H%M%SZ").to_string())
+    }
+
     /// Swiss notation in Zurich local time, daylight saving included: `24.01.2021 18:18:11`.
     pub fn zurich(self) -> ZurichTime {
         ZurichTime(self)

@@ -25,6 +25,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Key(cmd)) => key(cmd, &open(&database_url, &options).await?).await,
         Some(Command::Statement(args)) => statement(args, &open(&database_url, &options).await?).await,
         Some(Command::Payments(cmd)) => payments(cmd, &open(&database_url, &options).await?).await,
+        Some(Command::Backup { out }) => {
+            db::maintenance::sqlite_file(&database_url)?;
+            let db = open(&database_url, &options).await?;
+            let report = db.backup_to(&out).await?;
+            println!(
+                "Backed up to {} and checked: {} top-up(s), {} account(s), schema {}, {} bytes.",
+                report.file.display(),
+                report.topups,
+                report.users,
+                report.schema,
+                report.bytes
+            );
+            println!(
+                "Its station secrets are sealed with the key file: keep a copy of that apart from backups."
+            );
+            Ok(())
+        }
+        Some(Command::Restore { from }) => {
+            let report = db::maintenance::restore(&from, &database_url).await?;
+            let r = &report.restored;
+            println!(
+                "Restored {} to {}: {} top-up(s), {} account(s), schema {}.",
+                from.display(),
+                r.file.display(),
+                r.topups,
+                r.users,
+                r.schema
+            );
+            if let Some(kept) = &report.replaced {
+                println!("The database it replaced is kept as {}.", kept.display());
+            }
+            println!("Start the server: it migrates the copy if need be and resumes from it.");
+            Ok(())
+        }
         Some(Command::Secrets(SecretsCommand::Rotate)) => {
             let rotation = open(&database_url, &options).await?.rotate_secrets_key().await?;
             println!(
@@ -85,15 +119,30 @@ async fn station(cmd: StationCommand, db: &Db) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A database URL as it may be shown: without the user and password a server URL may carry
+/// (`postgres://recharge:secret@db/recharge` → `postgres://…@db/recharge`).
+fn shown_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://…@{host}/{path}"),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
 async fn open(url: &str, options: &DbOptions) -> anyhow::Result<Db> {
-    Db::open_with(url, options).await.with_context(|| format!("cannot open the database {url}"))
+    Db::open_with(url, options).await.with_context(|| format!("cannot open the database {}", shown_url(url)))
 }
 
 async fn serve(args: ServeArgs, database_url: String, options: DbOptions) -> anyhow::Result<()> {
     let mut settings = Settings::from_args(args, database_url.clone())?;
     settings.database = options;
     let app = Application::build(settings).await.map_err(|e| match e.downcast_ref::<DbError>() {
-        Some(_) => e.context(format!("cannot open the database {database_url}")),
+        Some(_) => e.context(format!("cannot open the database {}", shown_url(&database_url))),
         None => e,
     })?;
     let addr = app.local_addr();
@@ -492,4 +541,19 @@ fn read_new_password() -> anyhow::Result<NewPassword> {
         line.trim_end_matches(['\n', '\r']).to_owned()
     };
     Ok(NewPassword::parse(&raw)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_database_url_is_shown_without_its_credentials() {
+        use super::shown_url;
+        assert_eq!(shown_url("postgres://recharge:s3cret@db:5432/recharge"), "postgres://…@db:5432/recharge");
+        assert_eq!(shown_url("postgres://u:p@ss@db/x"), "postgres://…@db/x");
+        assert_eq!(shown_url("sqlite://data/recharge.db"), "sqlite://data/recharge.db");
+        assert_eq!(
+            shown_url("sqlite:///var/lib/recharge/recharge.db"),
+            "sqlite:///var/lib/recharge/recharge.db"
+        );
+    }
 }

@@ -22,8 +22,19 @@ pub struct Cli {
     #[arg(long, global = true, env = "RECHARGE_SECRETS_KEY_FILE")]
     pub secrets_key_file: Option<PathBuf>,
 
+    /// How log lines are written to standard error: `text` for people, `json` (one object per line,
+    /// with the request's span) for log collectors.
+    #[arg(long, global = true, env = "RECHARGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 // Parsed once from the command line: the size of its largest variant does not matter.
@@ -53,6 +64,20 @@ pub enum Command {
     /// Payments: take bank files (camt.053, camt.054) in.
     #[command(subcommand)]
     Payments(PaymentsCommand),
+    /// Copy the SQLite database to a new file while the server runs, and check the copy before saying
+    /// it is done. The station secrets in it are sealed with the key file: keep that apart, and safe.
+    Backup {
+        /// The file to write (refused if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a backup in place of the SQLite database, after checking it. The server must be stopped;
+    /// the database replaced is kept beside it (`…before-restore-<time>`).
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +219,13 @@ pub struct ServeArgs {
     /// Mark cookies `Secure` (and send HSTS): set this whenever the site is reached over HTTPS.
     #[arg(long, env = "RECHARGE_SECURE_COOKIES")]
     pub secure_cookies: bool,
+
+    /// A reverse proxy in front of the server (an address or a network, e.g. 127.0.0.1 or 10.0.0.0/8;
+    /// repeat or separate by commas): only requests from these have their `Forwarded` /
+    /// `X-Forwarded-For` and `X-Request-Id` believed, for the login throttle and the logs. Without it,
+    /// every client is the address it connects from.
+    #[arg(long = "trusted-proxy", env = "RECHARGE_TRUSTED_PROXY", value_delimiter = ',', value_parser = crate::http::client::parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// A session unused for this long ends (e.g. 30m, 1h).
     #[arg(long, env = "RECHARGE_SESSION_IDLE", default_value = "1h", value_parser = humantime::parse_duration)]

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use server::config::LogFormat;
 
 /// Stack for each of the runtime's threads: rendering a page recurses through its view tree, which an
 /// unoptimised build needs several megabytes for (the memory is reserved, and used only as it is
@@ -27,15 +28,16 @@ async fn run() -> ExitCode {
     unsafe {
         libc::umask(0o077);
     }
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
         // Colours only on a terminal: a log written to a file or a pipe stays plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // One JSON object per line: the event's fields, the current span's (the request's id, client,
+        // method and path) and the list of spans it is in.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
     match server::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -33,6 +33,8 @@ pub struct Settings {
     /// How to open it besides its URL: the station secrets' key file.
     pub database: db::DbOptions,
     pub secure_cookies: bool,
+    /// Whose forwarding headers are believed.
+    pub trusted_proxies: http::client::TrustedProxies,
     pub sessions: SessionPolicy,
     pub account_throttle: ThrottlePolicy,
     pub client_throttle: ThrottlePolicy,
@@ -86,6 +88,7 @@ impl Settings {
             database_url,
             database: db::DbOptions::default(),
             secure_cookies: args.secure_cookies,
+            trusted_proxies: http::client::TrustedProxies::new(args.trusted_proxies),
             sessions: SessionPolicy { idle: args.session_idle, lifetime: args.session_lifetime },
             account_throttle: ThrottlePolicy::PER_ACCOUNT,
             client_throttle: ThrottlePolicy::PER_CLIENT,

@@ -3,11 +3,10 @@
 //! Login and logout are plain HTML form posts answered with redirects, so they work before (and without)
 //! the WebAssembly; the login page reads the outcome from the query string it is redirected to.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -19,6 +18,7 @@ use domain::{Account, Email, NewPassword, Timestamp, UserId};
 use serde::Deserialize;
 
 use super::AppState;
+use super::client::ClientAddr;
 use crate::auth::password;
 use crate::auth::session::{SessionPolicy, Verdict, new_token, token_hash};
 
@@ -35,7 +35,7 @@ pub struct LoginForm {
 /// `POST /login`: checks the throttle, then the password, then opens a session.
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let form = match form {
@@ -57,15 +57,15 @@ pub async fn login(
     let account = match check_password(&state, &email, form.password, peer).await {
         Ok(Check::Correct(account)) => account,
         Ok(Check::Throttled(wait)) => {
-            tracing::warn!(email = %typed(&email), client = %peer.ip(), "login refused: too many failures");
+            tracing::warn!(email = %typed(&email), client = %peer, "login refused: too many failures");
             return to_login(Some(LoginNotice::Throttled { retry_secs: wait.as_secs().max(1) }), next);
         }
         Ok(Check::Wrong) => {
-            tracing::info!(email = %typed(&email), client = %peer.ip(), "login failed");
+            tracing::info!(email = %typed(&email), client = %peer, "login failed");
             return to_login(Some(LoginNotice::Credentials), next);
         }
         Ok(Check::Busy) => {
-            tracing::warn!(client = %peer.ip(), "login refused: too many password checks at once");
+            tracing::warn!(client = %peer, "login refused: too many password checks at once");
             return to_login(Some(LoginNotice::Unavailable), next);
         }
         Err(e) => return unavailable(e),
@@ -74,7 +74,7 @@ pub async fn login(
         Ok(token) => token,
         Err(e) => return unavailable(e),
     };
-    tracing::info!(email = %email, client = %peer.ip(), "login");
+    tracing::info!(email = %email, client = %peer, "login");
     let mut response = redirect(if next.is_empty() { "/" } else { next });
     let cookies = response.headers_mut();
     append_cookie(cookies, session_cookie(&state, token));
@@ -113,12 +113,12 @@ async fn check_password(
     state: &AppState,
     email: &Email,
     password: String,
-    peer: SocketAddr,
+    peer: std::net::IpAddr,
 ) -> anyhow::Result<Check> {
     let db = &state.db;
     let settings = &state.settings;
     let account_key = format!("email:{email}");
-    let client_key = format!("client:{}", peer.ip());
+    let client_key = format!("client:{}", super::client::throttle_scope(peer));
     let now = Timestamp::now();
     {
         // The failure is recorded, per e-mail and per client, before the password is checked, so that
@@ -186,7 +186,7 @@ pub struct PasswordForm {
 /// ends (a thief's too); this browser gets a fresh one so the person stays logged in here.
 pub async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     Extension(account): Extension<Account>,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
@@ -216,7 +216,7 @@ pub async fn change_password(
     match check_password(&state, &account.email, form.current, peer).await {
         Ok(Check::Correct(_)) => {}
         Ok(Check::Wrong) => {
-            tracing::info!(email = %account.email, client = %peer.ip(), "password change refused");
+            tracing::info!(email = %account.email, client = %peer, "password change refused");
             return back(PasswordNotice::Current);
         }
         Ok(Check::Throttled(wait)) => {
@@ -232,7 +232,7 @@ pub async fn change_password(
     };
     match replaced.await {
         Ok(token) => {
-            tracing::info!(email = %account.email, client = %peer.ip(), "password changed");
+            tracing::info!(email = %account.email, client = %peer, "password changed");
             let mut response = back(PasswordNotice::Changed);
             append_cookie(response.headers_mut(), session_cookie(&state, token));
             response

@@ -3,12 +3,14 @@
 
 mod alerts;
 mod auth;
+pub mod client;
 mod events;
 mod export;
 mod guard;
 mod keys;
 mod listener;
 mod payments;
+mod probes;
 
 pub use listener::{Limits, serve};
 
@@ -59,6 +61,8 @@ pub struct AppState {
     exports: Arc<tokio::sync::Semaphore>,
     /// Turns for bank files being taken in (`payments::IMPORTS_AT_ONCE`).
     imports: Arc<tokio::sync::Semaphore>,
+    /// The last answer of `/readyz`.
+    readiness: probes::Readiness,
 }
 
 impl AppState {
@@ -72,7 +76,18 @@ impl AppState {
         let leptos = settings.leptos.clone();
         let exports = Arc::new(tokio::sync::Semaphore::new(export::AT_ONCE));
         let imports = Arc::new(tokio::sync::Semaphore::new(payments::IMPORTS_AT_ONCE));
-        Self { db, settings, leptos, throttle_lock: Arc::default(), journal, demo, modem, exports, imports }
+        Self {
+            db,
+            settings,
+            leptos,
+            throttle_lock: Arc::default(),
+            journal,
+            demo,
+            modem,
+            exports,
+            imports,
+            readiness: probes::Readiness::default(),
+        }
     }
 }
 
@@ -146,11 +161,16 @@ pub fn router(state: AppState) -> Router {
         .route("/keys/import", post(keys::import))
         .layer(DefaultBodyLimit::max(keys::UPLOAD_BYTES))
         .layer(RequestBodyLimitLayer::new(keys::UPLOAD_BYTES));
-    pages
+    let app = pages
         .merge(uploads)
         .merge(lists)
         .layer(middleware::from_fn(guard::server_fn_errors))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require_session))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require_session));
+    // Probes answer without a session (and without reading a cookie).
+    Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .merge(app)
         .layer(middleware::from_fn_with_state(state.clone(), guard::cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
         .layer(
@@ -158,23 +178,29 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(request_span as fn(&Request) -> tracing::Span)
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
+        .layer(middleware::from_fn_with_state(state.settings.trusted_proxies.clone(), client::identify))
         .with_state(state)
 }
 
-/// Every request in a span with its own number, its method and its path (never its query, which may
+/// Every request in a span with its id, its client, its method and its path (never its query, which may
 /// hold what a person typed, nor its headers): what the server logs while answering it names the
 /// request, and a server error is logged with its status and time (tower-http's trace layer).
 ///
 /// Not event streams: a span lives as long as its response body, which for a stream is hours, entered at
 /// every write of the feed to every one of thousands of streams.
 fn request_span(req: &Request) -> tracing::Span {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
     if req.uri().path() == "/api/events" {
         return tracing::Span::none();
     }
-    let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+    let id = req.extensions().get::<client::RequestId>().map_or("", |id| id.0.as_str());
+    let client = req.extensions().get::<client::ClientAddr>().map(|c| c.0);
+    tracing::info_span!(
+        "request",
+        id,
+        client = client.map(tracing::field::display),
+        method = %req.method(),
+        path = %req.uri().path()
+    )
 }
 
 /// Unknown addresses: static files if they exist, else a 404 page (or plain text for the API and the

@@ -53,6 +53,7 @@ pub fn settings(dir: &tempfile::TempDir) -> Settings {
         database_url: format!("sqlite://{}", dir.path().join("recharge.db").display()),
         database: db::DbOptions::default(),
         secure_cookies: false,
+        trusted_proxies: server::http::client::TrustedProxies::default(),
         sessions: SessionPolicy { idle: Duration::from_secs(3600), lifetime: Duration::from_secs(12 * 3600) },
         account_throttle: ThrottlePolicy::PER_ACCOUNT,
         client_throttle: ThrottlePolicy::PER_CLIENT,
@@ -108,7 +109,12 @@ async fn start(s: Settings, dir: tempfile::TempDir) -> TestApp {
 impl TestApp {
     /// Stops the server (its tasks are aborted wherever they are, as in a crash) and starts a new one on
     /// the same database and demo directory.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_after(|_| {}).await
+    }
+
+    /// [`TestApp::restart`], running `between` while the server is stopped and the database closed.
+    pub async fn restart_after(mut self, between: impl FnOnce(&Settings)) -> TestApp {
         self.demo = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -117,9 +123,15 @@ impl TestApp {
             running.await.unwrap().unwrap();
         }
         self.db.close().await;
+        between(&self.settings);
         let dir = tempfile::tempdir().unwrap();
         let old = std::mem::replace(&mut self._dir, dir);
         start(self.settings.clone(), old).await
+    }
+
+    /// What the server was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn url(&self, path: &str) -> String {

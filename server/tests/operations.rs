@@ -1,0 +1,301 @@
+//! Running the server as a service: health and readiness probes, the client's address behind a trusted
+//! proxy (and not otherwise), request ids, and a backup taken while top-ups flow, restored, resumed.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{TestApp, spawn_with};
+use db::{NewStation, Scope};
+use domain::journal::TxStatus;
+use domain::{Amount, KeyNumber, PhoneNumber, Role, StationId, Timestamp, TxId};
+use reqwest::StatusCode;
+use serde_json::Value;
+use server::auth::throttle::ThrottlePolicy;
+
+const BIN: &str = env!("CARGO_BIN_EXE_recharge");
+
+#[tokio::test]
+async fn probes_answer_without_a_session_and_say_what_they_found() {
+    let app = spawn_with(|_| {}).await;
+    let r = app.get("/healthz", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert_eq!(r.text().await.unwrap(), "ok\n");
+
+    let r = app.get("/readyz", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["schema"], ready["schema_known"]);
+    assert!(ready["schema"].as_i64().unwrap() >= 12, "{ready}");
+    assert_eq!(ready["modem_owner"], true);
+
+    // A flood of probes is answered from one reading of the database a second.
+    let answers = futures_join((0..200).map(|_| app.client.get(app.url("/readyz")).send())).await;
+    assert!(answers.iter().all(|r| r.as_ref().unwrap().status() == StatusCode::OK));
+}
+
+/// Awaits them all, in order.
+async fn futures_join<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    let handles: Vec<_> = futures.collect();
+    for f in handles {
+        out.push(f.await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_answer_names_its_request_and_only_a_trusted_proxy_names_it_for_us() {
+    let app = spawn_with(|_| {}).await;
+    let r =
+        app.client.get(app.url("/login")).header("x-request-id", "chosen-by-a-client").send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    let again = app.get("/login", None).await;
+    assert_ne!(again.headers()["x-request-id"].to_str().unwrap(), id, "each request its own");
+
+    let behind = spawn_with(|s| s.trusted_proxies = proxies("127.0.0.1")).await;
+    let r =
+        behind.client.get(behind.url("/login")).header("x-request-id", "nginx-4f2a9c").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "nginx-4f2a9c");
+}
+
+fn proxies(list: &str) -> server::http::client::TrustedProxies {
+    server::http::client::TrustedProxies::new(
+        list.split(',').map(|n| server::http::client::parse_net(n).unwrap()).collect(),
+    )
+}
+
+/// Three free failures per client, then a long wait.
+fn strict_client_throttle(s: &mut server::startup::Settings) {
+    s.client_throttle = ThrottlePolicy {
+        free_failures: 3,
+        base_delay: Duration::from_secs(60),
+        lock_after: 10,
+        lock_for: Duration::from_secs(60),
+        window: Duration::from_secs(60),
+    };
+}
+
+async fn guess(app: &TestApp, n: usize, forwarded_for: &str) -> String {
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("email", format!("nobody{n}@recharge.ch").as_str()), ("password", "guess"), ("next", "")])
+        .send()
+        .await
+        .unwrap();
+    common::location(&r)
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_for_from_an_untrusted_client_changes_nothing() {
+    let app = spawn_with(strict_client_throttle).await;
+    // Each guess claims another address: they are all this one client's.
+    for n in 0..3 {
+        assert_eq!(guess(&app, n, &format!("198.51.100.{n}")).await, "/login?error=credentials");
+    }
+    assert!(guess(&app, 9, "198.51.100.99").await.starts_with("/login?error=throttled"));
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_counted_apart() {
+    let app = spawn_with(|s| {
+        strict_client_throttle(s);
+        s.trusted_proxies = proxies("127.0.0.1/32");
+    })
+    .await;
+    for n in 0..3 {
+        // What a client writes left of the proxy's own entry is not believed.
+        assert_eq!(guess(&app, n, &format!("10.0.0.{n}, 198.51.100.7")).await, "/login?error=credentials");
+    }
+    assert!(guess(&app, 9, "198.51.100.7").await.starts_with("/login?error=throttled"));
+    // Another client behind the same proxy is not held back by the first one's guesses.
+    assert_eq!(guess(&app, 10, "198.51.100.8").await, "/login?error=credentials");
+}
+
+async fn gerance_with_station(app: &TestApp) -> (String, StationId) {
+    let gerance = app.add_gerance("Gérance A").await;
+    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
+    let new = NewStation {
+        gerance_id: gerance,
+        name: "Station",
+        place: "Sion",
+        phone: &PhoneNumber::parse("+41790000101").unwrap(),
+        secret: &[3; 32],
+        max_amount: Amount::from_rappen(50_000).unwrap(),
+    };
+    let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
+    app.demo.as_ref().unwrap().sync(&app.db).await.unwrap();
+    (app.login("a@example.ch").await, station)
+}
+
+async fn top_up(app: &TestApp, cookie: &str, station: StationId, key: u16, token: &str) -> TxId {
+    // The same key and amount again and again: the person confirmed they mean it (`repeat`).
+    let body = format!("station={station}&key={key}&amount=1.00&token={token}&repeat=1");
+    let r = app.post_api("/api/topup", Some(cookie), &body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    TxId(answer["Created"]["id"].as_i64().unwrap_or_else(|| panic!("{answer}")))
+}
+
+/// Waits until every one of `ids` is at least confirmed by its station.
+async fn all_confirmed(db: &db::Db, ids: &[TxId]) {
+    for _ in 0..300 {
+        let mut done = true;
+        for id in ids {
+            let tx = db.transaction(Scope::All, *id).await.unwrap().unwrap_or_else(|| panic!("{id} missing"));
+            done &= matches!(tx.status, TxStatus::Confirmed | TxStatus::Reloaded);
+        }
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not all confirmed: {ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_top_ups_flow_restores_whole_and_the_stations_apply_nothing_twice() {
+    let app = spawn_with(|_| {}).await;
+    let (cookie, station) = gerance_with_station(&app).await;
+    let url = app.settings().database_url.clone();
+    let key = KeyNumber(4711);
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("recharge-backup.db");
+
+    // Top-ups before, during and after the backup, each to be loaded onto the same key.
+    let mut before = Vec::new();
+    for n in 0..10 {
+        before.push(top_up(&app, &cookie, station, key.0, &format!("before-{n:012}")).await);
+    }
+    let backing_up = {
+        let (url, backup) = (url.clone(), backup.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .args(["backup", "--out"])
+                .arg(&backup)
+                .env("RECHARGE_DATABASE_URL", url)
+                .output()
+                .unwrap()
+        })
+    };
+    let mut meanwhile = Vec::new();
+    for n in 0..10 {
+        meanwhile.push(top_up(&app, &cookie, station, key.0, &format!("during-{n:012}")).await);
+    }
+    let out = backing_up.await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("and checked"), "{said}");
+    assert!(said.contains("key file"), "the backup reminds of the secrets' key: {said}");
+    let mut after = Vec::new();
+    for n in 0..5 {
+        after.push(top_up(&app, &cookie, station, key.0, &format!("after-{n:012}")).await);
+    }
+    let everything: Vec<TxId> = before.iter().chain(&meanwhile).chain(&after).copied().collect();
+    all_confirmed(&app.db, &everything).await;
+
+    // A second backup to the same name is refused, the first one untouched.
+    let again = Command::new(BIN)
+        .args(["backup", "--out"])
+        .arg(&backup)
+        .env("RECHARGE_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    // Restoring while the server runs is refused: it would replace the file under it.
+    let busy = Command::new(BIN)
+        .args(["restore", "--from"])
+        .arg(&backup)
+        .env("RECHARGE_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!busy.status.success());
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("stop it first"),
+        "{}",
+        String::from_utf8_lossy(&busy.stderr)
+    );
+
+    // The server is stopped and the backup restored; the stations keep what they applied.
+    let app = app
+        .restart_after(|s| {
+            let out = Command::new(BIN)
+                .args(["restore", "--from"])
+                .arg(&backup)
+                .env("RECHARGE_DATABASE_URL", &s.database_url)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(String::from_utf8_lossy(&out.stdout).contains("is kept as"));
+        })
+        .await;
+
+    // Every top-up committed before the backup began is there, and ends confirmed: those sent after
+    // the backup was made are sent again, and their station recognises them.
+    all_confirmed(&app.db, &before).await;
+    let kept = app.db.changes_since(Scope::All, 0, 1000).await.unwrap();
+    assert!(kept.len() >= before.len() && kept.len() <= before.len() + meanwhile.len(), "{}", kept.len());
+    assert!(after.iter().all(|id| kept.iter().all(|tx| tx.id != *id)), "made after the backup: not in it");
+
+    // A top-up entered after the restore gets a number no station has seen, and is loaded.
+    let cookie = app.login("a@example.ch").await;
+    let fresh = top_up(&app, &cookie, station, key.0, "after-restore-0001").await;
+    assert!(everything.iter().all(|id| id.get() < fresh.get()), "{fresh} after {everything:?}");
+    all_confirmed(&app.db, &[fresh]).await;
+    let demo = app.demo.as_ref().unwrap();
+    demo.present_key(station, key).await.unwrap();
+    // Each top-up the station received loaded once: 26 francs, not one more.
+    let loaded = everything.len() as u32 + 1;
+    for _ in 0..100 {
+        if demo.balance(key) >= loaded * 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(demo.balance(key), loaded * 100);
+}
+
+#[tokio::test]
+async fn backup_and_restore_refuse_what_they_cannot_do_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], url: &str| {
+        let out = Command::new(BIN).args(args).env("RECHARGE_DATABASE_URL", url).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let pg = run(&["backup", "--out", "x.db"], "postgres://localhost/recharge");
+    assert!(pg.contains("pg_dump"), "{pg}");
+    // Not a database at all.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"this is not a database, whatever its name").unwrap();
+    let url = format!("sqlite://{}", dir.path().join("recharge.db").display());
+    let said = run(&["restore", "--from", junk.to_str().unwrap()], &url);
+    assert!(said.contains("junk.db"), "{said}");
+    assert!(!dir.path().join("recharge.db").exists(), "nothing was put in place");
+    let missing = run(&["restore", "--from", dir.path().join("nowhere.db").to_str().unwrap()], &url);
+    assert!(missing.contains("nowhere.db"), "{missing}");
+}
+
+#[test]
+fn a_database_url_of_another_kind_is_refused_without_repeating_it() {
+    let out = Command::new(BIN)
+        .args(["user", "list"])
+        .env("RECHARGE_DATABASE_URL", "mysql://admin:hunter2@db.example.ch/recharge")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("\"mysql\"") && said.contains("sqlite://"), "{said}");
+    assert!(!said.contains("hunter2"), "{said}");
+}
