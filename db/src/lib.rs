@@ -8,6 +8,7 @@ mod accounts;
 mod alerts;
 mod audit;
 mod columns;
+mod gauges;
 mod inbox;
 mod journal;
 mod keys;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
 pub use alerts::{AlertChanges, AlertId, AlertPrefs, AlertRecord, MailContent, MailJob};
 pub use audit::{AuditAction, AuditEntry};
+pub use gauges::ServiceGauges;
 pub use inbox::{StationEffect, VerifiedMessage};
 pub use journal::{DueTx, JournalFilter, JournalSort, JournalView, NewTopUp, TopUpError, TxRecord};
 pub use keys::{KeyRecord, KeyRow, LastTopUp};

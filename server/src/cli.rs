@@ -147,6 +147,9 @@ async fn serve(args: ServeArgs, database_url: String, options: DbOptions) -> any
     })?;
     let addr = app.local_addr();
     tracing::info!("serving on http://{addr}");
+    if let Some(metrics) = app.metrics_addr() {
+        tracing::info!("metrics on http://{metrics}/metrics");
+    }
     println!("Recharge is running on http://{addr}");
     app.run_until(shutdown_signal()).await
 }

@@ -227,6 +227,11 @@ pub struct ServeArgs {
     #[arg(long = "trusted-proxy", env = "RECHARGE_TRUSTED_PROXY", value_delimiter = ',', value_parser = crate::http::client::parse_net)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100): off without it. Give an
+    /// address only the monitoring can reach; the metrics are not behind a login.
+    #[arg(long, env = "RECHARGE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// A session unused for this long ends (e.g. 30m, 1h).
     #[arg(long, env = "RECHARGE_SESSION_IDLE", default_value = "1h", value_parser = humantime::parse_duration)]
     pub session_idle: Duration,

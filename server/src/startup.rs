@@ -16,6 +16,7 @@ use crate::auth::throttle::ThrottlePolicy;
 use crate::config::ServeArgs;
 use crate::feed::Journal;
 use crate::http;
+use crate::metrics::Metrics;
 use crate::sms::{self, ModemStatus, demo::Demo};
 use ::sms::link::{LinkConfig, SerialDevice};
 use domain::journal::RetryPolicy;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Whose forwarding headers are believed.
     pub trusted_proxies: http::client::TrustedProxies,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     pub sessions: SessionPolicy,
     pub account_throttle: ThrottlePolicy,
     pub client_throttle: ThrottlePolicy,
@@ -89,6 +92,7 @@ impl Settings {
             database: db::DbOptions::default(),
             secure_cookies: args.secure_cookies,
             trusted_proxies: http::client::TrustedProxies::new(args.trusted_proxies),
+            metrics_addr: args.metrics_addr,
             sessions: SessionPolicy { idle: args.session_idle, lifetime: args.session_lifetime },
             account_throttle: ThrottlePolicy::PER_ACCOUNT,
             client_throttle: ThrottlePolicy::PER_CLIENT,
@@ -158,6 +162,7 @@ pub struct Application {
     demo: Option<Arc<Demo>>,
     journal: Journal,
     limits: http::Limits,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Application {
@@ -209,13 +214,43 @@ impl Application {
             crate::alerts::start(db.clone(), journal.clone(), status.clone(), settings.alerts.clone());
         let sessions = settings.sessions;
         let limits = settings.limits;
-        let state =
-            http::AppState::new(db.clone(), Arc::new(settings), journal.clone(), demo.clone(), status);
+        let metrics = Arc::new(Metrics::new());
+        let mut metrics_addr = None;
+        let metrics_task = match settings.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+                metrics_addr = listener.local_addr().ok();
+                let sources = crate::metrics::Sources {
+                    db: db.clone(),
+                    journal: journal.clone(),
+                    modem: status.clone(),
+                    silent_ms: settings.alerts.defaults.silent_ms,
+                };
+                let router = crate::metrics::router(metrics.clone(), sources);
+                Some(tokio::spawn(async move {
+                    if let Err(e) = http::serve(listener, router, limits, std::future::pending()).await {
+                        tracing::error!(error = %e, "serving metrics failed");
+                    }
+                }))
+            }
+            None => None,
+        };
+        let state = http::AppState::new(
+            db.clone(),
+            Arc::new(settings),
+            journal.clone(),
+            demo.clone(),
+            status,
+            metrics,
+        );
         let router = http::router(state);
         let feed = journal.start_feed();
         let mut tasks = vec![link_task, modem_task, feed];
         tasks.extend(alert_tasks);
-        Ok(Self { listener, router, db, sessions, tasks, demo, journal, limits })
+        tasks.extend(metrics_task);
+        Ok(Self { listener, router, db, sessions, tasks, demo, journal, limits, metrics_addr })
     }
 
     /// Wakes the modem task; publishes journal changes.
@@ -226,6 +261,11 @@ impl Application {
     /// The simulated stations, when running without a modem.
     pub fn demo(&self) -> Option<Arc<Demo>> {
         self.demo.clone()
+    }
+
+    /// Where the metrics are served, once bound (`--metrics-addr`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -299,3 +299,50 @@ fn a_database_url_of_another_kind_is_refused_without_repeating_it() {
     assert!(said.contains("\"mysql\"") && said.contains("sqlite://"), "{said}");
     assert!(!said.contains("hunter2"), "{said}");
 }
+
+/// The value of the sample `name` (with its labels as written, e.g. `{status="sent"}`), if present.
+fn sample(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_apart_and_follow_what_happens() {
+    let app = spawn_with(|s| s.metrics_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let metrics_url = format!("http://{}/metrics", app.metrics_addr.unwrap());
+    // Not on the site itself.
+    assert_eq!(app.get("/metrics", None).await.status(), StatusCode::SEE_OTHER);
+
+    let (cookie, station) = gerance_with_station(&app).await;
+    app.post_login("a@example.ch", "wrong password").await;
+    let id = top_up(&app, &cookie, station, 4711, "metrics-0000000001").await;
+    all_confirmed(&app.db, &[id]).await;
+    let _stream = app.client.get(app.url("/api/events")).header("cookie", &cookie).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the one reading a second
+
+    let r = app.client.get(&metrics_url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let confirmed = sample(&text, "recharge_topups{status=\"confirmed\"}").unwrap_or(0.0)
+        + sample(&text, "recharge_topups{status=\"reloaded\"}").unwrap_or(0.0);
+    assert_eq!(confirmed, 1.0, "{text}");
+    assert_eq!(sample(&text, "recharge_logins_total{outcome=\"success\"}"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "recharge_logins_total{outcome=\"failed\"}"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "recharge_modem_connected"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "recharge_stations"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "recharge_stations_silent"), Some(0.0), "{text}");
+    assert_eq!(sample(&text, "recharge_outbox_waiting"), Some(0.0), "{text}");
+    assert!(sample(&text, "recharge_event_streams_open").unwrap() >= 1.0, "{text}");
+    // Requests by route pattern, never by the path asked for.
+    assert_eq!(
+        sample(&text, "recharge_http_requests_total{route=\"/api/topup\",method=\"POST\",status=\"200\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    app.get("/no/such/page/12345", None).await;
+    let text = app.client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("12345"), "{text}");
+    assert!(text.contains("recharge_http_request_duration_seconds_bucket{"), "{text}");
+    assert!(text.contains("recharge_db_connections{pool=\"write\",state=\"idle\"}"), "{text}");
+}

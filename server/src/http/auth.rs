@@ -21,6 +21,7 @@ use super::AppState;
 use super::client::ClientAddr;
 use crate::auth::password;
 use crate::auth::session::{SessionPolicy, Verdict, new_token, token_hash};
+use crate::metrics::LoginOutcome;
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -58,14 +59,17 @@ pub async fn login(
         Ok(Check::Correct(account)) => account,
         Ok(Check::Throttled(wait)) => {
             tracing::warn!(email = %typed(&email), client = %peer, "login refused: too many failures");
+            state.metrics.login(LoginOutcome::throttled);
             return to_login(Some(LoginNotice::Throttled { retry_secs: wait.as_secs().max(1) }), next);
         }
         Ok(Check::Wrong) => {
             tracing::info!(email = %typed(&email), client = %peer, "login failed");
+            state.metrics.login(LoginOutcome::failed);
             return to_login(Some(LoginNotice::Credentials), next);
         }
         Ok(Check::Busy) => {
             tracing::warn!(client = %peer, "login refused: too many password checks at once");
+            state.metrics.login(LoginOutcome::busy);
             return to_login(Some(LoginNotice::Unavailable), next);
         }
         Err(e) => return unavailable(e),
@@ -75,6 +79,7 @@ pub async fn login(
         Err(e) => return unavailable(e),
     };
     tracing::info!(email = %email, client = %peer, "login");
+    state.metrics.login(LoginOutcome::success);
     let mut response = redirect(if next.is_empty() { "/" } else { next });
     let cookies = response.headers_mut();
     append_cookie(cookies, session_cookie(&state, token));

@@ -63,6 +63,8 @@ pub struct AppState {
     imports: Arc<tokio::sync::Semaphore>,
     /// The last answer of `/readyz`.
     readiness: probes::Readiness,
+    /// Counted as requests and logins happen (`crate::metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -72,6 +74,7 @@ impl AppState {
         journal: Journal,
         demo: Option<Arc<Demo>>,
         modem: ModemStatus,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let leptos = settings.leptos.clone();
         let exports = Arc::new(tokio::sync::Semaphore::new(export::AT_ONCE));
@@ -87,6 +90,7 @@ impl AppState {
             exports,
             imports,
             readiness: probes::Readiness::default(),
+            metrics,
         }
     }
 }
@@ -171,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .merge(app)
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::count))
         .layer(middleware::from_fn_with_state(state.clone(), guard::cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
         .layer(

@@ -23,6 +23,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where the metrics are served, when the settings asked for them.
+    pub metrics_addr: Option<SocketAddr>,
     pub db: Db,
     pub journal: Journal,
     pub demo: Option<Arc<Demo>>,
@@ -54,6 +56,7 @@ pub fn settings(dir: &tempfile::TempDir) -> Settings {
         database: db::DbOptions::default(),
         secure_cookies: false,
         trusted_proxies: server::http::client::TrustedProxies::default(),
+        metrics_addr: None,
         sessions: SessionPolicy { idle: Duration::from_secs(3600), lifetime: Duration::from_secs(12 * 3600) },
         account_throttle: ThrottlePolicy::PER_ACCOUNT,
         client_throttle: ThrottlePolicy::PER_CLIENT,
@@ -86,6 +89,7 @@ pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> TestApp {
 async fn start(s: Settings, dir: tempfile::TempDir) -> TestApp {
     let app = Application::build(s.clone()).await.expect("server starts");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let (journal, demo) = (app.journal(), app.demo());
     let (stop, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until(async {
@@ -95,6 +99,7 @@ async fn start(s: Settings, dir: tempfile::TempDir) -> TestApp {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     TestApp {
         addr,
+        metrics_addr,
         db,
         journal,
         demo,
