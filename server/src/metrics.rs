@@ -31,7 +31,8 @@ struct RequestLabels {
     /// The route's pattern (`/stations/{id}`), never the path itself: the values stay few whatever
     /// addresses clients ask for.
     route: String,
-    method: String,
+    /// One of the standard methods, or `other`: a client may send any token as a method.
+    method: &'static str,
     status: u16,
 }
 
@@ -190,14 +191,10 @@ impl Metrics {
         self.logins.get_or_create(&LoginLabels { outcome }).inc();
     }
 
-    fn request(&self, route: &str, method: &str, status: StatusCode, took: Option<Duration>) {
+    fn request(&self, route: &str, method: &'static str, status: StatusCode, took: Option<Duration>) {
         let route = route.to_owned();
         self.requests
-            .get_or_create(&RequestLabels {
-                route: route.clone(),
-                method: method.to_owned(),
-                status: status.as_u16(),
-            })
+            .get_or_create(&RequestLabels { route: route.clone(), method, status: status.as_u16() })
             .inc();
         if let Some(took) = took {
             self.durations.get_or_create(&RouteLabels { route }).observe(took.as_secs_f64());
@@ -259,12 +256,28 @@ pub async fn count(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let route = route.unwrap_or_else(|| "other".to_owned());
     let stream = req.uri().path() == "/api/events";
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     let took = (!stream).then(|| started.elapsed());
-    metrics.request(&route, &method, response.status(), took);
+    metrics.request(&route, method, response.status(), took);
     response
+}
+
+/// A request's method as a label: the standard ones by name, any other as `other`, so that a client
+/// inventing methods cannot grow the label set (and the server's memory) without bound.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics` on the metrics address.

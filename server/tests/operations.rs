@@ -341,8 +341,20 @@ async fn metrics_are_served_apart_and_follow_what_happens() {
         "{text}"
     );
     app.get("/no/such/page/12345", None).await;
+    // Methods a client makes up are counted, under one label.
+    for invented in ["PROBE1", "PROBE2"] {
+        let method = reqwest::Method::from_bytes(invented.as_bytes()).unwrap();
+        app.client.request(method, app.url("/login")).send().await.unwrap();
+    }
     let text = app.client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
     assert!(!text.contains("12345"), "{text}");
+    assert!(!text.contains("PROBE"), "{text}");
+    let invented: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("recharge_http_requests_total{") && l.contains("method=\"other\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(invented, 2.0, "{text}");
     assert!(text.contains("recharge_http_request_duration_seconds_bucket{"), "{text}");
     assert!(text.contains("recharge_db_connections{pool=\"write\",state=\"idle\"}"), "{text}");
 }
