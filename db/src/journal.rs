@@ -232,8 +232,9 @@ pub(crate) async fn insert_top_up(
         // out after the backup was made may be known to stations.
         "INSERT INTO transactions (id, gerance_id, station_id, key_number, amount_rappen, status, created_by,
              request_token, payment_id, created_at, next_attempt_at, version)
-         VALUES (MAX(COALESCE((SELECT MAX(id) FROM transactions), 0) + 1,
-                     COALESCE((SELECT value FROM counters WHERE name = 'tx_floor'), 0)),
+         VALUES ((SELECT CASE WHEN a.m + 1 > b.f THEN a.m + 1 ELSE b.f END
+                  FROM (SELECT COALESCE(MAX(id), 0) AS m FROM transactions) a
+                  CROSS JOIN (SELECT COALESCE(MAX(value), 0) AS f FROM counters WHERE name = 'tx_floor') b),
                  $1, $2, $3, $4, 'queued', $5, $6, $7, $8, $8, $9) RETURNING id",
     )
     .bind(row.gerance_id.get())

@@ -237,13 +237,11 @@ async fn refuse_newer_schema(pool: &SqlitePool) -> Result<()> {
     if migrated == 0 {
         return Ok(());
     }
-    let applied: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await?;
-    let known = maintenance::known_schema();
+    let applied: Option<i64> = sqlx::query_scalar(maintenance::APPLIED_SCHEMA).fetch_one(pool).await?;
     match applied {
-        Some(applied) if applied > known => Err(DbError::Unusable(format!(
-            "this database was migrated by a newer version of Recharge (schema {applied}; this version knows \
-             up to {known}): run that version, or restore a backup made with this one"
+        Some(applied) if applied > maintenance::known_schema() => Err(DbError::Unusable(format!(
+            "this database was {}: run that version, or restore a backup made with this one",
+            maintenance::newer_schema(applied)
         ))),
         _ => Ok(()),
     }

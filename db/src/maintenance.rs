@@ -14,6 +14,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 use crate::{Db, DbError, MIGRATOR, Result};
 
+/// The newest migration applied to a database (NULL before any).
+pub(crate) const APPLIED_SCHEMA: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
+/// What a database migrated by a newer binary is, said alike wherever one is met.
+pub(crate) fn newer_schema(applied: i64) -> String {
+    format!(
+        "migrated by a newer version of Recharge (schema {applied}; this version knows up to {})",
+        known_schema()
+    )
+}
+
 /// The newest migration this binary knows.
 pub fn known_schema() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
@@ -57,10 +68,7 @@ impl Db {
     /// The database's migrations against this binary's: one small query, which is also how readiness
     /// finds the database reachable.
     pub async fn schema_state(&self) -> Result<SchemaState> {
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?;
+        let applied: Option<i64> = sqlx::query_scalar(APPLIED_SCHEMA).fetch_one(&self.pool).await?;
         Ok(SchemaState { applied: applied.unwrap_or(0), known: known_schema() })
     }
 
@@ -121,16 +129,13 @@ async fn check_connection(conn: &mut SqliteConnection, file: &Path) -> Result<(i
         let first: Vec<&str> = problems.iter().take(3).map(String::as_str).collect();
         return Err(unusable(format!("is damaged: {}", first.join("; "))));
     }
-    let schema: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+    let schema: Option<i64> = sqlx::query_scalar(APPLIED_SCHEMA)
         .fetch_one(&mut *conn)
         .await
         .map_err(|_| unusable("is not a Recharge database (it has no migrations)".to_owned()))?;
     let schema = schema.unwrap_or(0);
     if schema > known_schema() {
-        return Err(unusable(format!(
-            "was made by a newer Recharge (schema {schema}; this version knows up to {}): use that version",
-            known_schema()
-        )));
+        return Err(unusable(format!("was {}: use that version", newer_schema(schema))));
     }
     let topups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transactions").fetch_one(&mut *conn).await?;
     let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *conn).await?;
@@ -335,7 +340,10 @@ mod tests {
         let refused = Db::open(&url).await.unwrap_err().to_string();
         assert!(refused.contains("newer version of Recharge (schema 9999"), "{refused}");
         let refused = check_file(&dir.path().join("test.db")).await.unwrap_err().to_string();
-        assert!(refused.contains("newer Recharge"), "{refused}");
+        assert!(
+            refused.contains("test.db was migrated by a newer version of Recharge (schema 9999"),
+            "{refused}"
+        );
     }
 
     #[tokio::test]

@@ -7,14 +7,23 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{TestApp, spawn_with};
-use db::{NewStation, Scope};
+use db::Scope;
 use domain::journal::TxStatus;
-use domain::{Amount, KeyNumber, PhoneNumber, Role, StationId, Timestamp, TxId};
+use domain::{KeyNumber, StationId, TxId};
 use reqwest::StatusCode;
 use serde_json::Value;
 use server::auth::throttle::ThrottlePolicy;
 
 const BIN: &str = env!("CARGO_BIN_EXE_recharge");
+
+/// Runs `recharge ARGS` on the database at `url`, as an operator would.
+fn recharge(args: &[&str], url: &str) -> std::process::Output {
+    Command::new(BIN).args(args).env("RECHARGE_DATABASE_URL", url).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 #[tokio::test]
 async fn probes_answer_without_a_session_and_say_what_they_found() {
@@ -34,19 +43,11 @@ async fn probes_answer_without_a_session_and_say_what_they_found() {
     assert!(ready["schema"].as_i64().unwrap() >= 12, "{ready}");
     assert_eq!(ready["modem_owner"], true);
 
-    // A flood of probes is answered from one reading of the database a second.
-    let answers = futures_join((0..200).map(|_| app.client.get(app.url("/readyz")).send())).await;
-    assert!(answers.iter().all(|r| r.as_ref().unwrap().status() == StatusCode::OK));
-}
-
-/// Awaits them all, in order.
-async fn futures_join<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut out = Vec::new();
-    let handles: Vec<_> = futures.collect();
-    for f in handles {
-        out.push(f.await);
+    // Probes sent all at once are all answered (they share one reading of the database a second).
+    let probes: Vec<_> = (0..200).map(|_| tokio::spawn(app.client.get(app.url("/readyz")).send())).collect();
+    for probe in probes {
+        assert_eq!(probe.await.unwrap().unwrap().status(), StatusCode::OK);
     }
-    out
 }
 
 #[tokio::test]
@@ -121,22 +122,6 @@ async fn behind_a_trusted_proxy_each_client_is_counted_apart() {
     assert_eq!(guess(&app, 10, "198.51.100.8").await, "/login?error=credentials");
 }
 
-async fn gerance_with_station(app: &TestApp) -> (String, StationId) {
-    let gerance = app.add_gerance("Gérance A").await;
-    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
-    let new = NewStation {
-        gerance_id: gerance,
-        name: "Station",
-        place: "Sion",
-        phone: &PhoneNumber::parse("+41790000101").unwrap(),
-        secret: &[3; 32],
-        max_amount: Amount::from_rappen(50_000).unwrap(),
-    };
-    let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
-    app.demo.as_ref().unwrap().sync(&app.db).await.unwrap();
-    (app.login("a@example.ch").await, station)
-}
-
 async fn top_up(app: &TestApp, cookie: &str, station: StationId, key: u16, token: &str) -> TxId {
     // The same key and amount again and again: the person confirmed they mean it (`repeat`).
     let body = format!("station={station}&key={key}&amount=1.00&token={token}&repeat=1");
@@ -165,11 +150,12 @@ async fn all_confirmed(db: &db::Db, ids: &[TxId]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_while_top_ups_flow_restores_whole_and_the_stations_apply_nothing_twice() {
     let app = spawn_with(|_| {}).await;
-    let (cookie, station) = gerance_with_station(&app).await;
+    let (cookie, station) = common::admin_with_station(&app).await;
     let url = app.settings().database_url.clone();
     let key = KeyNumber(4711);
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("recharge-backup.db");
+    let backup = backup.to_str().unwrap();
 
     // Top-ups before, during and after the backup, each to be loaded onto the same key.
     let mut before = Vec::new();
@@ -177,23 +163,16 @@ async fn a_backup_taken_while_top_ups_flow_restores_whole_and_the_stations_apply
         before.push(top_up(&app, &cookie, station, key.0, &format!("before-{n:012}")).await);
     }
     let backing_up = {
-        let (url, backup) = (url.clone(), backup.clone());
-        tokio::task::spawn_blocking(move || {
-            Command::new(BIN)
-                .args(["backup", "--out"])
-                .arg(&backup)
-                .env("RECHARGE_DATABASE_URL", url)
-                .output()
-                .unwrap()
-        })
+        let (url, backup) = (url.clone(), backup.to_owned());
+        tokio::task::spawn_blocking(move || recharge(&["backup", "--out", &backup], &url))
     };
     let mut meanwhile = Vec::new();
     for n in 0..10 {
         meanwhile.push(top_up(&app, &cookie, station, key.0, &format!("during-{n:012}")).await);
     }
     let out = backing_up.await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
     assert!(said.contains("and checked"), "{said}");
     assert!(said.contains("key file"), "the backup reminds of the secrets' key: {said}");
     let mut after = Vec::new();
@@ -204,40 +183,21 @@ async fn a_backup_taken_while_top_ups_flow_restores_whole_and_the_stations_apply
     all_confirmed(&app.db, &everything).await;
 
     // A second backup to the same name is refused, the first one untouched.
-    let again = Command::new(BIN)
-        .args(["backup", "--out"])
-        .arg(&backup)
-        .env("RECHARGE_DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let again = recharge(&["backup", "--out", backup], &url);
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    assert!(text(&again.stderr).contains("exists already"));
 
     // Restoring while the server runs is refused: it would replace the file under it.
-    let busy = Command::new(BIN)
-        .args(["restore", "--from"])
-        .arg(&backup)
-        .env("RECHARGE_DATABASE_URL", &url)
-        .output()
-        .unwrap();
+    let busy = recharge(&["restore", "--from", backup], &url);
     assert!(!busy.status.success());
-    assert!(
-        String::from_utf8_lossy(&busy.stderr).contains("stop it first"),
-        "{}",
-        String::from_utf8_lossy(&busy.stderr)
-    );
+    assert!(text(&busy.stderr).contains("stop it first"), "{}", text(&busy.stderr));
 
     // The server is stopped and the backup restored; the stations keep what they applied.
     let app = app
         .restart_after(|s| {
-            let out = Command::new(BIN)
-                .args(["restore", "--from"])
-                .arg(&backup)
-                .env("RECHARGE_DATABASE_URL", &s.database_url)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-            assert!(String::from_utf8_lossy(&out.stdout).contains("is kept as"));
+            let out = recharge(&["restore", "--from", backup], &s.database_url);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            assert!(text(&out.stdout).contains("is kept as"));
         })
         .await;
 
@@ -270,9 +230,9 @@ async fn a_backup_taken_while_top_ups_flow_restores_whole_and_the_stations_apply
 async fn backup_and_restore_refuse_what_they_cannot_do_and_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str], url: &str| {
-        let out = Command::new(BIN).args(args).env("RECHARGE_DATABASE_URL", url).output().unwrap();
+        let out = recharge(args, url);
         assert!(!out.status.success(), "{args:?} succeeded");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        text(&out.stderr)
     };
     let pg = run(&["backup", "--out", "x.db"], "postgres://localhost/recharge");
     assert!(pg.contains("pg_dump"), "{pg}");
@@ -289,13 +249,9 @@ async fn backup_and_restore_refuse_what_they_cannot_do_and_say_why() {
 
 #[test]
 fn a_database_url_of_another_kind_is_refused_without_repeating_it() {
-    let out = Command::new(BIN)
-        .args(["user", "list"])
-        .env("RECHARGE_DATABASE_URL", "mysql://admin:hunter2@db.example.ch/recharge")
-        .output()
-        .unwrap();
+    let out = recharge(&["user", "list"], "mysql://admin:hunter2@db.example.ch/recharge");
     assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stderr);
+    let said = text(&out.stderr);
     assert!(said.contains("\"mysql\"") && said.contains("sqlite://"), "{said}");
     assert!(!said.contains("hunter2"), "{said}");
 }
@@ -312,7 +268,7 @@ async fn metrics_are_served_apart_and_follow_what_happens() {
     // Not on the site itself.
     assert_eq!(app.get("/metrics", None).await.status(), StatusCode::SEE_OTHER);
 
-    let (cookie, station) = gerance_with_station(&app).await;
+    let (cookie, station) = common::admin_with_station(&app).await;
     app.post_login("a@example.ch", "wrong password").await;
     let id = top_up(&app, &cookie, station, 4711, "metrics-0000000001").await;
     all_confirmed(&app.db, &[id]).await;

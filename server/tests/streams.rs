@@ -8,35 +8,14 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{TestApp, spawn_with};
-use db::NewStation;
-use domain::{Amount, PhoneNumber, Role, StationId, Timestamp};
+use common::{TestApp, admin_with_station, spawn_with};
+use domain::{Role, StationId};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-/// A gérance with one station and its administrator, logged in: the session cookie and the station. In
-/// the demo the station is simulated too.
-async fn admin_with_station(app: &TestApp) -> (String, StationId) {
-    let gerance = app.add_gerance("Gérance A").await;
-    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
-    let new = NewStation {
-        gerance_id: gerance,
-        name: "Station",
-        place: "Sion",
-        phone: &PhoneNumber::parse("+41790000101").unwrap(),
-        secret: &[3; 32],
-        max_amount: Amount::from_rappen(50_000).unwrap(),
-    };
-    let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
-    if let Some(demo) = &app.demo {
-        demo.sync(&app.db).await.unwrap();
-    }
-    (app.login("a@example.ch").await, station)
-}
 
 async fn top_up(app: &TestApp, cookie: &str, station: StationId, key: u16, token: &str) -> i64 {
     let body = format!("station={station}&key={key}&amount=5.00&token={token}");

@@ -33,10 +33,6 @@ impl TrustedProxies {
         let ip = canonical(ip);
         self.0.iter().any(|net| net.contains(&ip))
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// A network given on the command line: `10.0.0.0/8`, `::1/128`, or one address (`127.0.0.1`).

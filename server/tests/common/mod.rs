@@ -210,6 +210,26 @@ impl TestApp {
     }
 }
 
+/// A gérance with one station and its administrator, logged in: the session cookie and the station. In
+/// the demo the station is simulated too.
+pub async fn admin_with_station(app: &TestApp) -> (String, domain::StationId) {
+    let gerance = app.add_gerance("Gérance A").await;
+    app.add_user("a@example.ch", Role::Admin, Some(gerance)).await;
+    let new = db::NewStation {
+        gerance_id: gerance,
+        name: "Station",
+        place: "Sion",
+        phone: &domain::PhoneNumber::parse("+41790000101").unwrap(),
+        secret: &[3; 32],
+        max_amount: domain::Amount::from_rappen(50_000).unwrap(),
+    };
+    let station = app.db.create_station(new, Timestamp::now()).await.unwrap();
+    if let Some(demo) = &app.demo {
+        demo.sync(&app.db).await.unwrap();
+    }
+    (app.login("a@example.ch").await, station)
+}
+
 pub fn location(r: &Response) -> String {
     r.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
 }
