@@ -77,31 +77,35 @@ impl Db {
     /// it takes its name: a file at `out` is always a whole, checked backup. An existing `out` is
     /// refused, never overwritten.
     pub async fn backup_to(&self, out: &Path) -> Result<BackupReport> {
+        let exists = || DbError::Unusable(format!("{} exists already: give a new file name", out.display()));
         if out.exists() {
-            return Err(DbError::Unusable(format!("{} exists already: give a new file name", out.display())));
+            return Err(exists());
         }
-        let partial = with_suffix(out, ".partial");
-        remove_if_there(&partial)?;
-        let written = sqlx::query("VACUUM INTO ?")
-            .bind(partial.to_string_lossy().into_owned())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| DbError::Unusable(format!("cannot write {}: {e}", partial.display())));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
-        let checked = match check_file(&partial).await {
-            Ok(report) => report,
-            Err(e) => {
-                let _ = std::fs::remove_file(&partial);
-                return Err(e);
+        // A name of its own: two backups at once never write into one file.
+        let partial =
+            with_suffix(out, &format!(".partial-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let made = async {
+            sqlx::query("VACUUM INTO ?")
+                .bind(partial.to_string_lossy().into_owned())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| DbError::Unusable(format!("cannot write {}: {e}", partial.display())))?;
+            let checked = check_file(&partial).await?;
+            File::open(&partial).and_then(|f| f.sync_all()).map_err(io_error(&partial))?;
+            // A link takes the name only if it is free (a rename would replace a backup made meanwhile);
+            // where links are not possible (some network shares), the rename.
+            match std::fs::hard_link(&partial, out) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+                Err(_) if out.exists() => return Err(exists()),
+                Err(_) => std::fs::rename(&partial, out).map_err(io_error(out))?,
             }
-        };
-        File::open(&partial).and_then(|f| f.sync_all()).map_err(io_error(&partial))?;
-        std::fs::rename(&partial, out).map_err(io_error(out))?;
-        sync_dir(out)?;
-        Ok(BackupReport { file: out.to_path_buf(), ..checked })
+            sync_dir(out)?;
+            Ok(checked)
+        }
+        .await;
+        let _ = std::fs::remove_file(&partial);
+        Ok(BackupReport { file: out.to_path_buf(), ..made? })
     }
 }
 
@@ -355,7 +359,18 @@ mod tests {
         assert!(report.bytes > 0);
         let again = db.backup_to(&out).await.unwrap_err().to_string();
         assert!(again.contains("exists already"), "{again}");
-        assert!(!dir.path().join("copy.db.partial").exists());
+        // Two at once to one new name: one is made, the other refused, nothing left behind.
+        let both = dir.path().join("both.db");
+        let (a, b) = tokio::join!(db.backup_to(&both), db.backup_to(&both));
+        assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
+        assert!(a.or(b).is_ok_and(|r| r.file == both));
+        check_file(&both).await.unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("partial"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
         // A damaged copy is found out.
         let mut bytes = std::fs::read(&out).unwrap();
         let middle = bytes.len() / 2;
