@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # The server finds the built site here (pkg/, icons, manifest).
 export LEPTOS_SITE_ROOT := target/site
 
-.PHONY: run build tools test fmt-check clippy unit-tests fixture-check bench-check first-load-check bench chaos e2e clean-data
+.PHONY: run build tools test fmt-check clippy unit-tests postgres-tests fixture-check bench-check first-load-check bench chaos e2e clean-data
 
 ## Build everything (release) and serve on http://127.0.0.1:3000 with the database under ./data/.
 run: build
@@ -25,7 +25,7 @@ build: tools
 ## Each step's duration is printed after it, so a slow CI run says where its time went.
 test:
 	./scripts/install-tools --browser
-	@set -e; for step in fmt-check clippy unit-tests fixture-check bench-check build first-load-check e2e; do \
+	@set -e; for step in fmt-check clippy unit-tests postgres-tests fixture-check bench-check build first-load-check e2e; do \
 		start=$$(date +%s); $(MAKE) --no-print-directory $$step; \
 		echo "==> make $$step: $$(( $$(date +%s) - start )) s"; \
 	done
@@ -38,8 +38,21 @@ clippy:
 	cargo clippy -p domain -p db -p server -p sms -p station -p bank -p paper -p xtask --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
+TEST_PACKAGES := -p domain -p db -p app -p server -p sms -p station -p bank -p paper
 unit-tests:
-	cargo test -p domain -p db -p app -p server -p sms -p station -p bank -p paper
+	cargo test $(TEST_PACKAGES)
+
+## The database layer's tests and the server's integration tests again, on PostgreSQL: a throw-away
+## cluster on a free loopback port, run as the `postgres` user, stopped and removed whatever the result.
+## The test binaries are unit-tests' own (scripts/run-tests-on-postgres says why). Then the journal
+## benchmark's small version on both databases (the fast pages equal to the naive ones on PostgreSQL too).
+postgres-tests:
+	@dir=$$(mktemp -d /tmp/recharge-postgres-XXXXXX); \
+	url=$$(scripts/test-postgres start $$dir) || { rm -rf $$dir; exit 1; }; \
+	trap 'scripts/test-postgres stop '$$dir'; rm -rf '$$dir EXIT; \
+	echo "PostgreSQL for the tests: $$url"; \
+	scripts/run-tests-on-postgres $$url -- $(TEST_PACKAGES) && \
+	$(BENCH_CHECK) -p db --bench journal -- --rows 20000 --runs 2 --postgres $$url
 
 ## Independent checks of the test material: the bank file fixtures against the ISO 20022 schemas; the
 ## deployment files with systemd's and nginx's own checkers.

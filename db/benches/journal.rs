@@ -1,7 +1,9 @@
 //! The journal at operator scale: server time of the journal's pages and totals on a seeded database of
 //! `--rows` transactions over `--stations` stations and `--gerances` gérances, ours ([`Db::journal_page`])
-//! next to the naive `OFFSET`/`COUNT(*)` form ([`Db::journal_page_naive`]) in the same run, with SQLite's
-//! query plans. Every case also checks that both forms return the same rows and total.
+//! next to the naive `OFFSET`/`COUNT(*)` form ([`Db::journal_page_naive`]) in the same run, with the
+//! database's query plans. Every case also checks that both forms return the same rows and total. With
+//! `--postgres URL` (a server where the role may create databases, as `scripts/test-postgres start`
+//! prints), the same cases on the same generated journal run on PostgreSQL too, after SQLite.
 //!
 //! ```sh
 //! cargo bench -p db --bench journal                       # 1,000,000 rows, 20 runs a case
@@ -10,7 +12,7 @@
 //! Ours runs `--runs` times a case, the naive form `--naive-runs` times (3; it takes seconds at depth).
 //! Options: `--rows N --stations N --gerances N --seed N --runs N --db PATH` (reuse a generated file:
 //! generating a million rows takes a minute and a half), `--plans` (print the query plans), `--only TEXT`
-//! (the cases whose name contains it).
+//! (the cases whose name contains it), `--postgres URL`.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +32,7 @@ struct Options {
     plans: bool,
     only: Option<String>,
     naive_runs: usize,
+    postgres: Option<String>,
 }
 
 fn options() -> Options {
@@ -43,6 +46,7 @@ fn options() -> Options {
         plans: false,
         only: None,
         naive_runs: 3,
+        postgres: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -57,6 +61,7 @@ fn options() -> Options {
             "--plans" => o.plans = true,
             "--only" => o.only = Some(value()),
             "--naive-runs" => o.naive_runs = value().parse().expect("--naive-runs N"),
+            "--postgres" => o.postgres = Some(value()),
             // cargo bench passes --bench to every bench binary.
             "--bench" => {}
             other => panic!("unknown option {other}"),
@@ -230,9 +235,24 @@ async fn main() {
     let path = o.db.clone().unwrap_or_else(|| dir.path().join("journal.db").display().to_string());
     let fresh = !std::path::Path::new(&path).exists();
     let db = Db::open(&format!("sqlite://{path}")).await.unwrap();
+    println!("SQLite");
+    measure(&db, &o, fresh).await;
+    if let Some(server) = &o.postgres {
+        let url = db::test_support::fresh_postgres(server).await.unwrap();
+        let options = db::DbOptions {
+            secrets_key_file: Some(dir.path().join("postgres-secrets.key")),
+            ..db::DbOptions::default()
+        };
+        let db = Db::open_with(&url, &options).await.unwrap();
+        println!("\nPostgreSQL");
+        measure(&db, &o, true).await;
+    }
+}
+
+async fn measure(db: &Db, o: &Options, fresh: bool) {
     if fresh {
         let started = Instant::now();
-        generate(&db, &o).await;
+        generate(db, o).await;
         println!(
             "generated {} transactions, {} stations, {} gérances (seed {}) in {:.1} s",
             o.rows,

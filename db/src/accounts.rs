@@ -2,7 +2,7 @@
 
 use domain::{Account, Email, Gerance, GeranceId, GeranceName, Role, Timestamp, UserId};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::columns;
 use crate::{Db, DbError, Result, SessionEnded, classify};
@@ -42,7 +42,7 @@ pub struct GeranceOverview {
 const ACCOUNT_COLUMNS: &str = "u.id, u.email, u.role, u.locale, u.gerance_id, g.name AS gerance_name";
 const ACCOUNT_FROM: &str = "users u LEFT JOIN gerances g ON g.id = u.gerance_id";
 
-pub(crate) fn account_from_row(row: &SqliteRow) -> Result<Account> {
+pub(crate) fn account_from_row(row: &AnyRow) -> Result<Account> {
     let corrupt = |what: &str| DbError::Unusable(format!("invalid {what} in table users"));
     let email: String = row.try_get("email")?;
     let role: String = row.try_get("role")?;
@@ -62,7 +62,7 @@ pub(crate) fn account_from_row(row: &SqliteRow) -> Result<Account> {
     })
 }
 
-fn summary_from_row(row: &SqliteRow) -> Result<UserSummary> {
+fn summary_from_row(row: &AnyRow) -> Result<UserSummary> {
     Ok(UserSummary {
         account: account_from_row(row)?,
         created_at: columns::time(row, "created_at")?,

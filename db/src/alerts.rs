@@ -9,7 +9,7 @@ use domain::alert::{
 };
 use domain::{Email, GeranceId, Language, PaymentId, Role, StationId, Timestamp, UserId};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::columns::{amount, gerance, key, maybe_time, station, time, tx};
 use crate::{Db, DbError, Result, Scope};
@@ -80,7 +80,7 @@ pub struct MailJob {
 const ALERT_COLUMNS: &str = "a.id, a.gerance_id, a.detail, a.opened_at, a.cleared_at, u.email AS ack_email, \
      a.acknowledged_at, a.mail_problem";
 
-fn alert_row(row: &SqliteRow) -> Result<AlertRecord> {
+fn alert_row(row: &AnyRow) -> Result<AlertRecord> {
     let detail: String = row.try_get("detail")?;
     let condition = serde_json::from_str(&detail)
         .map_err(|_| DbError::Unusable("invalid value in column detail".into()))?;
@@ -119,8 +119,8 @@ impl Db {
                       WHERE o.station_id = s.id AND o.transaction_id IS NULL) AS asked_at,
                     (SELECT w.since FROM alert_watch w
                       WHERE w.kind = 'station_signal' AND w.subject = 's' || s.id) AS weak_since,
-                    EXISTS (SELECT 1 FROM alerts a WHERE a.kind = 'station_silent'
-                             AND a.subject = 's' || s.id AND a.cleared_at IS NULL) AS reported_silent
+                    CAST(EXISTS (SELECT 1 FROM alerts a WHERE a.kind = 'station_silent'
+                             AND a.subject = 's' || s.id AND a.cleared_at IS NULL) AS INTEGER) AS reported_silent
              FROM stations s ORDER BY s.id",
         )
         .fetch_all(&self.pool)
@@ -136,7 +136,7 @@ impl Db {
                 sim_credit: row.try_get("sim_credit_rappen")?,
                 asked_at: maybe_time(row, "asked_at")?,
                 weak_since: maybe_time(row, "weak_since")?,
-                reported_silent: row.try_get("reported_silent")?,
+                reported_silent: crate::columns::flag(row, "reported_silent")?,
             });
         }
         let rows = sqlx::query(
@@ -468,13 +468,14 @@ impl Db {
     }
 
     pub async fn alert_prefs(&self, user: UserId) -> Result<AlertPrefs> {
-        let (mails, digest): (bool, bool) =
-            sqlx::query_as("SELECT alert_mails, alert_digest FROM users WHERE id = $1")
-                .bind(user.get())
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(DbError::NotFound)?;
-        Ok(AlertPrefs { mails, digest })
+        let (mails, digest): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(alert_mails AS INTEGER), CAST(alert_digest AS INTEGER) FROM users WHERE id = $1",
+        )
+        .bind(user.get())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        Ok(AlertPrefs { mails: mails != 0, digest: digest != 0 })
     }
 
     pub async fn set_alert_prefs(&self, user: UserId, prefs: AlertPrefs) -> Result<()> {
@@ -642,7 +643,7 @@ fn touched(g: Option<GeranceId>, changes: &mut AlertChanges) {
     }
 }
 
-fn thresholds_row(row: &SqliteRow) -> Result<GeranceThresholds> {
+fn thresholds_row(row: &AnyRow) -> Result<GeranceThresholds> {
     GeranceThresholds {
         station_credit: row.try_get("station_credit_rappen")?,
         silent_ms: row.try_get("silent_ms")?,

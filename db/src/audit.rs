@@ -3,7 +3,7 @@
 //! of migration 0011); nothing here tries.
 
 use domain::{Email, GeranceId, Timestamp, UserId};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::stations::Scope;
 use crate::{Db, DbError, Result};
@@ -77,7 +77,7 @@ pub struct AuditEntry {
 
 /// Appends a line in the caller's transaction.
 pub(crate) async fn append(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     gerance: Option<GeranceId>,
     by: Option<UserId>,
     action: AuditAction,

@@ -29,7 +29,7 @@ impl Db {
         .fetch_one(&self.pool)
         .await?;
         let (stations, silent): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), SUM(CASE WHEN COALESCE(last_heard_at, created_at) < $1 THEN 1 ELSE 0 END)
+            "SELECT COUNT(*), CAST(SUM(CASE WHEN COALESCE(last_heard_at, created_at) < $1 THEN 1 ELSE 0 END) AS BIGINT)
              FROM stations",
         )
         .bind(silent_before.millis())
@@ -44,12 +44,16 @@ impl Db {
         })
     }
 
-    /// Each connection pool's size and idle connections: (`read`, size, idle), (`write`, size, idle).
-    pub fn pool_use(&self) -> [(&'static str, u32, u32); 2] {
+    /// Each connection pool's size and idle connections: (`read`, size, idle), (`write`, size, idle) on
+    /// SQLite; (`shared`, size, idle) on PostgreSQL, where reads and writes share one pool.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, u32)> {
         let idle = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        [
-            ("read", self.pool.size(), idle(self.pool.num_idle())),
-            ("write", self.writer.size(), idle(self.writer.num_idle())),
-        ]
+        match self.backend {
+            crate::Backend::Sqlite => vec![
+                ("read", self.pool.size(), idle(self.pool.num_idle())),
+                ("write", self.writer.size(), idle(self.writer.num_idle())),
+            ],
+            crate::Backend::Postgres => vec![("shared", self.pool.size(), idle(self.pool.num_idle()))],
+        }
     }
 }

@@ -30,7 +30,7 @@ pub struct VerifiedMessage<'a> {
 
 /// What became of a received message, and what it said.
 async fn record_verdict(
-    executor: impl sqlx::SqliteExecutor<'_>,
+    executor: impl sqlx::any::AnyExecutor<'_>,
     in_id: i64,
     verdict: &str,
     sender: Option<&str>,

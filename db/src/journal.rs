@@ -10,8 +10,8 @@
 pub use domain::journal::JournalSort;
 use domain::journal::{Reason, TxStatus};
 use domain::{Amount, Email, GeranceId, KeyNumber, PaymentId, StationId, Timestamp, TxId, UserId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{self, AuditAction};
 use crate::columns;
@@ -55,7 +55,7 @@ pub(crate) const TX_COLUMNS: &str = "t.id, t.gerance_id, g.name AS gerance_name,
 pub(crate) const TX_FROM: &str = "transactions t JOIN stations s ON s.id = t.station_id JOIN gerances g ON g.id = t.gerance_id \
      LEFT JOIN users u ON u.id = t.created_by";
 
-pub(crate) fn tx_from_row(row: &SqliteRow) -> Result<TxRecord> {
+pub(crate) fn tx_from_row(row: &AnyRow) -> Result<TxRecord> {
     let corrupt = |what: &str| DbError::Unusable(format!("invalid {what} in table transactions"));
     let status: String = row.try_get("status")?;
     let time = |name: &str| columns::maybe_time(row, name);
@@ -199,7 +199,7 @@ pub(crate) struct TopUpRow<'a> {
 /// a blocked or retired key gets none; a key's first top-up registers it. Returns its number and
 /// journal version. The one way a top-up enters the journal, typed or paid for.
 pub(crate) async fn insert_top_up(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     row: &TopUpRow<'_>,
     now: Timestamp,
 ) -> Result<std::result::Result<(TxId, i64), TopUpError>> {
@@ -263,7 +263,7 @@ pub struct DueTx {
     pub attempts: i64,
 }
 
-pub(crate) async fn next_version(tx: &mut Transaction<'_, Sqlite>) -> Result<i64> {
+pub(crate) async fn next_version(tx: &mut Transaction<'_, Any>) -> Result<i64> {
     Ok(sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = 'journal' RETURNING value")
         .fetch_one(&mut **tx)
         .await?)
@@ -388,7 +388,7 @@ impl Db {
         owner: &'static str,
         id: i64,
         limit: i64,
-    ) -> Result<Vec<SqliteRow>> {
+    ) -> Result<Vec<AnyRow>> {
         let (all, gerance) = scope.binds();
         Ok(sqlx::query(&format!(
             "SELECT {column} FROM transactions WHERE {owner} = $1 AND ($2 OR gerance_id = $3)

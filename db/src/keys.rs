@@ -6,8 +6,8 @@ use domain::journal::TxStatus;
 use domain::key::Holder;
 use domain::payment::{KeyState, Registry};
 use domain::{Amount, Email, GeranceId, KeyNumber, Language, StationId, Timestamp, UserId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use crate::{DbError, Result, Scope, columns};
 
@@ -47,7 +47,7 @@ const KEY_COLUMNS: &str = "k.station_id, s.name AS station_name, k.gerance_id, k
      (SELECT t.id FROM transactions t WHERE t.key_number = k.key_number AND t.station_id = k.station_id
       AND t.balance_rappen IS NOT NULL ORDER BY t.id DESC LIMIT 1) AS balance_tx";
 
-fn key_record(row: &SqliteRow) -> Result<KeyRecord> {
+fn key_record(row: &AnyRow) -> Result<KeyRecord> {
     let corrupt = |column: &str| DbError::Unusable(format!("invalid value in column keys.{column}"));
     let state: String = row.try_get("state")?;
     let email: Option<String> = row.try_get("email")?;
@@ -96,7 +96,8 @@ impl crate::Db {
         let rows = sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM keys k JOIN stations s ON s.id = k.station_id
              WHERE k.station_id = $1 AND ($2 = '' OR CAST(k.key_number AS TEXT) LIKE $3 ESCAPE '\\'
-                OR k.holder_name LIKE $3 ESCAPE '\\' OR k.flat LIKE $3 ESCAPE '\\' OR k.email LIKE $3 ESCAPE '\\')
+                OR LOWER(k.holder_name) LIKE LOWER($3) ESCAPE '\\' OR LOWER(k.flat) LIKE LOWER($3) ESCAPE '\\'
+                OR LOWER(k.email) LIKE LOWER($3) ESCAPE '\\')
              ORDER BY k.key_number LIMIT $4"
         ))
         .bind(station.get())
@@ -131,7 +132,7 @@ impl crate::Db {
         }
     }
 
-    async fn with_history(&self, row: &SqliteRow) -> Result<KeyRecord> {
+    async fn with_history(&self, row: &AnyRow) -> Result<KeyRecord> {
         let mut record = key_record(row)?;
         if let Some(id) = row.try_get::<Option<i64>, _>("last_tx")? {
             let t = sqlx::query("SELECT created_at, amount_rappen, status FROM transactions WHERE id = $1")
@@ -216,11 +217,7 @@ impl crate::Db {
     }
 }
 
-async fn owner(
-    tx: &mut Transaction<'_, Sqlite>,
-    scope: Scope,
-    station: StationId,
-) -> Result<Option<GeranceId>> {
+async fn owner(tx: &mut Transaction<'_, Any>, scope: Scope, station: StationId) -> Result<Option<GeranceId>> {
     let (all, gerance) = scope.binds();
     let owner: Option<i64> =
         sqlx::query_scalar("SELECT gerance_id FROM stations WHERE id = $1 AND ($2 OR gerance_id = $3)")
@@ -233,7 +230,7 @@ async fn owner(
 }
 
 async fn upsert_holder(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     owner: GeranceId,
     station: StationId,
     key: KeyNumber,
@@ -272,7 +269,7 @@ pub(crate) struct GeranceRegistry {
 }
 
 impl GeranceRegistry {
-    pub(crate) async fn load(tx: &mut Transaction<'_, Sqlite>, gerance: GeranceId) -> Result<Self> {
+    pub(crate) async fn load(tx: &mut Transaction<'_, Any>, gerance: GeranceId) -> Result<Self> {
         let mut registry = Self::default();
         let stations = sqlx::query("SELECT id, max_amount_rappen FROM stations WHERE gerance_id = $1")
             .bind(gerance.get())

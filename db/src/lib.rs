@@ -20,6 +20,7 @@ mod payments;
 pub mod sealing;
 mod secrets;
 mod sessions;
+mod sql;
 mod statements;
 mod stations;
 mod throttle;
@@ -27,8 +28,9 @@ mod throttle;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{AnyPool, Connection};
 
 pub use accounts::{GeranceOverview, NewUser, UserAuth, UserSummary};
 pub use alerts::{AlertChanges, AlertId, AlertPrefs, AlertRecord, MailContent, MailJob};
@@ -60,6 +62,9 @@ pub enum DbError {
     /// The database file cannot be used: not a database, damaged, or from a newer version.
     #[error("the database cannot be opened: {0}")]
     Unusable(String),
+    /// The database server did not answer (down, unreachable): trying again later may work.
+    #[error("the database server cannot be reached: {0}")]
+    Unreachable(String),
     #[error("database error: {0}")]
     Sqlx(#[from] sqlx::Error),
 }
@@ -68,16 +73,47 @@ pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
 /// The migrations in `migrations/`, compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+/// Their PostgreSQL twins in `migrations/postgres/`: same numbers, same schema.
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database server a [`Db`] speaks to: the statements are the same, a few settings are not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A file, the embedded default: one writer at a time by SQLite's own lock.
+    Sqlite,
+    /// A server shared by several instances: one writer at a time by an advisory lock (`write_txn`).
+    Postgres,
+}
+
+/// The key of the PostgreSQL advisory lock every write transaction takes ("RCHG").
+const WRITE_LOCK: i64 = 0x5243_4847;
+/// The key of the one serving process's advisory lock ("RCHS").
+const SERVING_LOCK: i64 = 0x5243_4853;
+
+/// A serving process's hold on a PostgreSQL database (`Db::claim_serving`): a connection of its own
+/// holding a session lock, let go when dropped or closed (or when the process dies: the server ends the
+/// session).
+#[derive(Debug)]
+pub struct ServingClaim(sqlx::AnyConnection);
+
+impl ServingClaim {
+    /// Lets go of the claim at once (dropping it lets go when the server notices the connection closed).
+    pub async fn release(self) {
+        let _ = self.0.close().await;
+    }
+}
 
 /// A handle on the database: cheap to clone, shared by every request and task.
 #[derive(Clone, Debug)]
 pub struct Db {
-    pool: SqlitePool,
+    backend: Backend,
+    pool: AnyPool,
     /// The one connection every write goes through (`write_txn`, and single statements that write):
     /// writers wait their turn here, in order, and never meet SQLite's busy handler, which sleeps up to
     /// 100 ms at a time however soon the lock frees (tens to hundreds of milliseconds added to a top-up
     /// while the modem task writes; a second or more for a statement outside the queue). `pool` reads.
-    writer: SqlitePool,
+    /// On PostgreSQL, the same pool: writers queue on the advisory lock instead.
+    writer: AnyPool,
     /// Sessions this process ended (`Db::ended_sessions`).
     ended: tokio::sync::broadcast::Sender<SessionEnded>,
     /// Journal versions this process committed (`Db::journal_changes`).
@@ -97,6 +133,8 @@ pub struct DbOptions {
     /// The file with the key that seals station secrets; `secrets.key` beside the database file when
     /// not given.
     pub secrets_key_file: Option<std::path::PathBuf>,
+    /// How long to wait for a PostgreSQL server that does not answer; [`POSTGRES_WAIT`] when not given.
+    pub database_wait: Option<Duration>,
 }
 
 /// Makes the database file and its WAL companions readable and writable by their owner only: they hold
@@ -104,9 +142,6 @@ pub struct DbOptions {
 /// corrected too.
 fn owner_only(file: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    if file.as_os_str().is_empty() || file.to_string_lossy().starts_with(':') {
-        return Ok(()); // in memory
-    }
     for suffix in ["", "-wal", "-shm"] {
         let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
         match std::fs::metadata(&path) {
@@ -120,6 +155,23 @@ fn owner_only(file: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// The URL of the file for the `Any` driver, which parses it as a URL (a relative path's first part
+/// would be taken for a host name): absolute, every byte but the plainest percent-encoded.
+fn any_sqlite_url(file: &std::path::Path) -> Result<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let absolute = std::fs::canonicalize(file)
+        .map_err(|e| DbError::Unusable(format!("cannot find {}: {e}", file.display())))?;
+    let mut url = String::from("sqlite://");
+    for &byte in absolute.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/._-".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    Ok(url)
+}
+
 impl Db {
     /// Opens (creating it if missing) and migrates the database at `url`, such as `sqlite://data/recharge.db`.
     ///
@@ -131,26 +183,39 @@ impl Db {
 
     /// [`Db::open`], with the station secrets' key file given (`DbOptions`). The key file is created on
     /// first use; secrets stored in clear by an earlier version are sealed.
+    ///
+    /// `sqlite://PATH` opens (creating it) a file; `postgres://…` a PostgreSQL database, which needs the
+    /// key file given (there is no directory of its own to keep one beside).
     pub async fn open_with(url: &str, db_options: &DbOptions) -> Result<Self> {
-        // Only the scheme is repeated in a message: the rest of a URL may hold a password.
-        if !url.starts_with("sqlite:") {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("sqlite:") {
+            Self::open_sqlite(url, db_options).await
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Self::open_postgres(url, db_options).await
+        } else {
+            // Only the scheme is repeated in a message: the rest of a URL may hold a password.
             let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-            return Err(DbError::Unusable(format!(
-                "the database URL's scheme \"{scheme}\" is not one this version serves: give sqlite://PATH"
-            )));
+            Err(DbError::Unusable(format!(
+                "the database URL's scheme \"{scheme}\" is not one this version serves: give sqlite://PATH \
+                 or postgres://USER@HOST/DATABASE"
+            )))
         }
+    }
+
+    async fn open_sqlite(url: &str, db_options: &DbOptions) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| DbError::Unusable(format!("invalid database URL: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            // Reads through memory-mapped pages (the OS page cache) instead of a read() per page: the
-            // journal's index walks at a million rows take half the time.
-            .pragma("mmap_size", "268435456");
+            .busy_timeout(Duration::from_secs(5));
         // A first start creates the file's directory (`./data/`) too, the owner's alone.
         let file = options.get_filename().to_path_buf();
+        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().starts_with(':');
+        if in_memory {
+            return Err(DbError::Unusable("an in-memory database keeps nothing: give sqlite://PATH".into()));
+        }
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
@@ -159,44 +224,56 @@ impl Db {
                 .create(dir)
                 .map_err(|e| DbError::Unusable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().starts_with(':');
-        let lock = if in_memory { None } else { Some(maintenance::DbLock::shared(&file)?) };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| DbError::Unusable(e.to_string()))?;
-        // Reading the schema is the first thing that touches the file's content: a damaged or foreign
-        // file fails here, before any write.
-        sqlx::query("SELECT COUNT(*) FROM sqlite_master")
-            .fetch_one(&pool)
-            .await
-            .map_err(|e| DbError::Unusable(e.to_string()))?;
-        refuse_newer_schema(&pool).await?;
-        MIGRATOR.run(&pool).await.map_err(|e| DbError::Unusable(e.to_string()))?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
+        let lock = maintenance::DbLock::shared(&file)?;
+        // One connection of SQLite's own creates the file in WAL mode (kept in the file), checks it and
+        // migrates it; the pools then connect through the `Any` driver, which takes only a URL.
+        {
+            let mut first = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .map_err(|e| DbError::Unusable(e.to_string()))?;
+            // Reading the schema is the first thing that touches the file's content: a damaged or foreign
+            // file fails here, before any write.
+            sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+                .fetch_one(&mut first)
+                .await
+                .map_err(|e| DbError::Unusable(e.to_string()))?;
+            let migrated: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            )
+            .fetch_one(&mut first)
+            .await?;
+            if migrated > 0 {
+                let applied: Option<i64> =
+                    sqlx::query_scalar(maintenance::APPLIED_SCHEMA).fetch_one(&mut first).await?;
+                refuse_newer_schema(applied)?;
+            }
+            MIGRATOR.run(&mut first).await.map_err(|e| DbError::Unusable(e.to_string()))?;
+            first.close().await?;
+        }
+        // The same settings on every pooled connection (sqlx's defaults: foreign keys on, a 5 s busy
+        // timeout). Reads through memory-mapped pages (the OS page cache) instead of a read() per page:
+        // the journal's index walks at a million rows take half the time.
+        let any_url = any_sqlite_url(&file)?;
+        let pool_options = |max: u32| {
+            AnyPoolOptions::new().max_connections(max).after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA mmap_size = 268435456").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
+        };
+        let pool = pool_options(8).connect(&any_url).await.map_err(|e| DbError::Unusable(e.to_string()))?;
+        let writer = pool_options(1)
             // A write transaction is short; a long wait means something is stuck.
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect(&any_url)
             .await
             .map_err(|e| DbError::Unusable(e.to_string()))?;
         owner_only(&file)?;
-        let key_file = match &db_options.secrets_key_file {
-            Some(path) => Some(path.clone()),
-            None if in_memory => None,
-            None => Some(file.with_file_name("secrets.key")),
-        };
-        let secrets = secrets::Secrets::load(&pool, key_file).await?;
-        let db = Self {
-            pool,
-            writer,
-            ended: tokio::sync::broadcast::Sender::new(64),
-            versions: tokio::sync::broadcast::Sender::new(1024),
-            alert_changes: tokio::sync::broadcast::Sender::new(64),
-            secrets: std::sync::Arc::new(secrets),
-            lock: std::sync::Arc::new(std::sync::Mutex::new(lock)),
-        };
+        let key_file =
+            Some(db_options.secrets_key_file.clone().unwrap_or_else(|| file.with_file_name("secrets.key")));
+        let db = Self::assemble(Backend::Sqlite, pool, writer, key_file, Some(lock)).await?;
         let sealed = db.seal_plain_secrets().await?;
         if sealed > 0 {
             // The pages that held them in clear are rewritten too (free pages and the WAL keep old
@@ -208,12 +285,101 @@ impl Db {
         Ok(db)
     }
 
-    /// A transaction that will write, on the writer connection (so in-process writers queue in order):
-    /// it takes SQLite's write lock at once (waiting for another process's under the busy timeout), so
-    /// two writers never deadlock upgrading from a read. The one SQLite-specific statement of the layer;
-    /// PostgreSQL's plain `BEGIN` does the same job there.
-    pub(crate) async fn write_txn(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    async fn open_postgres(url: &str, db_options: &DbOptions) -> Result<Self> {
+        let Some(key_file) = db_options.secrets_key_file.clone() else {
+            return Err(DbError::Unusable(
+                "a PostgreSQL database needs --secrets-key-file: the key that seals station secrets is \
+                 kept apart from the database"
+                    .into(),
+            ));
+        };
+        let pool = connect_postgres(url, db_options.database_wait.unwrap_or(POSTGRES_WAIT)).await?;
+        let migrated: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if migrated > 0 {
+            let applied: Option<i64> =
+                sqlx::query_scalar(maintenance::APPLIED_SCHEMA).fetch_one(&pool).await?;
+            refuse_newer_schema(applied)?;
+        }
+        // sqlx takes an advisory lock while it migrates: instances starting together migrate once.
+        POSTGRES_MIGRATOR.run(&pool).await.map_err(|e| DbError::Unusable(e.to_string()))?;
+        let db = Self::assemble(Backend::Postgres, pool.clone(), pool, Some(key_file), None).await?;
+        db.seal_plain_secrets().await?;
+        Ok(db)
+    }
+
+    async fn assemble(
+        backend: Backend,
+        pool: AnyPool,
+        writer: AnyPool,
+        key_file: Option<std::path::PathBuf>,
+        lock: Option<maintenance::DbLock>,
+    ) -> Result<Self> {
+        let secrets = secrets::Secrets::load(&pool, key_file).await?;
+        Ok(Self {
+            backend,
+            pool,
+            writer,
+            ended: tokio::sync::broadcast::Sender::new(64),
+            versions: tokio::sync::broadcast::Sender::new(1024),
+            alert_changes: tokio::sync::broadcast::Sender::new(64),
+            secrets: std::sync::Arc::new(secrets),
+            lock: std::sync::Arc::new(std::sync::Mutex::new(lock)),
+        })
+    }
+
+    /// Claims the database for this serving process, on PostgreSQL (where it can be shared), held until the
+    /// claim is dropped: every instance drives its own modem task, so a second one on the same database
+    /// would send the same top-ups through a second modem. Waits up to 10 s for a claim being let go (an
+    /// instance restarting); then refused with that said. Nothing to claim on SQLite.
+    pub async fn claim_serving(&self) -> Result<Option<ServingClaim>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?.detach();
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got: i64 = sqlx::query_scalar("SELECT CAST(pg_try_advisory_lock($1) AS INTEGER)")
+                .bind(SERVING_LOCK)
+                .fetch_one(&mut conn)
+                .await?;
+            if got == 1 {
+                return Ok(Some(ServingClaim(conn)));
+            }
+            if std::time::Instant::now() >= give_up {
+                return Err(DbError::Unusable(
+                    "another `recharge serve` is using this PostgreSQL database: one instance per database \
+                     (docs/operations.md)"
+                        .into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The database server this handle speaks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A transaction that will write. On SQLite, on the writer connection (so in-process writers queue in
+    /// order), taking SQLite's write lock at once (waiting for another process's under the busy
+    /// timeout), so two writers never deadlock upgrading from a read. On PostgreSQL, holding an advisory
+    /// lock until it ends: writers of every instance take turns as on SQLite, so the checks made before a
+    /// write (a repeated top-up, the login throttle, a payment approved once) see every earlier write.
+    pub(crate) async fn write_txn(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.writer.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+                Ok(tx)
+            }
+        }
     }
 
     /// Closes every connection, waiting for them to be returned.
@@ -226,18 +392,35 @@ impl Db {
     }
 }
 
+/// How long `Db::open` waits by default for a PostgreSQL server that does not answer (starting,
+/// restarting, the network back in a moment) before giving up with [`DbError::Unreachable`].
+pub const POSTGRES_WAIT: Duration = Duration::from_secs(30);
+
+/// The pool of a PostgreSQL database, its first connection made: tried again while the server does not
+/// answer, up to `wait`; a refusal (a wrong password, no such database) is final at once.
+async fn connect_postgres(url: &str, wait: Duration) -> Result<AnyPool> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy(url)
+        .map_err(|e| DbError::Unusable(format!("invalid database URL: {e}")))?;
+    // sqlx's pool tries again by itself while the server does not answer; a refusal ends it at once.
+    // Its messages name the host and the user, never the password.
+    match tokio::time::timeout(wait, pool.acquire()).await {
+        Ok(Ok(_first)) => Ok(pool),
+        Ok(Err(e @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)))) => {
+            Err(DbError::Unreachable(e.to_string()))
+        }
+        Ok(Err(e)) => Err(DbError::Unusable(format!("the PostgreSQL server refused: {e}"))),
+        Err(_) => {
+            Err(DbError::Unreachable(format!("no answer from the PostgreSQL server in {} s", wait.as_secs())))
+        }
+    }
+}
+
 /// A database migrated by a newer version of Recharge is refused with that said, before anything is
 /// written (sqlx would only say that a migration is missing).
-async fn refuse_newer_schema(pool: &SqlitePool) -> Result<()> {
-    let migrated: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-    )
-    .fetch_one(pool)
-    .await?;
-    if migrated == 0 {
-        return Ok(());
-    }
-    let applied: Option<i64> = sqlx::query_scalar(maintenance::APPLIED_SCHEMA).fetch_one(pool).await?;
+fn refuse_newer_schema(applied: Option<i64>) -> Result<()> {
     match applied {
         Some(applied) if applied > maintenance::known_schema() => Err(DbError::Unusable(format!(
             "this database was {}: run that version, or restore a backup made with this one",
@@ -260,12 +443,55 @@ fn classify(e: sqlx::Error) -> DbError {
     DbError::Sqlx(e)
 }
 
+/// Fresh databases for tests, of this crate and of the server: on the PostgreSQL server whose URL
+/// `RECHARGE_TEST_POSTGRES` gives (as `scripts/test-postgres start` prints it), SQLite files otherwise.
+pub mod test_support {
+    use sqlx::Connection;
+
+    /// The URL of the PostgreSQL server the tests run on, when they run on one.
+    pub fn postgres_server() -> Option<String> {
+        std::env::var("RECHARGE_TEST_POSTGRES").ok().filter(|url| !url.is_empty())
+    }
+
+    /// Creates an empty database of a new name on the server at `server_url` (a URL ending in
+    /// `/DATABASE` that can create databases) and returns its URL.
+    pub async fn fresh_postgres(server_url: &str) -> crate::Result<String> {
+        let name = format!("recharge_test_{:016x}", rand::random::<u64>());
+        let mut conn = sqlx::PgConnection::connect(server_url).await?;
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        conn.close().await?;
+        let base = server_url.rsplit_once('/').map_or(server_url, |(base, _)| base);
+        Ok(format!("{base}/{name}"))
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::Db;
+    use super::{Db, DbOptions};
 
-    /// A fresh database in its own temporary directory, deleted with the returned guard.
+    /// A fresh database, with its key file in a temporary directory deleted with the returned guard: a
+    /// SQLite file there, or a new database on the PostgreSQL server the tests are given.
     pub async fn fresh() -> (Db, tempfile::TempDir) {
+        let (db, dir, _, _) = fresh_at().await;
+        (db, dir)
+    }
+
+    /// [`fresh`], with how to open it again.
+    pub async fn fresh_at() -> (Db, tempfile::TempDir, String, DbOptions) {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, options) = match super::test_support::postgres_server() {
+            Some(server) => (
+                super::test_support::fresh_postgres(&server).await.unwrap(),
+                DbOptions { secrets_key_file: Some(dir.path().join("secrets.key")), ..DbOptions::default() },
+            ),
+            None => (format!("sqlite://{}", dir.path().join("test.db").display()), DbOptions::default()),
+        };
+        (Db::open_with(&url, &options).await.unwrap(), dir, url, options)
+    }
+
+    /// A fresh SQLite database, whichever database the tests are given: for the tests of what only a
+    /// file has (its backups, its permissions).
+    pub async fn fresh_sqlite() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         (Db::open(&url).await.unwrap(), dir)
@@ -280,6 +506,8 @@ pub(crate) mod testing {
     }
 }
 
+/// What only a SQLite file has (its bytes, its permissions, its path): these run on SQLite whichever
+/// database the other tests are given.
 #[cfg(test)]
 mod tests {
     use super::*;

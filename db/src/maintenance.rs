@@ -77,6 +77,13 @@ impl Db {
     /// it takes its name: a file at `out` is always a whole, checked backup. An existing `out` is
     /// refused, never overwritten.
     pub async fn backup_to(&self, out: &Path) -> Result<BackupReport> {
+        if self.backend == crate::Backend::Postgres {
+            return Err(DbError::Unusable(
+                "recharge backup copies a SQLite file; for PostgreSQL use pg_dump or a base backup \
+                 (docs/operations.md)"
+                    .to_owned(),
+            ));
+        }
         let exists = || DbError::Unusable(format!("{} exists already: give a new file name", out.display()));
         if out.exists() {
             return Err(exists());
@@ -85,7 +92,7 @@ impl Db {
         let partial =
             with_suffix(out, &format!(".partial-{}-{:08x}", std::process::id(), rand::random::<u32>()));
         let made = async {
-            sqlx::query("VACUUM INTO ?")
+            sqlx::query("VACUUM INTO $1")
                 .bind(partial.to_string_lossy().into_owned())
                 .execute(&self.pool)
                 .await
@@ -320,13 +327,14 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> DbError + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::fresh;
+    use crate::testing::{fresh_at, fresh_sqlite};
 
     async fn migrated_by_a_newer_version(db: &Db) {
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-             VALUES (9999, 'from the future', TRUE, X'00', 0)",
+             VALUES (9999, 'from the future', TRUE, $1, 0)",
         )
+        .bind(vec![0_u8])
         .execute(&db.writer)
         .await
         .unwrap();
@@ -334,15 +342,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_database_migrated_by_a_newer_version_is_refused_and_said_so() {
-        let (db, dir) = fresh().await;
+        let (db, dir, url, options) = fresh_at().await;
         assert!(db.schema_state().await.unwrap().current());
         migrated_by_a_newer_version(&db).await;
         let state = db.schema_state().await.unwrap();
         assert_eq!((state.applied, state.current()), (9999, false));
         db.close().await;
-        let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        let refused = Db::open(&url).await.unwrap_err().to_string();
+        let refused = Db::open_with(&url, &options).await.unwrap_err().to_string();
         assert!(refused.contains("newer version of Recharge (schema 9999"), "{refused}");
+        if db.backend() == crate::Backend::Postgres {
+            return;
+        }
         let refused = check_file(&dir.path().join("test.db")).await.unwrap_err().to_string();
         assert!(
             refused.contains("test.db was migrated by a newer version of Recharge (schema 9999"),
@@ -352,7 +362,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_backup_is_checked_and_never_overwrites() {
-        let (db, dir) = fresh().await;
+        // Backups here are of SQLite files (PostgreSQL has its own tools).
+        let (db, dir) = fresh_sqlite().await;
         let out = dir.path().join("copy.db");
         let report = db.backup_to(&out).await.unwrap();
         assert_eq!((report.schema, report.topups), (known_schema(), 0));
@@ -381,7 +392,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_restore_waits_for_the_database_to_be_closed_and_keeps_what_it_replaces() {
-        let (db, dir) = fresh().await;
+        let (db, dir) = fresh_sqlite().await;
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let backup = dir.path().join("backup.db");
         db.backup_to(&backup).await.unwrap();

@@ -3,7 +3,7 @@
 
 use domain::journal::{Delivery, Reason, TxStatus, after_report};
 use domain::{PhoneNumber, StationId, Timestamp, TxId};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::columns;
 use crate::journal::next_version;
@@ -43,7 +43,7 @@ pub struct OutMessage {
 /// What `Db::queue_message` does, inside the caller's database transaction.
 async fn queue_in(
     db: &Db,
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     station_id: StationId,
     tx_id: Option<TxId>,
     schedule: Scheduled,
@@ -96,12 +96,7 @@ async fn queue_in(
 
 /// Shows `reason` on transaction `id` (what went wrong last); `uncount`: its last attempt did not happen.
 /// Returns its new version.
-async fn note_reason(
-    tx: &mut Transaction<'_, Sqlite>,
-    id: i64,
-    reason: Reason,
-    uncount: bool,
-) -> Result<i64> {
+async fn note_reason(tx: &mut Transaction<'_, Any>, id: i64, reason: Reason, uncount: bool) -> Result<i64> {
     let v = next_version(tx).await?;
     sqlx::query(
         "UPDATE transactions SET reason = $2, version = $3,

@@ -5,7 +5,7 @@
 //!   station and status, maintained by triggers in the same database transaction as every insert and
 //!   status change (migration 0004). A total without key or date filter is a sum over at most
 //!   stations × statuses rows; with them, a `COUNT(*)` that an index narrows down.
-//! - **Only the filters that are set** go into the SQL (built with `QueryBuilder`, portable placeholders),
+//! - **Only the filters that are set** go into the SQL (built with `sql::Sql`, numbered placeholders),
 //!   so the planner can use the index of each one instead of scanning for `(? IS NULL OR …)`.
 //! - **Ids first, rows second, from the nearer end**: the page's ids are read from an index alone (no
 //!   joins for the skipped rows), from the end of the order that is nearer (the last page is as cheap as
@@ -21,7 +21,9 @@
 //! [`Db::journal_page_naive`] is the straightforward `OFFSET`/`COUNT(*)` form: the benchmark's baseline and
 //! the reference the fast form is checked against (`db/benches/journal.rs`).
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
+
+use crate::sql::Sql;
 
 use crate::journal::{
     JournalFilter, JournalSort, JournalView, TX_COLUMNS, TX_FROM, TxRecord, order_by, tx_from_row,
@@ -79,12 +81,7 @@ impl Buckets {
 /// any equality for selective and would otherwise fetch all 930,000 reloaded transactions of a million
 /// and sort them to show 25. The condition is written so that no index serves it (portable SQL; a
 /// PostgreSQL planner, which keeps statistics, chooses on its own).
-fn push_filters(
-    q: &mut QueryBuilder<'_, Sqlite>,
-    scope: Scope,
-    filter: &JournalFilter,
-    sort: Option<JournalSort>,
-) {
+fn push_filters(q: &mut Sql<'_>, scope: Scope, filter: &JournalFilter, sort: Option<JournalSort>) {
     if let Scope::Gerance(g) = scope {
         q.push(" AND t.gerance_id = ").push_bind(g.get());
     }
@@ -108,9 +105,9 @@ fn push_filters(
 }
 
 /// The ids of a page in `sort` order (`descending` or not), `skip` rows in.
-fn ids_query<'a>(prefix: &str, view: JournalView<'_>, limit: i64, skip: i64) -> QueryBuilder<'a, Sqlite> {
+fn ids_query<'a>(prefix: &str, view: JournalView<'_>, limit: i64, skip: i64) -> Sql<'a> {
     let JournalView { scope, filter, sort, descending } = view;
-    let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT t.id FROM transactions t"));
+    let mut q = Sql::new(format!("{prefix}SELECT t.id FROM transactions t"));
     if sort == JournalSort::Station {
         q.push(" JOIN stations s ON s.id = t.station_id");
     }
@@ -123,12 +120,12 @@ fn ids_query<'a>(prefix: &str, view: JournalView<'_>, limit: i64, skip: i64) -> 
 
 /// The buckets of a sort column in its order (by status first when sorted by status) with their number
 /// of rows matching the scope and status filter.
-fn buckets_query<'a>(prefix: &str, view: JournalView<'_>, buckets: Buckets) -> QueryBuilder<'a, Sqlite> {
+fn buckets_query<'a>(prefix: &str, view: JournalView<'_>, buckets: Buckets) -> Sql<'a> {
     let JournalView { scope, filter, sort, descending } = view;
     let dir = if descending { "DESC" } else { "ASC" };
     let groups = if sort == JournalSort::Status { "status, bucket" } else { "bucket" };
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "{prefix}SELECT {groups}, SUM(n) AS n FROM journal_buckets WHERE sort_by = "
+    let mut q = Sql::new(format!(
+        "{prefix}SELECT {groups}, CAST(SUM(n) AS BIGINT) AS n FROM journal_buckets WHERE sort_by = "
     ));
     q.push_bind(buckets.name);
     if let Scope::Gerance(g) = scope {
@@ -160,11 +157,11 @@ fn bucket_ids_query<'a>(
     buckets: Buckets,
     start: Start,
     limit: i64,
-) -> QueryBuilder<'a, Sqlite> {
+) -> Sql<'a> {
     let JournalView { scope, filter, sort, descending } = view;
     // The bucket's bounds on the column, which ascend with it.
     let (low, high) = (start.bucket * buckets.width, (start.bucket + 1) * buckets.width);
-    let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT t.id FROM transactions t WHERE "));
+    let mut q = Sql::new(format!("{prefix}SELECT t.id FROM transactions t WHERE "));
     q.push(buckets.column).push(if descending { " < " } else { " >= " });
     q.push_bind(if descending { high } else { low });
     if let Some(s) = start.status {
@@ -185,20 +182,15 @@ enum Measure {
 
 /// The number of matching rows, or the sum of their amounts: from the kept counts and sums when only
 /// scope, station and status filter.
-fn total_query<'a>(
-    prefix: &str,
-    scope: Scope,
-    filter: &JournalFilter,
-    measure: Measure,
-) -> QueryBuilder<'a, Sqlite> {
+fn total_query<'a>(prefix: &str, scope: Scope, filter: &JournalFilter, measure: Measure) -> Sql<'a> {
     let counted = filter.key.is_some() || filter.from.is_some() || filter.until.is_some();
     let (what, from) = match (counted, measure) {
         (true, Measure::Rows) => ("COUNT(*)", "transactions"),
-        (true, Measure::Rappen) => ("COALESCE(SUM(t.amount_rappen), 0)", "transactions"),
-        (false, Measure::Rows) => ("COALESCE(SUM(t.n), 0)", "journal_counts"),
-        (false, Measure::Rappen) => ("COALESCE(SUM(t.rappen), 0)", "journal_counts"),
+        (true, Measure::Rappen) => ("CAST(COALESCE(SUM(t.amount_rappen), 0) AS BIGINT)", "transactions"),
+        (false, Measure::Rows) => ("CAST(COALESCE(SUM(t.n), 0) AS BIGINT)", "journal_counts"),
+        (false, Measure::Rappen) => ("CAST(COALESCE(SUM(t.rappen), 0) AS BIGINT)", "journal_counts"),
     };
-    let mut q = QueryBuilder::<Sqlite>::new(format!("{prefix}SELECT {what} FROM {from} t WHERE 1 = 1"));
+    let mut q = Sql::new(format!("{prefix}SELECT {what} FROM {from} t WHERE 1 = 1"));
     push_filters(&mut q, scope, filter, None);
     q
 }
@@ -233,13 +225,8 @@ impl Db {
             return Ok((Vec::new(), total));
         }
 
-        let mut q =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE t.id IN ("));
-        let mut list = q.separated(", ");
-        for id in &ids {
-            list.push_bind(*id);
-        }
-        q.push(")");
+        let mut q = Sql::new(format!("SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE t.id IN ("));
+        q.push_list(ids.iter().copied()).push(")");
         let mut rows =
             q.build().fetch_all(&self.pool).await?.iter().map(tx_from_row).collect::<Result<Vec<_>>>()?;
         // Back into the page's order.
@@ -290,8 +277,8 @@ impl Db {
         let (column, join) =
             if by_station { ("s.name", " JOIN stations s ON s.id = t.station_id") } else { ("t.status", "") };
         let dir = if descending { "DESC" } else { "ASC" };
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {column} AS grp, SUM(t.n) AS n FROM journal_counts t{join} WHERE 1 = 1"
+        let mut q = Sql::new(format!(
+            "SELECT {column} AS grp, CAST(SUM(t.n) AS BIGINT) AS n FROM journal_counts t{join} WHERE 1 = 1"
         ));
         push_filters(&mut q, scope, filter, None);
         q.push(format!(" GROUP BY {column} ORDER BY {column} {dir}"));
@@ -305,7 +292,7 @@ impl Db {
                 skip -= n;
                 continue;
             }
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT t.id FROM transactions t WHERE ");
+            let mut q = Sql::new("SELECT t.id FROM transactions t WHERE ");
             if by_station {
                 // The stations of that name (one, or a few in different gérances) through their index, so
                 // that their rows come from (station_id, id) rather than a walk through all numbers.
@@ -372,7 +359,7 @@ impl Db {
             && (ids.len() as i64) < limit
         {
             // Sorted by status, the page goes on with the next statuses from their start.
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT t.id FROM transactions t WHERE t.status ");
+            let mut q = Sql::new("SELECT t.id FROM transactions t WHERE t.status ");
             q.push(if descending { "< " } else { "> " }).push_bind(s);
             push_filters(&mut q, scope, filter, Some(sort));
             q.push(" ORDER BY ").push(order_by(sort, descending));
@@ -395,7 +382,7 @@ impl Db {
         let JournalView { scope, filter, sort, descending } = view;
         use futures::TryStreamExt;
 
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE 1 = 1"));
+        let mut q = Sql::new(format!("SELECT {TX_COLUMNS} FROM {TX_FROM} WHERE 1 = 1"));
         push_filters(&mut q, scope, filter, Some(sort));
         q.push(" ORDER BY ").push(order_by(sort, descending));
         let mut rows = q.build().fetch(&self.pool);
@@ -445,14 +432,17 @@ impl Db {
             .map_err(|_| crate::DbError::Unusable("negative sum in journal_counts".into()))
     }
 
-    /// SQLite's query plans for a page's total, its ids (the first page's, and from the end) and, where a
+    /// The database's query plans for a page's total, its ids (the first page's, and from the end) and, where a
     /// deep page starts from the bucket counts, those two queries, for the benchmark's report.
     pub async fn journal_plans(&self, view: JournalView<'_>) -> Result<Vec<String>> {
         let JournalView { scope, filter, sort, .. } = view;
-        const EXPLAIN: &str = "EXPLAIN QUERY PLAN ";
+        let (explain, column) = match self.backend {
+            crate::Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+            crate::Backend::Postgres => ("EXPLAIN ", "QUERY PLAN"),
+        };
         let mut plans = Vec::new();
         let mut queries =
-            vec![total_query(EXPLAIN, scope, filter, Measure::Rows), ids_query(EXPLAIN, view, 25, 0)];
+            vec![total_query(explain, scope, filter, Measure::Rows), ids_query(explain, view, 25, 0)];
         // A deep page: its buckets, then its rows from its bucket.
         if let Some(buckets) = Buckets::of(sort, filter) {
             let start = Start {
@@ -460,14 +450,14 @@ impl Db {
                 bucket: 1,
                 offset: 100,
             };
-            queries.push(buckets_query(EXPLAIN, view, buckets));
-            queries.push(bucket_ids_query(EXPLAIN, view, buckets, start, 25));
+            queries.push(buckets_query(explain, view, buckets));
+            queries.push(bucket_ids_query(explain, view, buckets, start, 25));
         }
         for mut q in queries {
             let rows = q.build().fetch_all(&self.pool).await?;
             let lines: Vec<String> = rows
                 .iter()
-                .map(|r| r.try_get::<String, _>("detail"))
+                .map(|r| r.try_get::<String, _>(column).map(|line| line.trim().to_owned()))
                 .collect::<std::result::Result<_, _>>()?;
             plans.push(lines.join(" / "));
         }
@@ -489,10 +479,10 @@ impl Db {
              AND ($4 IS NULL OR t.key_number = $4) AND ($5 IS NULL OR t.status = $5)
              AND ($6 IS NULL OR t.created_at >= $6) AND ($7 IS NULL OR t.created_at < $7)";
         fn binds<'q>(
-            q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+            q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
             (all, gerance): (bool, i64),
             filter: &JournalFilter,
-        ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
             q.bind(all)
                 .bind(gerance)
                 .bind(filter.station.map(StationId::get))
@@ -526,28 +516,58 @@ impl Db {
         .bind(rows.len() as i64)
         .fetch_one(&mut *tx)
         .await?;
-        // 11 values a row, within SQLite's 32,766 bound parameters.
-        for (chunk_index, chunk) in rows.chunks(2_000).enumerate() {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO transactions (gerance_id, station_id, key_number, amount_rappen, status,
-                     created_at, sent_at, confirmed_at, reloaded_at, ended_at, version) ",
+        // Numbered after the journal's last N° (or a restore's floor), like `journal::insert_top_up`.
+        let last: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN a.m > b.f - 1 THEN a.m ELSE b.f - 1 END
+             FROM (SELECT COALESCE(MAX(id), 0) AS m FROM transactions) a
+             CROSS JOIN (SELECT COALESCE(MAX(value), 0) AS f FROM counters WHERE name = 'tx_floor') b",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        // 100 rows a statement: SQLite looks numbered placeholders up by name, in time growing with
+        // their number squared.
+        const ROWS: usize = 100;
+        for (chunk_index, chunk) in rows.chunks(ROWS).enumerate() {
+            let mut q = Sql::new(
+                "INSERT INTO transactions (id, gerance_id, station_id, key_number, amount_rappen, status,
+                     created_at, sent_at, confirmed_at, reloaded_at, ended_at, version) VALUES ",
             );
-            q.push_values(chunk.iter().enumerate(), |mut b, (i, r)| {
-                b.push_bind(r.gerance_id.get())
+            for (i, r) in chunk.iter().enumerate() {
+                let n = (chunk_index * ROWS + i) as i64 + 1;
+                q.push(if i == 0 { "(" } else { ", (" })
+                    .push_bind(last + n)
+                    .push(", ")
+                    .push_bind(r.gerance_id.get())
+                    .push(", ")
                     .push_bind(r.station_id.get())
+                    .push(", ")
                     .push_bind(i64::from(r.key))
+                    .push(", ")
                     .push_bind(r.amount.rappen())
+                    .push(", ")
                     .push_bind(r.status.as_str())
+                    .push(", ")
                     .push_bind(r.created_at)
+                    .push(", ")
                     .push_bind(r.sent_at)
+                    .push(", ")
                     .push_bind(r.confirmed_at)
+                    .push(", ")
                     .push_bind(r.reloaded_at)
+                    .push(", ")
                     .push_bind(r.ended_at)
-                    .push_bind(first + 1 + (chunk_index * 2_000 + i) as i64);
-            });
+                    .push(", ")
+                    .push_bind(first + n)
+                    .push(")");
+            }
             q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        if self.backend == crate::Backend::Postgres {
+            // PostgreSQL plans from statistics, which a bulk load leaves behind until autovacuum's next
+            // pass: gathered now, as after any large import.
+            sqlx::query("ANALYZE").execute(&self.pool).await?;
+        }
         Ok(())
     }
 }
@@ -679,7 +699,7 @@ mod tests {
             async move {
                 let (all, g) = scope.binds();
                 sqlx::query_scalar::<_, i64>(
-                    "SELECT COALESCE(SUM(amount_rappen), 0) FROM transactions t WHERE status = 'reloaded'
+                    "SELECT CAST(COALESCE(SUM(amount_rappen), 0) AS BIGINT) FROM transactions t WHERE status = 'reloaded'
                      AND ($1 OR gerance_id = $2) AND ($3 IS NULL OR station_id = $3)
                      AND ($4 IS NULL OR key_number = $4) AND ($5 IS NULL OR created_at >= $5)",
                 )

@@ -9,8 +9,8 @@ use domain::payment::{
     BankTransaction, Creditor, Currency, Day, Direction, Fee, Iban, Outcome, QrrPrefix, match_credit,
 };
 use domain::{Amount, Email, GeranceId, ImportId, KeyNumber, PaymentId, StationId, Timestamp, TxId, UserId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
 use crate::audit::{self, AuditAction};
 use crate::journal::{TopUpError, TopUpRow, TxRecord, insert_top_up};
@@ -144,7 +144,7 @@ impl std::fmt::Display for ImportSummary {
 /// [`Import::finish`]; dropped before, it leaves nothing behind.
 pub struct Import {
     db: Db,
-    tx: Transaction<'static, Sqlite>,
+    tx: Transaction<'static, Any>,
     gerance: GeranceId,
     by: Option<UserId>,
     creditor: Creditor,
@@ -210,15 +210,15 @@ pub enum ApproveError {
     KeyRetired,
 }
 
-const PAYMENT_COLUMNS: &str = "p.id, p.gerance_id, p.import_id, p.account_iban, p.bank_ref, p.direction, p.reversal, \
-     p.booked, p.amount_minor, p.currency, p.booking_date, p.value_date, p.reference, p.text, p.debtor_name, \
+const PAYMENT_COLUMNS: &str = "p.id, p.gerance_id, p.import_id, p.account_iban, p.bank_ref, p.direction, \
+     CAST(p.reversal AS INTEGER) AS reversal, CAST(p.booked AS INTEGER) AS booked, p.amount_minor, p.currency, p.booking_date, p.value_date, p.reference, p.text, p.debtor_name, \
      p.debtor_iban, p.state, p.reason, p.station_id, p.key_number, p.fee_rappen, p.load_rappen, u.email AS decided_by, \
      p.decided_at, p.created_at, t.id AS top_up";
 
 const PAYMENT_FROM: &str =
     "payments p LEFT JOIN users u ON u.id = p.decided_by LEFT JOIN transactions t ON t.payment_id = p.id";
 
-fn payment_from_row(row: &SqliteRow) -> Result<PaymentRecord> {
+fn payment_from_row(row: &AnyRow) -> Result<PaymentRecord> {
     let corrupt = |what: &str| DbError::Unusable(format!("invalid {what} in table payments"));
     let day = |name: &str| -> Result<Option<Day>> {
         row.try_get::<Option<String>, _>(name)?
@@ -243,8 +243,8 @@ fn payment_from_row(row: &SqliteRow) -> Result<PaymentRecord> {
         movement: BankTransaction {
             bank_ref: row.try_get("bank_ref")?,
             direction,
-            reversal: row.try_get("reversal")?,
-            booked: row.try_get("booked")?,
+            reversal: columns::flag(row, "reversal")?,
+            booked: columns::flag(row, "booked")?,
             amount_minor: row.try_get("amount_minor")?,
             currency: Currency::parse(row.try_get("currency")?).ok_or_else(|| corrupt("currency"))?,
             booking_date: day("booking_date")?,
@@ -272,7 +272,7 @@ fn payment_from_row(row: &SqliteRow) -> Result<PaymentRecord> {
     })
 }
 
-fn creditor_from_row(row: &SqliteRow) -> Result<Creditor> {
+fn creditor_from_row(row: &AnyRow) -> Result<Creditor> {
     let corrupt = |what: &str| DbError::Unusable(format!("invalid {what} in table creditors"));
     let amount = |name: &str| -> Result<Option<Amount>> {
         row.try_get::<Option<i64>, _>(name)?
@@ -296,7 +296,7 @@ fn creditor_from_row(row: &SqliteRow) -> Result<Creditor> {
     })
 }
 
-async fn creditor_in(tx: &mut Transaction<'_, Sqlite>, gerance: GeranceId) -> Result<Option<Creditor>> {
+async fn creditor_in(tx: &mut Transaction<'_, Any>, gerance: GeranceId) -> Result<Option<Creditor>> {
     let row = sqlx::query("SELECT * FROM creditors WHERE gerance_id = $1")
         .bind(gerance.get())
         .fetch_optional(&mut **tx)

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::sealing::{self, Keyring, SealError, SealingKey, Stored, hex};
 use crate::{Db, DbError, Result};
@@ -41,7 +41,7 @@ fn read(path: &Path) -> Result<Option<SealingKey>> {
 }
 
 /// Every stored secret's id and bytes.
-async fn stored_secrets(pool: &SqlitePool) -> Result<Vec<(i64, Vec<u8>)>> {
+async fn stored_secrets(pool: &AnyPool) -> Result<Vec<(i64, Vec<u8>)>> {
     let rows = sqlx::query("SELECT id, secret FROM stations ORDER BY id").fetch_all(pool).await?;
     rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("secret")?))).collect()
 }
@@ -51,7 +51,7 @@ impl Secrets {
     /// holds no sealed secret yet; a rotation that was interrupted is finished or undone, whichever the
     /// database shows happened. Refused (nothing written) when a secret is sealed with a key no file
     /// holds.
-    pub(crate) async fn load(pool: &SqlitePool, key_file: Option<PathBuf>) -> Result<Self> {
+    pub(crate) async fn load(pool: &AnyPool, key_file: Option<PathBuf>) -> Result<Self> {
         let stored = stored_secrets(pool).await?;
         let sealed_ids: Vec<[u8; 4]> = stored
             .iter()
@@ -232,8 +232,20 @@ mod tests {
 
     const SECRET: [u8; 32] = [0x5a; 32];
 
-    async fn with_station(url: &str) -> (Db, StationId) {
-        let db = Db::open(url).await.unwrap();
+    /// Where a test's database is, with its key file at `dir/secrets.key`: a SQLite file beside it (the
+    /// default place), or a new database on the tests' PostgreSQL server (the key file given).
+    async fn target(dir: &tempfile::TempDir) -> (String, DbOptions) {
+        match crate::test_support::postgres_server() {
+            Some(server) => (
+                crate::test_support::fresh_postgres(&server).await.unwrap(),
+                DbOptions { secrets_key_file: Some(dir.path().join("secrets.key")), ..DbOptions::default() },
+            ),
+            None => (format!("sqlite://{}", dir.path().join("r.db").display()), DbOptions::default()),
+        }
+    }
+
+    async fn with_station(url: &str, opts: &DbOptions) -> (Db, StationId) {
+        let db = Db::open_with(url, opts).await.unwrap();
         let g = db.create_gerance(&GeranceName::parse("G").unwrap(), Timestamp(1)).await.unwrap();
         let new = NewStation {
             gerance_id: g.id,
@@ -258,13 +270,14 @@ mod tests {
     #[tokio::test]
     async fn a_secret_is_sealed_in_the_file_and_opens_for_the_modem_task() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let (db, id) = with_station(&url).await;
+        let (url, opts) = target(&dir).await;
+        let (db, id) = with_station(&url, &opts).await;
         assert_eq!(db.station_link(id).await.unwrap().unwrap().secret, SECRET);
         let raw = stored(&db, id).await;
         assert_eq!((raw.len(), &raw[1..5]), (SEALED_LEN, &hex_id(&db)[..]));
         db.close().await;
-        for file in ["r.db", "r.db-wal"] {
+        // In the file too, not only through the database layer (a PostgreSQL server's files are its own).
+        for file in ["r.db", "r.db-wal"].iter().filter(|_| url.starts_with("sqlite:")) {
             let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
             assert!(!bytes.windows(32).any(|w| w == SECRET), "{file} holds the secret in clear");
         }
@@ -281,51 +294,54 @@ mod tests {
     #[tokio::test]
     async fn secrets_in_clear_from_before_are_sealed_when_the_database_opens() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let (db, id) = with_station(&url).await;
+        let (url, opts) = target(&dir).await;
+        let (db, id) = with_station(&url, &opts).await;
         sqlx::query("UPDATE stations SET secret = $1").bind(&SECRET[..]).execute(&db.writer).await.unwrap();
         db.close().await;
+        // In the file, not even in a free page (a PostgreSQL server's files are its own).
+        let on_file = url.starts_with("sqlite:");
         let in_clear = || {
             let bytes = std::fs::read(dir.path().join("r.db")).unwrap();
             bytes.windows(32).any(|w| w == SECRET)
         };
-        assert!(in_clear(), "as an earlier version left it");
-        let db = Db::open(&url).await.unwrap();
+        assert!(!on_file || in_clear(), "as an earlier version left it");
+        let db = Db::open_with(&url, &opts).await.unwrap();
         assert_eq!(stored(&db, id).await.len(), SEALED_LEN);
         assert_eq!(db.station_link(id).await.unwrap().unwrap().secret, SECRET);
         db.close().await;
-        assert!(!in_clear(), "not even in a free page");
+        assert!(!on_file || !in_clear(), "not even in a free page");
     }
 
     #[tokio::test]
     async fn without_its_key_a_sealed_database_is_refused_and_no_key_is_made_up() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let (db, _) = with_station(&url).await;
+        let (url, opts) = target(&dir).await;
+        let (db, _) = with_station(&url, &opts).await;
         let id = db.secrets_key_id();
         db.close().await;
         let key = dir.path().join("secrets.key");
         std::fs::rename(&key, dir.path().join("elsewhere.key")).unwrap();
-        let e = Db::open(&url).await.unwrap_err().to_string();
+        let e = Db::open_with(&url, &opts).await.unwrap_err().to_string();
         assert!(e.contains(&id) && e.contains("missing"), "{e}");
         assert!(!key.exists());
         // Named where it is, it opens.
-        let options = DbOptions { secrets_key_file: Some(dir.path().join("elsewhere.key")) };
-        Db::open_with(&url, &options).await.unwrap();
+        let elsewhere =
+            DbOptions { secrets_key_file: Some(dir.path().join("elsewhere.key")), ..DbOptions::default() };
+        Db::open_with(&url, &elsewhere).await.unwrap();
         // Another key: refused too, with both ids.
         sealing::write_key_file(&key, &SealingKey::generate()).unwrap();
-        let e = Db::open(&url).await.unwrap_err().to_string();
+        let e = Db::open_with(&url, &opts).await.unwrap_err().to_string();
         assert!(e.contains(&id) && e.contains("holds key"), "{e}");
     }
 
     #[tokio::test]
     async fn a_rotation_seals_every_secret_again_and_a_running_server_follows_it() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let (server, id) = with_station(&url).await;
+        let (url, opts) = target(&dir).await;
+        let (server, id) = with_station(&url, &opts).await;
         let old = server.secrets_key_id();
         // The command line, in another process, while the server runs.
-        let cli = Db::open(&url).await.unwrap();
+        let cli = Db::open_with(&url, &opts).await.unwrap();
         let rotation = cli.rotate_secrets_key().await.unwrap();
         assert_eq!((rotation.resealed, rotation.old_key.as_str()), (1, old.as_str()));
         assert_ne!(rotation.new_key, old);
@@ -336,21 +352,21 @@ mod tests {
         assert_eq!(server.secrets_key_id(), rotation.new_key);
         server.close().await;
         cli.close().await;
-        let db = Db::open(&url).await.unwrap();
+        let db = Db::open_with(&url, &opts).await.unwrap();
         assert_eq!(db.station_link(id).await.unwrap().unwrap().secret, SECRET);
     }
 
     #[tokio::test]
     async fn a_rotation_interrupted_anywhere_is_finished_or_undone_at_the_next_opening() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let (url, opts) = target(&dir).await;
         let key = dir.path().join("secrets.key");
-        let (db, id) = with_station(&url).await;
+        let (db, id) = with_station(&url, &opts).await;
         let old = std::fs::read_to_string(&key).unwrap();
         // Stopped before its commit: a next key that sealed nothing.
         sealing::write_key_file(&sealing::next_key_file(&key), &SealingKey::generate()).unwrap();
         db.close().await;
-        let db = Db::open(&url).await.unwrap();
+        let db = Db::open_with(&url, &opts).await.unwrap();
         assert!(!sealing::next_key_file(&key).exists(), "undone");
         assert_eq!(std::fs::read_to_string(&key).unwrap(), old);
         // Stopped after its commit, before the file moved: the database shows which key it used.
@@ -358,7 +374,7 @@ mod tests {
         db.close().await;
         std::fs::rename(&key, sealing::next_key_file(&key)).unwrap();
         std::fs::write(&key, &old).unwrap();
-        let db = Db::open(&url).await.unwrap();
+        let db = Db::open_with(&url, &opts).await.unwrap();
         assert_eq!(db.secrets_key_id(), rotation.new_key, "finished");
         assert!(!sealing::next_key_file(&key).exists());
         assert_eq!(db.station_link(id).await.unwrap().unwrap().secret, SECRET);

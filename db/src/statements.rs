@@ -222,13 +222,15 @@ mod tests {
             sqlx::query(
                 "INSERT INTO payments (id, gerance_id, import_id, account_iban, bank_ref, direction, reversal, booked,
                      amount_minor, currency, booking_date, state, station_id, key_number, fee_rappen, created_at)
-                 VALUES ($1, $2, 1, 'CH4431999123000889012', $1, 'CRDT', 0, 1, 2050, 'CHF', $3, $4, $5, 7, 50, 1)",
+                 VALUES ($1, $2, 1, 'CH4431999123000889012', $6, 'CRDT', FALSE, TRUE, 2050, 'CHF', $3, $4, $5, 7, 50,
+                         1)",
             )
             .bind(id)
             .bind(g.get())
             .bind(day)
             .bind(state)
             .bind(station.get())
+            .bind(id.to_string())
             .execute(&db.pool)
             .await
             .unwrap();

@@ -2,7 +2,7 @@
 
 use domain::{Account, Amount, Gerance, GeranceId, GeranceName, PhoneNumber, Role, StationId, Timestamp};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::columns;
 use crate::{Db, DbError, Result, classify};
@@ -107,7 +107,7 @@ const STATION_COLUMNS: &str = "s.id, s.gerance_id, g.name AS gerance_name, s.nam
      s.reported_at, COALESCE((SELECT c.n FROM journal_counts c WHERE c.gerance_id = s.gerance_id \
          AND c.station_id = s.id AND c.status = 'confirmed'), 0) AS waiting_for_key";
 
-fn station_from_row(row: &SqliteRow) -> Result<StationRecord> {
+fn station_from_row(row: &AnyRow) -> Result<StationRecord> {
     let gerance_name: String = row.try_get("gerance_name")?;
     Ok(StationRecord {
         id: columns::station(row, "id")?,
@@ -131,7 +131,7 @@ fn station_from_row(row: &SqliteRow) -> Result<StationRecord> {
     })
 }
 
-pub(crate) fn link_from_row(db: &Db, row: &SqliteRow) -> Result<StationLink> {
+pub(crate) fn link_from_row(db: &Db, row: &AnyRow) -> Result<StationLink> {
     let secret: Vec<u8> = row.try_get("secret")?;
     Ok(StationLink {
         id: columns::station(row, "id")?,

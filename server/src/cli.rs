@@ -15,7 +15,8 @@ use crate::startup::{Application, Settings};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let database_url = normalize_database_url(&cli.database_url);
-    let options = DbOptions { secrets_key_file: cli.secrets_key_file };
+    let options =
+        DbOptions { secrets_key_file: cli.secrets_key_file, database_wait: Some(cli.database_wait) };
     match cli.command {
         None => serve(ServeArgs::from_env()?, database_url, options).await,
         Some(Command::Serve(args)) => serve(args, database_url, options).await,

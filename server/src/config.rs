@@ -12,7 +12,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/recharge.db";
 #[derive(Debug, Parser)]
 #[command(name = "recharge", version, about = "Remote top-up of prepaid iButton keys by SMS.")]
 pub struct Cli {
-    /// Database to use, e.g. sqlite://data/recharge.db (a file path is accepted too).
+    /// Database to use, e.g. sqlite://data/recharge.db (a file path is accepted too), or
+    /// postgres://USER:PASSWORD@HOST/DATABASE (then --secrets-key-file is needed).
     #[arg(long, global = true, env = "RECHARGE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
 
@@ -21,6 +22,11 @@ pub struct Cli {
     /// start. Keep it out of the database's backups: the two together give the secrets.
     #[arg(long, global = true, env = "RECHARGE_SECRETS_KEY_FILE")]
     pub secrets_key_file: Option<PathBuf>,
+
+    /// How long to wait for a PostgreSQL server that does not answer at start (restarting, the network
+    /// coming back) before giving up with exit status 75.
+    #[arg(long, global = true, env = "RECHARGE_DATABASE_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub database_wait: std::time::Duration,
 
     /// How log lines are written to standard error: `text` for people, `json` (one object per line,
     /// with the request's span) for log collectors.

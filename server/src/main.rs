@@ -42,7 +42,11 @@ async fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            match e.downcast_ref::<db::DbError>() {
+                // EX_TEMPFAIL: the database server did not answer; a supervisor may start it again later.
+                Some(db::DbError::Unreachable(_)) => ExitCode::from(75),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -163,12 +163,15 @@ pub struct Application {
     journal: Journal,
     limits: http::Limits,
     metrics_addr: Option<SocketAddr>,
+    /// On PostgreSQL, this instance's hold on the database (one serving instance per database).
+    claim: Option<db::ServingClaim>,
 }
 
 impl Application {
     /// Opens the database, creates the demo data if it is empty, and binds the port (0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let db = Db::open_with(&settings.database_url, &settings.database).await?;
+        let claim = db.claim_serving().await?;
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.addr))?;
@@ -250,7 +253,7 @@ impl Application {
         let mut tasks = vec![link_task, modem_task, feed];
         tasks.extend(alert_tasks);
         tasks.extend(metrics_task);
-        Ok(Self { listener, router, db, sessions, tasks, demo, journal, limits, metrics_addr })
+        Ok(Self { listener, router, db, sessions, tasks, demo, journal, limits, metrics_addr, claim })
     }
 
     /// Wakes the modem task; publishes journal changes.
@@ -285,6 +288,9 @@ impl Application {
         sweeper.abort();
         for task in &self.tasks {
             task.abort();
+        }
+        if let Some(claim) = self.claim {
+            claim.release().await;
         }
         self.db.close().await;
         served.context("serving HTTP")

@@ -547,3 +547,25 @@ fn alert_thresholds_and_a_mail_server_that_make_no_sense_are_refused_with_a_mess
     let err = refused(&["serve", "--smtp-url", "smtp://127.0.0.1:2525"]);
     assert!(err.contains("--mail-from is needed"), "{err}");
 }
+
+#[test]
+fn a_postgresql_server_that_does_not_answer_is_waited_for_then_said_with_a_status_to_retry_on() {
+    let env = Env::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://recharge:s3cret-word@127.0.0.1:{closed}/recharge");
+    let key = env.dir.path().join("secrets.key");
+    let key = key.to_str().unwrap();
+    let started = std::time::Instant::now();
+    let out =
+        env.run(&["serve", "--database-url", &url, "--secrets-key-file", key, "--database-wait", "2s"], "");
+    let err = String::from_utf8(out.stderr).unwrap();
+    // EX_TEMPFAIL: a supervisor starts it again later.
+    assert_eq!(out.status.code(), Some(75), "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "waited for it");
+    let last = err.lines().rfind(|l| l.starts_with("error: ")).unwrap_or_default();
+    assert!(last.contains("cannot be reached") && last.contains("in 2 s"), "{err}");
+    assert!(!err.contains("s3cret-word"), "the password is never shown: {err}");
+    // Without the key file, refused before any connection is tried.
+    let err = env.fails(&["serve", "--database-url", &url], "");
+    assert!(err.contains("--secrets-key-file") && !err.contains("s3cret-word"), "{err}");
+}

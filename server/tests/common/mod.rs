@@ -83,7 +83,25 @@ pub async fn spawn_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(&dir);
     change(&mut s);
+    on_postgres(&mut s, &dir).await;
     start(s, dir).await
+}
+
+/// With `RECHARGE_TEST_POSTGRES` set (`scripts/test-postgres`), a test's database is a new one on that
+/// PostgreSQL server, its station secrets' key in the test's directory; a test that chose its own
+/// database keeps it.
+async fn on_postgres(s: &mut Settings, dir: &tempfile::TempDir) {
+    let Some(server) = db::test_support::postgres_server() else { return };
+    if s.database_url != settings(dir).database_url {
+        return;
+    }
+    s.database_url = db::test_support::fresh_postgres(&server).await.expect("a test database");
+    s.database.secrets_key_file.get_or_insert_with(|| dir.path().join("secrets.key"));
+}
+
+/// Whether the tests run on PostgreSQL (for the few that are about a SQLite file).
+pub fn on_postgres_server() -> bool {
+    db::test_support::postgres_server().is_some()
 }
 
 async fn start(s: Settings, dir: tempfile::TempDir) -> TestApp {
@@ -95,7 +113,7 @@ async fn start(s: Settings, dir: tempfile::TempDir) -> TestApp {
     let running = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    let db = Db::open(&s.database_url).await.unwrap();
+    let db = Db::open_with(&s.database_url, &s.database).await.unwrap();
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     TestApp {
         addr,
