@@ -543,6 +543,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_path_with_spaces_signs_and_accents_is_the_file_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("Gérance n°1 #a");
+        let file = odd.join("r.db");
+        let db = Db::open(&format!("sqlite://{}", file.display())).await.unwrap();
+        db.create_gerance(&domain::GeranceName::parse("G").unwrap(), domain::Timestamp(1)).await.unwrap();
+        db.close().await;
+        assert!(file.exists(), "{}", file.display());
+        // Nothing written under another name (a path decoded wrongly would make another file).
+        let names = |d: &std::path::Path| -> Vec<String> {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(dir.path()), ["Gérance n°1 #a"]);
+        let known = ["r.db", "r.db-wal", "r.db-shm", "r.db.lock", "secrets.key"];
+        assert!(names(&odd).iter().all(|n| known.contains(&n.as_str())), "{:?}", names(&odd));
+        let db = Db::open(&format!("sqlite://{}", file.display())).await.unwrap();
+        assert_eq!(db.list_gerances().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn reopening_keeps_the_data() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
