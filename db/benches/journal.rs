@@ -136,6 +136,7 @@ async fn generate(db: &Db, o: &Options) {
         }
     }
     db.insert_generated_transactions(&batch).await.unwrap();
+    db.settle_after_bulk_load().await.unwrap();
 }
 
 struct Case {
