@@ -5,7 +5,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # The server finds the built site here (pkg/, icons, manifest).
 export LEPTOS_SITE_ROOT := target/site
 
-.PHONY: run build tools test fmt-check clippy unit-tests postgres-tests fixture-check bench-check first-load-check bench chaos e2e clean-data
+.PHONY: run build tools test fmt-check clippy unit-tests postgres-tests instances-check fixture-check bench-check first-load-check bench chaos e2e clean-data
 
 ## Build everything (release) and serve on http://127.0.0.1:3000 with the database under ./data/.
 run: build
@@ -25,7 +25,7 @@ build: tools
 ## Each step's duration is printed after it, so a slow CI run says where its time went.
 test:
 	./scripts/install-tools --browser
-	@set -e; for step in fmt-check clippy unit-tests postgres-tests fixture-check bench-check build first-load-check e2e; do \
+	@set -e; for step in fmt-check clippy unit-tests postgres-tests instances-check fixture-check bench-check build first-load-check e2e; do \
 		start=$$(date +%s); $(MAKE) --no-print-directory $$step; \
 		echo "==> make $$step: $$(( $$(date +%s) - start )) s"; \
 	done
@@ -53,6 +53,12 @@ postgres-tests:
 	echo "PostgreSQL for the tests: $$url"; \
 	scripts/run-tests-on-postgres $$url -- $(TEST_PACKAGES) && \
 	$(BENCH_CHECK) -p db --bench journal -- --rows 20000 --runs 2 --postgres $$url
+
+## Two instances of the server (as unit-tests built it) on one PostgreSQL behind Debian's nginx with the
+## site in deploy/: one modem owner, a login through nginx, a top-up on one instance seen live on the
+## other's stream, the owner killed and the top-up finished by the other (scripts/check-instances).
+instances-check:
+	./scripts/check-instances target/debug/recharge
 
 ## Independent checks of the test material: the bank file fixtures against the ISO 20022 schemas; the
 ## deployment files with systemd's and nginx's own checkers.

@@ -419,14 +419,20 @@ impl Db {
     }
 
     /// The versions of the journal's changes from now on, each told once it is committed (by whichever
-    /// method of this process made it). A receiver that falls behind gets `Lagged`: read
+    /// method of this process made it, or, on PostgreSQL once [`Db::follow_others`] runs, another
+    /// instance), in increasing order. A receiver that falls behind gets `Lagged`: read
     /// [`Db::changes_since`] its last version to catch up.
     pub fn journal_changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
         self.versions.subscribe()
     }
 
     pub(crate) fn tell_changed(&self, version: Option<i64>) {
-        if let Some(v) = version {
+        // Told once each: on PostgreSQL a change of this process comes back as a notification too (and
+        // a newer one of another instance may come first; whoever reads since the last version it read
+        // gets both).
+        if let Some(v) = version
+            && self.told.fetch_max(v, std::sync::atomic::Ordering::SeqCst) < v
+        {
             // Nobody listening is fine.
             let _ = self.versions.send(v);
         }
@@ -561,6 +567,55 @@ mod tests {
             request_token: token,
             unless_same_since: None,
         }
+    }
+
+    #[tokio::test]
+    async fn another_instances_changes_and_ended_sessions_are_told_here_once_on_postgresql() {
+        if crate::test_support::postgres_server().is_none() {
+            // Instances tell each other through PostgreSQL's notifications; a SQLite file is one
+            // machine's, served by one instance.
+            return;
+        }
+        let (here, _dir, url, options) = crate::testing::fresh_at().await;
+        let elsewhere = Db::open_with(&url, &options).await.unwrap();
+        let (_, s) = station(&elsewhere, "G", "+41790000101").await;
+        let user = elsewhere
+            .create_user(
+                crate::NewUser {
+                    email: &domain::Email::parse("a@example.ch").unwrap(),
+                    password_hash: "h",
+                    role: domain::Role::Operator,
+                    gerance_id: None,
+                },
+                Timestamp(1),
+            )
+            .await
+            .unwrap();
+        elsewhere.create_session(b"hash-1", user, Timestamp(1), Timestamp(i64::MAX)).await.unwrap();
+        let mut told = here.journal_changes();
+        let mut ended = here.ended_sessions();
+        let listening = here.follow_others().expect("a listener on PostgreSQL");
+        // Once listening, it reads the database again: the version as it stands, and every session to be
+        // checked (none of this was told while nobody listened).
+        let within = std::time::Duration::from_secs(10);
+        let first = tokio::time::timeout(within, told.recv()).await.unwrap().unwrap();
+        assert_eq!(first, here.journal_version().await.unwrap());
+        let missed = tokio::time::timeout(within, ended.recv()).await.unwrap().unwrap();
+        assert_eq!(missed, crate::SessionEnded::Missed);
+
+        let tx = elsewhere.create_top_up(Scope::All, top_up(s, "t-1"), Timestamp(2)).await.unwrap().unwrap();
+        let next = tokio::time::timeout(within, told.recv()).await.unwrap().unwrap();
+        assert_eq!(next, tx.version, "another instance's change, told here");
+        elsewhere.delete_session(b"hash-1").await.unwrap();
+        let gone = tokio::time::timeout(within, ended.recv()).await.unwrap().unwrap();
+        assert_eq!(gone, crate::SessionEnded::Session(b"hash-1".to_vec()));
+
+        // A change made here is told once, though the database tells it back.
+        let mine = here.create_top_up(Scope::All, top_up(s, "t-2"), Timestamp(3)).await.unwrap().unwrap();
+        assert_eq!(told.try_recv().unwrap(), mine.version);
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert!(told.try_recv().is_err(), "not told twice");
+        listening.abort();
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@ mod gauges;
 mod inbox;
 mod journal;
 mod keys;
+pub mod lease;
+mod listen;
 pub mod maintenance;
 mod modem;
 mod outbox;
@@ -87,22 +89,6 @@ pub enum Backend {
 
 /// The key of the PostgreSQL advisory lock every write transaction takes ("RCHG").
 const WRITE_LOCK: i64 = 0x5243_4847;
-/// The key of the one serving process's advisory lock ("RCHS").
-const SERVING_LOCK: i64 = 0x5243_4853;
-
-/// A serving process's hold on a PostgreSQL database (`Db::claim_serving`): a connection of its own
-/// holding a session lock, let go when dropped or closed (or when the process dies: the server ends the
-/// session).
-#[derive(Debug)]
-pub struct ServingClaim(sqlx::AnyConnection);
-
-impl ServingClaim {
-    /// Lets go of the claim at once (dropping it lets go when the server notices the connection closed).
-    pub async fn release(self) {
-        let _ = self.0.close().await;
-    }
-}
-
 /// A handle on the database: cheap to clone, shared by every request and task.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -116,8 +102,10 @@ pub struct Db {
     writer: AnyPool,
     /// Sessions this process ended (`Db::ended_sessions`).
     ended: tokio::sync::broadcast::Sender<SessionEnded>,
-    /// Journal versions this process committed (`Db::journal_changes`).
+    /// Journal versions committed, by this process or (on PostgreSQL) another (`Db::journal_changes`).
     versions: tokio::sync::broadcast::Sender<i64>,
+    /// The newest version told, so that each is told once.
+    told: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// The gérances whose alerts this process changed (`Db::alert_changes`).
     alert_changes: tokio::sync::broadcast::Sender<Vec<Option<domain::GeranceId>>>,
     /// The keys that seal station secrets (`secrets`).
@@ -125,6 +113,10 @@ pub struct Db {
     /// Held until the database is closed: a restore waits for nobody to have the file open
     /// (`maintenance`).
     lock: std::sync::Arc<std::sync::Mutex<Option<maintenance::DbLock>>>,
+    /// On PostgreSQL, where the changes of other instances are listened for (`Db::follow_others`).
+    listen: Option<listen::ListenPool>,
+    /// Messages other instances queued for the modem (`Db::queued_elsewhere`).
+    queued: tokio::sync::broadcast::Sender<()>,
 }
 
 /// How to open a database besides its URL.
@@ -307,7 +299,8 @@ impl Db {
         }
         // sqlx takes an advisory lock while it migrates: instances starting together migrate once.
         POSTGRES_MIGRATOR.run(&pool).await.map_err(|e| DbError::Unusable(e.to_string()))?;
-        let db = Self::assemble(Backend::Postgres, pool.clone(), pool, Some(key_file), None).await?;
+        let mut db = Self::assemble(Backend::Postgres, pool.clone(), pool, Some(key_file), None).await?;
+        db.listen = Some(listen::ListenPool::new(url)?);
         db.seal_plain_secrets().await?;
         Ok(db)
     }
@@ -326,39 +319,13 @@ impl Db {
             writer,
             ended: tokio::sync::broadcast::Sender::new(64),
             versions: tokio::sync::broadcast::Sender::new(1024),
+            told: std::sync::Arc::default(),
             alert_changes: tokio::sync::broadcast::Sender::new(64),
             secrets: std::sync::Arc::new(secrets),
             lock: std::sync::Arc::new(std::sync::Mutex::new(lock)),
+            listen: None,
+            queued: tokio::sync::broadcast::Sender::new(16),
         })
-    }
-
-    /// Claims the database for this serving process, on PostgreSQL (where it can be shared), held until the
-    /// claim is dropped: every instance drives its own modem task, so a second one on the same database
-    /// would send the same top-ups through a second modem. Waits up to 10 s for a claim being let go (an
-    /// instance restarting); then refused with that said. Nothing to claim on SQLite.
-    pub async fn claim_serving(&self) -> Result<Option<ServingClaim>> {
-        if self.backend != Backend::Postgres {
-            return Ok(None);
-        }
-        let mut conn = self.pool.acquire().await?.detach();
-        let give_up = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let got: i64 = sqlx::query_scalar("SELECT CAST(pg_try_advisory_lock($1) AS INTEGER)")
-                .bind(SERVING_LOCK)
-                .fetch_one(&mut conn)
-                .await?;
-            if got == 1 {
-                return Ok(Some(ServingClaim(conn)));
-            }
-            if std::time::Instant::now() >= give_up {
-                return Err(DbError::Unusable(
-                    "another `recharge serve` is using this PostgreSQL database: one instance per database \
-                     (docs/operations.md)"
-                        .into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 
     /// The database server this handle speaks to.

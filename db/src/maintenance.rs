@@ -220,6 +220,19 @@ async fn move_past_the_backup(file: &Path) -> Result<()> {
             .bind(RESTORE_MARGIN)
             .execute(&mut *tx)
             .await?;
+        // Whoever held the modem lease when the backup was made does not hold it now (nobody has the
+        // file open during a restore): the next server takes it at once. A backup from before the
+        // lease existed gets it when migrated.
+        let leased: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'modem_lease'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if leased > 0 {
+            sqlx::query("UPDATE modem_lease SET holder = NULL, holder_at = NULL, beat = beat + 1")
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await
     }
     .await;

@@ -15,6 +15,9 @@ pub enum SessionEnded {
     Session(Vec<u8>),
     /// Every session of an account (password changed, account disabled).
     Account(UserId),
+    /// Some may have ended unseen (told by another instance while this one was not listening): every
+    /// stream checks its own in the database.
+    Missed,
 }
 
 /// A session and the account it belongs to.

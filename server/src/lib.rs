@@ -11,6 +11,7 @@ pub mod config;
 pub mod feed;
 pub mod http;
 pub mod keys;
+pub mod lease;
 pub mod metrics;
 pub mod payments;
 pub mod sms;

@@ -79,6 +79,7 @@ pub struct Metrics {
     outbox_waiting: Gauge,
     outbox_oldest: Gauge,
     modem_connected: Gauge,
+    modem_owner: Gauge,
     modem_signal: Gauge,
     modem_credit: Gauge,
     stations: Gauge,
@@ -146,6 +147,12 @@ impl Metrics {
             "1 when the modem (or the demo network) is connected",
             None,
         );
+        let modem_owner = gauge(
+            &mut registry,
+            "modem_owner",
+            "1 when this instance drives the modem (holds the modem lease); exactly one instance should",
+            None,
+        );
         let modem_signal = gauge(
             &mut registry,
             "modem_signal_dbm",
@@ -177,6 +184,7 @@ impl Metrics {
             outbox_waiting,
             outbox_oldest,
             modem_connected,
+            modem_owner,
             modem_signal,
             modem_credit,
             stations,
@@ -228,6 +236,7 @@ impl Metrics {
         self.stations_silent.set(gauges.stations_silent);
         let modem = sources.modem.get();
         self.modem_connected.set(i64::from(modem.connected));
+        self.modem_owner.set(i64::from(sources.owner.owns()));
         self.modem_signal.set(modem.signal_dbm.map_or(0, i64::from));
         self.modem_credit.set(modem.credit.as_deref().and_then(domain::alert::ussd_credit).unwrap_or(-1));
         self.streams.set(i64::try_from(sources.journal.open_streams()).unwrap_or(i64::MAX));
@@ -246,6 +255,8 @@ pub struct Sources {
     pub db: Db,
     pub journal: Journal,
     pub modem: ModemStatus,
+    /// Whether this instance owns the modem.
+    pub owner: crate::lease::Ownership,
     /// A station not heard from for this long counts as silent.
     pub silent_ms: i64,
 }

@@ -159,29 +159,44 @@ pub struct Application {
     db: Db,
     sessions: SessionPolicy,
     tasks: Vec<JoinHandle<()>>,
-    demo: Option<Arc<Demo>>,
+    demo: DemoSlot,
     journal: Journal,
     limits: http::Limits,
     metrics_addr: Option<SocketAddr>,
-    /// On PostgreSQL, this instance's hold on the database (one serving instance per database).
-    claim: Option<db::ServingClaim>,
+    /// The modem lease: this instance drives the modem only while it holds it (`crate::lease`).
+    leasing: crate::lease::Leasing,
 }
 
-impl Application {
-    /// Opens the database, creates the demo data if it is empty, and binds the port (0 picks a free one).
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let db = Db::open_with(&settings.database_url, &settings.database).await?;
-        let claim = db.claim_serving().await?;
-        let listener = TcpListener::bind(settings.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.addr))?;
-        if settings.demo {
-            seed_demo(&db).await?;
-        }
-        password::warm_up();
-        let journal = Journal::new(db.clone());
-        let status = ModemStatus::default();
-        let (demo, (link_task, modem_task)) = match &settings.modem {
+/// The simulated stations, in the instance that owns the modem while it does (`None` elsewhere, and with
+/// a real modem).
+#[derive(Clone, Default)]
+pub struct DemoSlot(Arc<std::sync::RwLock<Option<Arc<Demo>>>>);
+
+impl DemoSlot {
+    pub fn get(&self) -> Option<Arc<Demo>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, demo: Option<Arc<Demo>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = demo;
+    }
+}
+
+/// What the instance that owns the modem runs: the link and the modem task on the modem (or the demo's
+/// network, with its simulated stations), and the alert checks, which read the modem's facts.
+struct Owner {
+    settings: Arc<Settings>,
+    db: Db,
+    journal: Journal,
+    status: ModemStatus,
+    demo: DemoSlot,
+}
+
+impl Owner {
+    async fn start(self: Arc<Self>, hold: crate::lease::Hold) -> anyhow::Result<crate::lease::Duties> {
+        let (db, journal, status) = (self.db.clone(), self.journal.clone(), self.status.clone());
+        let retry = self.settings.retry;
+        let (link_task, modem_task) = match &self.settings.modem {
             Some(modem) => {
                 let device = SerialDevice { path: modem.device.clone(), baud: modem.baud };
                 let config = LinkConfig {
@@ -191,30 +206,49 @@ impl Application {
                     health_every: modem.health_every,
                     ..LinkConfig::default()
                 };
-                (
-                    None,
-                    sms::start(device, config, db.clone(), journal.clone(), settings.retry, status.clone()),
-                )
+                sms::start(device, config, db, journal.clone(), retry, status.clone(), hold)
             }
             None => {
-                let (demo, modem) = Demo::start(&db, settings.demo_dir.clone())
+                let (demo, modem) = Demo::start(&db, self.settings.demo_dir.clone())
                     .await
                     .context("starting the simulated stations")?;
-                (
-                    Some(Arc::new(demo)),
-                    sms::start(
-                        modem,
-                        LinkConfig::default(),
-                        db.clone(),
-                        journal.clone(),
-                        settings.retry,
-                        status.clone(),
-                    ),
-                )
+                let demo = Arc::new(demo);
+                self.demo.set(Some(demo.clone()));
+                sms::start(modem, LinkConfig::default(), db, journal.clone(), retry, status.clone(), hold)
             }
         };
-        let alert_tasks =
-            crate::alerts::start(db.clone(), journal.clone(), status.clone(), settings.alerts.clone());
+        let mut tasks = vec![link_task, modem_task];
+        tasks.extend(crate::alerts::start(self.db.clone(), journal, status, self.settings.alerts.clone()));
+        // The simulated stations go with the duties.
+        let demo = self.demo.clone();
+        Ok(crate::lease::Duties { tasks, on_stop: Some(Box::new(move || demo.set(None))) })
+    }
+}
+
+impl Application {
+    /// Opens the database, creates the demo data if it is empty, and binds the port (0 picks a free one).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::open_with(&settings.database_url, &settings.database).await?;
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        if settings.demo {
+            seed_demo(&db).await?;
+        }
+        password::warm_up();
+        let settings = Arc::new(settings);
+        let journal = Journal::new(db.clone());
+        let status = ModemStatus::default();
+        let demo = DemoSlot::default();
+        let owner = Arc::new(Owner {
+            settings: settings.clone(),
+            db: db.clone(),
+            journal: journal.clone(),
+            status: status.clone(),
+            demo: demo.clone(),
+        });
+        let duties: crate::lease::StartDuties = Arc::new(move |hold| Box::pin(owner.clone().start(hold)));
+        let leasing = crate::lease::start(db.clone(), status.clone(), duties).await?;
         let sessions = settings.sessions;
         let limits = settings.limits;
         let metrics = Arc::new(Metrics::new());
@@ -229,6 +263,7 @@ impl Application {
                     db: db.clone(),
                     journal: journal.clone(),
                     modem: status.clone(),
+                    owner: leasing.ownership(),
                     silent_ms: settings.alerts.defaults.silent_ms,
                 };
                 let router = crate::metrics::router(metrics.clone(), sources);
@@ -242,18 +277,19 @@ impl Application {
         };
         let state = http::AppState::new(
             db.clone(),
-            Arc::new(settings),
+            settings,
             journal.clone(),
             demo.clone(),
             status,
+            leasing.ownership(),
             metrics,
         );
         let router = http::router(state);
         let feed = journal.start_feed();
-        let mut tasks = vec![link_task, modem_task, feed];
-        tasks.extend(alert_tasks);
+        let mut tasks = vec![feed];
+        tasks.extend(db.follow_others());
         tasks.extend(metrics_task);
-        Ok(Self { listener, router, db, sessions, tasks, demo, journal, limits, metrics_addr, claim })
+        Ok(Self { listener, router, db, sessions, tasks, demo, journal, limits, metrics_addr, leasing })
     }
 
     /// Wakes the modem task; publishes journal changes.
@@ -261,9 +297,14 @@ impl Application {
         self.journal.clone()
     }
 
-    /// The simulated stations, when running without a modem.
+    /// The simulated stations, when running without a modem, in the instance that owns the modem.
     pub fn demo(&self) -> Option<Arc<Demo>> {
-        self.demo.clone()
+        self.demo.get()
+    }
+
+    /// Whether this instance owns the modem, and who it is.
+    pub fn ownership(&self) -> crate::lease::Ownership {
+        self.leasing.ownership()
     }
 
     /// Where the metrics are served, once bound (`--metrics-addr`).
@@ -289,9 +330,7 @@ impl Application {
         for task in &self.tasks {
             task.abort();
         }
-        if let Some(claim) = self.claim {
-            claim.release().await;
-        }
+        self.leasing.stop().await;
         self.db.close().await;
         served.context("serving HTTP")
     }

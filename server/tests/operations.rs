@@ -321,18 +321,32 @@ async fn metrics_are_served_apart_and_follow_what_happens() {
 }
 
 #[tokio::test]
-async fn a_second_instance_on_the_same_postgresql_database_is_refused_and_a_restart_is_not() {
-    if !common::on_postgres_server() {
-        // A SQLite file is one machine's; the claim is for a database several machines can reach.
-        return;
-    }
-    let app = spawn_with(|_| {}).await;
-    let second = server::startup::Application::build(app.settings().clone()).await;
-    let refused = second.err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(refused.contains("another `recharge serve` is using this PostgreSQL database"), "{refused}");
-    // The instance itself restarts at once: a stopped instance lets go of its claim.
-    let started = std::time::Instant::now();
-    let app = app.restart().await;
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
-    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
+async fn a_second_instance_serves_without_the_modem_and_takes_it_over_when_the_owner_stops() {
+    let first = spawn_with(|_| {}).await;
+    assert!(first.owner.owns(), "a lone instance drives the modem from its start");
+    assert!(first.demo.is_some(), "and simulates the stations");
+    let second = first.second_instance().await;
+    assert!(!second.owner.owns() && second.demo.is_none(), "one modem owner");
+    let ready = |app: &TestApp| {
+        let (client, url) = (app.client.clone(), app.url("/readyz"));
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "both instances serve");
+            r.json::<serde_json::Value>().await.unwrap()["modem_owner"].as_bool().unwrap()
+        }
+    };
+    assert!(ready(&first).await);
+    assert!(!ready(&second).await);
+    // Still one owner a few renewals later.
+    tokio::time::sleep(server::lease::STALE + Duration::from_secs(1)).await;
+    assert!(first.owner.owns() && !second.owner.owns());
+
+    // A clean stop lets go of the lease: the other instance takes the modem at its next look.
+    let stopped = std::time::Instant::now();
+    let mut owner = second.owner.clone();
+    let _files = first.stop_keeping_files().await;
+    tokio::time::timeout(Duration::from_secs(5), owner.owned()).await.expect("taken over");
+    assert!(stopped.elapsed() < Duration::from_secs(3), "{:?}", stopped.elapsed());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(ready(&second).await, "/readyz says so");
 }

@@ -329,3 +329,34 @@ async fn an_alert_reaches_the_streams_of_its_gerance_and_the_operators_and_no_ot
     assert!(!alerts_event(&mut streams[1], Duration::from_millis(500)).await, "B's admin is not");
     assert_eq!(app.db.unacknowledged_alerts(db::Scope::Gerance(b)).await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_instance_commits_reaches_the_streams_of_another_and_the_modem_of_its_owner() {
+    if !common::on_postgres_server() {
+        // Instances tell each other through PostgreSQL's notifications; a SQLite file has one serving
+        // instance (a second one only waits for the modem).
+        return;
+    }
+    let owner = spawn_with(|_| {}).await;
+    let (cookie, station) = admin_with_station(&owner).await;
+    let other = owner.second_instance().await;
+    assert!(owner.owner.owns() && !other.owner.owns());
+    let mut on_other = open_stream(&other, &cookie).await;
+    let mut on_owner = open_stream(&owner, &cookie).await;
+
+    // Made through the instance without the modem: its stream, the owner's stream, and the owner's modem
+    // task (woken by the notification, not by its minute's timer) all see it, on to Confirmed.
+    let id = top_up(&other, &cookie, station, 34590, "token-other-instance-0123456789").await;
+    let quick = Duration::from_secs(10);
+    wait_for_status(&mut on_owner, id, "Confirmed", quick).await;
+    wait_for_status(&mut on_other, id, "Confirmed", quick).await;
+    // Made through the owner: seen by the other's stream.
+    let id = top_up(&owner, &cookie, station, 34591, "token-owner-instance-0123456789").await;
+    wait_for_status(&mut on_other, id, "Confirmed", quick).await;
+
+    // Logged out through one instance: the stream held by the other ends with the session.
+    let r = owner.client.post(owner.url("/logout")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    ends(&mut on_other, "logged out on the other instance").await;
+    drop(other);
+}

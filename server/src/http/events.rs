@@ -84,6 +84,7 @@ impl Session {
         match ended {
             SessionEnded::Session(hash) => hash[..] == self.hash.0,
             SessionEnded::Account(id) => *id == self.account,
+            SessionEnded::Missed => false,
         }
     }
 }
@@ -180,9 +181,9 @@ pub async fn events(
                     tracing::debug!("event stream ended with its session");
                     return None;
                 }
-                Woken::Ended(Ok(_)) => continue,
+                Woken::Ended(Ok(SessionEnded::Session(_) | SessionEnded::Account(_))) => continue,
                 // Missed some: ask the database.
-                Woken::Ended(Err(broadcast::error::RecvError::Lagged(_))) => {
+                Woken::Ended(Ok(SessionEnded::Missed) | Err(broadcast::error::RecvError::Lagged(_))) => {
                     feed.session.check = Instant::now();
                     continue;
                 }

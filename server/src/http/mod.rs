@@ -17,7 +17,8 @@ pub use listener::{Limits, serve};
 use std::sync::Arc;
 
 use crate::feed::Journal;
-use crate::sms::{ModemStatus, demo::Demo};
+use crate::sms::ModemStatus;
+use crate::startup::DemoSlot;
 use app::api::ModemView;
 use app::api::ssr::{BoxFuture, Host, HostHandle, Registration};
 use app::{App, shell};
@@ -53,10 +54,12 @@ pub struct AppState {
     throttle_lock: Arc<Mutex<()>>,
     /// Wakes the modem task; publishes journal changes.
     pub journal: Journal,
-    /// The simulated stations, when running without a modem.
-    pub demo: Option<Arc<Demo>>,
+    /// The simulated stations, when running without a modem, in the instance that owns the modem.
+    pub demo: DemoSlot,
     /// What the modem last reported.
     pub modem: ModemStatus,
+    /// Whether this instance owns the modem.
+    pub owner: crate::lease::Ownership,
     /// Turns for journal exports, each of which holds a database connection while it streams.
     exports: Arc<tokio::sync::Semaphore>,
     /// Turns for bank files being taken in (`payments::IMPORTS_AT_ONCE`).
@@ -72,8 +75,9 @@ impl AppState {
         db: Db,
         settings: Arc<Settings>,
         journal: Journal,
-        demo: Option<Arc<Demo>>,
+        demo: DemoSlot,
         modem: ModemStatus,
+        owner: crate::lease::Ownership,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let leptos = settings.leptos.clone();
@@ -87,6 +91,7 @@ impl AppState {
             journal,
             demo,
             modem,
+            owner,
             exports,
             imports,
             readiness: probes::Readiness::default(),
@@ -113,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         db: state.db.clone(),
         journal: state.journal.clone(),
         demo: state.demo.clone(),
+        demo_mode: state.settings.modem.is_none(),
         modem: state.modem.clone(),
         server_number,
         alert_defaults: state.settings.alerts.defaults,
@@ -273,7 +279,9 @@ async fn fallback(State(state): State<AppState>, req: Request) -> Response {
 struct ServerHost {
     db: Db,
     journal: Journal,
-    demo: Option<Arc<Demo>>,
+    demo: DemoSlot,
+    /// No modem configured: the stations are simulated (by whichever instance owns the modem).
+    demo_mode: bool,
     modem: ModemStatus,
     server_number: Option<domain::PhoneNumber>,
     alert_defaults: domain::alert::GeranceThresholds,
@@ -286,24 +294,22 @@ impl Host for ServerHost {
     }
 
     fn is_demo(&self) -> bool {
-        self.demo.is_some()
+        self.demo_mode
     }
 
     fn screen(&self, station: StationId) -> BoxFuture<'_, Option<[String; 4]>> {
-        Box::pin(async move { self.demo.as_ref()?.screen(station).await.map(|s| s.lines().clone()) })
+        Box::pin(async move { self.demo.get()?.screen(station).await.map(|s| s.lines().clone()) })
     }
 
     fn present_key(&self, station: StationId, key: KeyNumber) -> BoxFuture<'_, Option<[String; 4]>> {
-        Box::pin(
-            async move { self.demo.as_ref()?.present_key(station, key).await.map(|s| s.lines().clone()) },
-        )
+        Box::pin(async move { self.demo.get()?.present_key(station, key).await.map(|s| s.lines().clone()) })
     }
 
     fn modem(&self) -> ModemView {
         let f = self.modem.get();
         let shown = |t: Option<Timestamp>| t.map(|t| t.zurich().to_string());
         ModemView {
-            demo: self.demo.is_some(),
+            demo: self.demo_mode,
             connected: f.connected,
             since: shown(f.since),
             model: f.model,
@@ -332,7 +338,7 @@ impl Host for ServerHost {
 
     fn station_saved(&self, station: StationId) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            if let Some(demo) = &self.demo
+            if let Some(demo) = self.demo.get()
                 && let Err(e) = demo.restart(&self.db, station).await
             {
                 tracing::error!(error = %e, %station, "cannot simulate the station");
@@ -380,7 +386,7 @@ impl Host for ServerHost {
 
     fn station_off(&self, station: StationId) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            match &self.demo {
+            match self.demo.get() {
                 Some(demo) => demo.is_off(station).await,
                 None => false,
             }
@@ -389,7 +395,7 @@ impl Host for ServerHost {
 
     fn set_power(&self, station: StationId, on: bool) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let Some(demo) = &self.demo else { return false };
+            let Some(demo) = self.demo.get() else { return false };
             if on { demo.power_on(&self.db, station).await.is_ok() } else { demo.power_off(station).await }
         })
     }

@@ -80,5 +80,5 @@ async fn ask(state: &AppState) -> Ready {
             ("unreachable", None)
         }
     };
-    Ready { ready: database == "ok", database, schema, schema_known: known, modem_owner: true }
+    Ready { ready: database == "ok", database, schema, schema_known: known, modem_owner: state.owner.owns() }
 }

@@ -29,6 +29,8 @@ pub struct TaskState {
     pub pin: Option<SimPin>,
     /// The refusal of this PIN is in the database already.
     pub pin_refusal_kept: AtomicBool,
+    /// While this instance owns the modem (`crate::lease`).
+    pub hold: crate::lease::Hold,
 }
 
 /// While the modem is away, look again this often.
@@ -158,6 +160,12 @@ async fn send_pending(
             );
             continue;
         };
+        // Another instance may own the modem by now (this one was frozen, or cut off from the
+        // database): nothing more is handed to it from here. The lease's task stops this one.
+        if !state.hold.holds() {
+            tracing::warn!("the modem lease ran out: sending stops here");
+            return Err(Stop);
+        }
         // While the modem works, keep taking what it reports (it must never wait for us).
         let send = state.link.send(&submit);
         tokio::pin!(send);

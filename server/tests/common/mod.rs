@@ -28,6 +28,8 @@ pub struct TestApp {
     pub db: Db,
     pub journal: Journal,
     pub demo: Option<Arc<Demo>>,
+    /// Whether this instance owns the modem.
+    pub owner: server::lease::Ownership,
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -108,7 +110,7 @@ async fn start(s: Settings, dir: tempfile::TempDir) -> TestApp {
     let app = Application::build(s.clone()).await.expect("server starts");
     let addr = app.local_addr();
     let metrics_addr = app.metrics_addr();
-    let (journal, demo) = (app.journal(), app.demo());
+    let (journal, demo, owner) = (app.journal(), app.demo(), app.ownership());
     let (stop, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -121,6 +123,7 @@ async fn start(s: Settings, dir: tempfile::TempDir) -> TestApp {
         db,
         journal,
         demo,
+        owner,
         client,
         stop: Some(stop),
         running: Some(running),
@@ -137,7 +140,16 @@ impl TestApp {
     }
 
     /// [`TestApp::restart`], running `between` while the server is stopped and the database closed.
-    pub async fn restart_after(mut self, between: impl FnOnce(&Settings)) -> TestApp {
+    pub async fn restart_after(self, between: impl FnOnce(&Settings)) -> TestApp {
+        let settings = self.settings.clone();
+        let dir = self.stop_keeping_files().await;
+        between(&settings);
+        start(settings, dir).await
+    }
+
+    /// Stops the server cleanly (running requests finish, the modem lease is let go) and keeps its
+    /// files, for another instance to go on with.
+    pub async fn stop_keeping_files(mut self) -> tempfile::TempDir {
         self.demo = None;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -146,10 +158,13 @@ impl TestApp {
             running.await.unwrap().unwrap();
         }
         self.db.close().await;
-        between(&self.settings);
-        let dir = tempfile::tempdir().unwrap();
-        let old = std::mem::replace(&mut self._dir, dir);
-        start(self.settings.clone(), old).await
+        std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap())
+    }
+
+    /// Another instance on the same database and demo directory (as a second `recharge serve` behind
+    /// the same proxy), on its own port.
+    pub async fn second_instance(&self) -> TestApp {
+        start(self.settings.clone(), tempfile::tempdir().unwrap()).await
     }
 
     /// What the server was started with.
