@@ -45,14 +45,16 @@ unit-tests:
 ## The database layer's tests and the server's integration tests again, on PostgreSQL: a throw-away
 ## cluster on a free loopback port, run as the `postgres` user, stopped and removed whatever the result.
 ## The test binaries are unit-tests' own (scripts/run-tests-on-postgres says why). Then the journal
-## benchmark's small version on both databases (the fast pages equal to the naive ones on PostgreSQL too).
+## benchmark's small version on both databases (the fast pages equal to the naive ones on PostgreSQL too),
+## and the live benchmark's over two instances (every stream of either gets every change).
 postgres-tests:
 	@dir=$$(mktemp -d /tmp/recharge-postgres-XXXXXX); \
 	url=$$(scripts/test-postgres start $$dir) || { rm -rf $$dir; exit 1; }; \
 	trap 'scripts/test-postgres stop '$$dir'; rm -rf '$$dir EXIT; \
 	echo "PostgreSQL for the tests: $$url"; \
 	scripts/run-tests-on-postgres $$url -- $(TEST_PACKAGES) && \
-	$(BENCH_CHECK) -p db --bench journal -- --rows 20000 --runs 2 --postgres $$url
+	$(BENCH_CHECK) -p db --bench journal -- --rows 20000 --runs 2 --postgres $$url && \
+	$(BENCH_CHECK) -p server --bench live -- --streams 200 --topups 10 --postgres $$url --instances 2
 
 ## Two instances of the server (as unit-tests built it) on one PostgreSQL behind Debian's nginx with the
 ## site in deploy/: one modem owner, a login through nginx, a top-up on one instance seen live on the

@@ -145,6 +145,21 @@ pub fn locale_from_code(code: &str) -> Option<Locale> {
     }
 }
 
+/// The code of `locale` (`fr`, `de`, `it`, `en`), as `lang` attributes and cookies write it.
+pub fn locale_code(locale: Locale) -> &'static str {
+    use leptos_i18n::Locale as _;
+    locale.as_str()
+}
+
+/// When the database is away for a moment, how many seconds a client is told to wait before it tries
+/// again (`Retry-After`).
+pub const RETRY_AFTER_SECS: &str = "5";
+
+/// What a request is answered when the database is away for a moment, in `locale`.
+pub fn unavailable_text(locale: Locale) -> String {
+    td_string!(locale, login_error_unavailable).to_string()
+}
+
 /// The journal export's column names and file name (without `.csv`) in `locale`: the server writes the
 /// file, the translations live here.
 pub fn export_texts(locale: Locale) -> ([String; 9], String) {

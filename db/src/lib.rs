@@ -73,6 +73,30 @@ pub enum DbError {
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
+impl DbError {
+    /// The database server did not answer, or lost the connection, or is shutting down or starting:
+    /// nothing is wrong with the request, and the same request may work in a moment (a 503, not a 500).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Unreachable(_) => true,
+            DbError::Sqlx(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // PostgreSQL's classes 08 (connection exception) and 57P (operator intervention: shut
+                // down, starting, cannot connect now).
+                sqlx::Error::Database(db) => {
+                    db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 /// The migrations in `migrations/`, compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// Their PostgreSQL twins in `migrations/postgres/`: same numbers, same schema.
@@ -366,9 +390,11 @@ pub const POSTGRES_WAIT: Duration = Duration::from_secs(30);
 /// The pool of a PostgreSQL database, its first connection made: tried again while the server does not
 /// answer, up to `wait`; a refusal (a wrong password, no such database) is final at once.
 async fn connect_postgres(url: &str, wait: Duration) -> Result<AnyPool> {
+    // A request waits at most a few seconds for a connection: with the server away it is answered
+    // "unavailable, retry" (503) rather than held for half a minute.
     let pool = AnyPoolOptions::new()
         .max_connections(16)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(Duration::from_secs(5))
         .connect_lazy(url)
         .map_err(|e| DbError::Unusable(format!("invalid database URL: {e}")))?;
     // sqlx's pool tries again by itself while the server does not answer; a refusal ends it at once.

@@ -4,9 +4,15 @@
 //! change (p50 / p99), and the server's resident memory (idle, with the streams open, peak). Every stream
 //! must receive every top-up: a missing one fails the run.
 //!
+//! With `--postgres URL` the database is a new one on that PostgreSQL server (`scripts/test-postgres`)
+//! and `--instances N` servers share it, the streams spread over them in turn and the top-ups made
+//! through the first: the others hear of each change from the database (`LISTEN`/`NOTIFY`), and the
+//! figures are given per instance.
+//!
 //! ```sh
 //! cargo bench -p server --bench live                              # 10,000 streams, 50 top-ups
 //! cargo bench -p server --bench live -- --streams 200 --topups 10  # the small version CI runs
+//! cargo bench -p server --bench live -- --postgres URL --instances 2
 //! ```
 
 use std::collections::HashMap;
@@ -26,25 +32,26 @@ const PASSWORD: &str = "live benchmark password";
 struct Options {
     streams: usize,
     topups: usize,
+    postgres: Option<String>,
+    instances: usize,
 }
 
 fn options() -> Options {
-    let mut o = Options { streams: 10_000, topups: 50 };
+    let mut o = Options { streams: 10_000, topups: 50, postgres: None, instances: 1 };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
             "--streams" => o.streams = value().parse().expect("--streams N"),
             "--topups" => o.topups = value().parse().expect("--topups N"),
+            "--postgres" => o.postgres = Some(value()),
+            "--instances" => o.instances = value().parse().expect("--instances N"),
             "--bench" => {}
             other => panic!("unknown option {other}"),
         }
     }
+    assert!(o.instances == 1 || o.postgres.is_some(), "several instances share a PostgreSQL database");
     o
-}
-
-fn cli(dir: &std::path::Path, args: &[&str], stdin: &str) {
-    support::cli(&format!("sqlite://{}", dir.join("live.db").display()), args, stdin);
 }
 
 /// CPU time (user + system) a process has used, in seconds.
@@ -194,14 +201,18 @@ async fn read(socket: &TcpStream, buffer: &mut Vec<u8>) -> std::io::Result<(usiz
 async fn main() {
     let o = options();
     let dir = tempfile::tempdir().unwrap();
-    cli(dir.path(), &["gerance", "add", "Gérance Live"], "");
+    let database = match &o.postgres {
+        Some(server) => db::test_support::fresh_postgres(server).await.expect("a database on the server"),
+        None => format!("sqlite://{}", dir.path().join("live.db").display()),
+    };
+    let key_file = dir.path().join("secrets.key");
+    let env = [("RECHARGE_SECRETS_KEY_FILE", key_file.as_path())];
+    let cli = |args: &[&str], stdin: &str| {
+        support::cli_with(&database, &env, args, stdin);
+    };
+    cli(&["gerance", "add", "Gérance Live"], "");
+    cli(&["user", "add", "--email", "op@live.ch", "--role", "operator"], &format!("{PASSWORD}\n"));
     cli(
-        dir.path(),
-        &["user", "add", "--email", "op@live.ch", "--role", "operator"],
-        &format!("{PASSWORD}\n"),
-    );
-    cli(
-        dir.path(),
         &[
             "station",
             "add",
@@ -216,17 +227,21 @@ async fn main() {
         ],
         "",
     );
-    let database = format!("sqlite://{}", dir.path().join("live.db").display());
-    let mut command = support::serve(&database, dir.path(), "warn");
-    command.args(["--retry-after", "1h", "--demo-dir"]).arg(dir.path().join("demo"));
-    let (mut server, addr) = support::spawn_server(command).await;
-    let pid = server.id().unwrap();
+    let mut servers = Vec::new();
+    for _ in 0..o.instances {
+        let mut command = support::serve(&database, dir.path(), "warn");
+        command.args(["--retry-after", "1h", "--demo-dir"]).arg(dir.path().join("demo")).envs(env);
+        let (server, addr) = support::spawn_server(command).await;
+        let pid = server.id().unwrap();
+        servers.push((server, addr, pid));
+    }
+    let (addr, pid) = (servers[0].1.clone(), servers[0].2);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let cookie = support::login(&http, &addr, "op@live.ch", PASSWORD).await;
-    let idle = support::memory(pid);
+    let idle: Vec<(f64, f64)> = servers.iter().map(|s| support::memory(s.2)).collect();
 
     // Open the streams, at most 256 connecting at once, on a runtime of their own: the top-ups below
-    // are sent, and timed, from this one.
+    // are sent, and timed, from this one. With several instances, each gets every n-th stream.
     let started = Instant::now();
     let arrived = Arc::new(AtomicUsize::new(0));
     let readers = tokio::runtime::Builder::new_multi_thread()
@@ -238,15 +253,12 @@ async fn main() {
     let mut streams = Vec::with_capacity(o.streams);
     let connecting = Arc::new(Semaphore::new(256));
     let connected = Arc::new(Semaphore::new(0));
-    for _ in 0..o.streams {
+    for n in 0..o.streams {
         let permit = connecting.clone().acquire_owned().await.unwrap();
-        streams.push(readers.spawn(stream(
-            addr.clone(),
-            cookie.clone(),
-            connected.clone(),
-            arrived.clone(),
-            permit,
-        )));
+        let instance = n % servers.len();
+        let to = servers[instance].1.clone();
+        let stream = readers.spawn(stream(to, cookie.clone(), connected.clone(), arrived.clone(), permit));
+        streams.push((instance, stream));
     }
     // A stream that failed says why on stderr; the run then stops here rather than wait forever.
     let all = tokio::time::timeout(Duration::from_secs(120), connected.acquire_many(o.streams as u32))
@@ -254,8 +266,14 @@ async fn main() {
         .expect("every stream opens within 2 minutes")
         .unwrap();
     all.forget();
-    let open = support::memory(pid);
-    println!("{} streams open in {:.1} s", o.streams, started.elapsed().as_secs_f64());
+    let open: Vec<(f64, f64)> = servers.iter().map(|s| support::memory(s.2)).collect();
+    println!(
+        "{} streams open in {:.1} s, on {} instance(s) of the server on {}",
+        o.streams,
+        started.elapsed().as_secs_f64(),
+        servers.len(),
+        if o.postgres.is_some() { "PostgreSQL" } else { "SQLite" }
+    );
 
     // The burst: top-ups one after the other, as fast as the server takes them.
     let (server_cpu, own_cpu, burst) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"), Instant::now());
@@ -275,29 +293,33 @@ async fn main() {
     while arrived.load(Ordering::Relaxed) < o.streams * o.topups && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (_, peak) = support::memory(pid);
+    let peak: Vec<f64> = servers.iter().map(|s| support::memory(s.2).1).collect();
     let burst = burst.elapsed().as_secs_f64();
     let (server_cpu, own_cpu) = (cpu_seconds(&pid.to_string()) - server_cpu, cpu_seconds("self") - own_cpu);
     let threads = [
         ("server", server_threads, scheduled(pid)),
         ("generator", own_threads, scheduled(std::process::id())),
     ];
-    // Stopping the server ends the streams, which hand over what they saw.
-    let _ = server.kill().await;
-    // From just before the request to the kernel's receipt on the stream, and to the generator's read.
-    let (mut received, mut read): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    // Stopping the servers ends the streams, which hand over what they saw.
+    for (server, ..) in &mut servers {
+        let _ = server.kill().await;
+    }
+    // From just before the request to the kernel's receipt on the stream, and to the generator's read,
+    // per instance.
+    let mut received: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
+    let mut read: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
     // How many writes brought a stream its top-ups, and the time between two of them: a round.
     let (mut writes, mut rounds): (Vec<usize>, Vec<f64>) = (Vec::new(), Vec::new());
     let mut missing = 0;
-    for stream in streams {
+    for (instance, stream) in streams {
         let mine = stream.await.unwrap();
         missing += sent.keys().filter(|id| !mine.iter().any(|seen| seen.id == **id)).count();
         for arrival in &mine {
             if let Some(t0) = sent.get(&arrival.id) {
                 let since =
                     |at: SystemTime| at.duration_since(*t0).unwrap_or_default().as_secs_f64() * 1000.0;
-                received.push(since(arrival.received));
-                read.push(since(arrival.read));
+                received[instance].push(since(arrival.received));
+                read[instance].push(since(arrival.read));
             }
         }
         let mut times: Vec<SystemTime> =
@@ -310,14 +332,23 @@ async fn main() {
         );
     }
     readers.shutdown_background();
-    for (what, latencies) in [("received", &mut received), ("read by the generator", &mut read)] {
-        println!(
-            "{} top-ups × {} streams: {} deliveries, {what}: {}",
-            o.topups,
-            o.streams,
-            latencies.len(),
-            percentiles(latencies, " ms")
-        );
+    for instance in 0..servers.len() {
+        let on = match (servers.len(), instance) {
+            (1, _) => String::new(),
+            (_, 0) => " (instance 1, which made the changes)".to_owned(),
+            (_, n) => format!(" (instance {}, told by the database)", n + 1),
+        };
+        for (what, latencies) in
+            [("received", &mut received[instance]), ("read by the generator", &mut read[instance])]
+        {
+            println!(
+                "{} top-ups × {} streams{on}: {} deliveries, {what}: {}",
+                o.topups,
+                o.streams.div_ceil(servers.len()),
+                latencies.len(),
+                percentiles(latencies, " ms")
+            );
+        }
     }
     writes.sort_unstable();
     println!(
@@ -331,13 +362,19 @@ async fn main() {
         percentiles(&mut answered, " ms"),
         o.topups
     );
+    for (n, ((idle, open), peak)) in idle.iter().zip(&open).zip(&peak).enumerate() {
+        println!(
+            "server{} memory: idle {:.1} MB, with the streams open {:.1} MB, peak {:.1} MB",
+            if servers.len() > 1 { format!(" {}", n + 1) } else { String::new() },
+            idle.0,
+            open.0,
+            peak
+        );
+    }
     println!(
-        "server memory: idle {:.1} MB, with the streams open {:.1} MB, peak {:.1} MB",
-        idle.0, open.0, peak
-    );
-    println!(
-        "burst to last delivery {burst:.2} s; CPU used meanwhile: server {server_cpu:.2} s, this load generator \
+        "burst to last delivery {burst:.2} s; CPU used meanwhile: server{} {server_cpu:.2} s, this load generator \
          {own_cpu:.2} s (of {:.2} s available on {} cores)",
+        if servers.len() > 1 { " 1" } else { "" },
         burst * std::thread::available_parallelism().map_or(1, |n| n.get()) as f64,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );

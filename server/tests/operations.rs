@@ -350,3 +350,101 @@ async fn a_second_instance_serves_without_the_modem_and_takes_it_over_when_the_o
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(ready(&second).await, "/readyz says so");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_cut_off_requests_are_answered_503_another_instance_drives_the_modem_and_nothing_is_lost()
+ {
+    let Some(server) = db::test_support::postgres_server() else {
+        // A SQLite file is not reached over a network; a PostgreSQL server is, and may go away.
+        return;
+    };
+    let direct = db::test_support::fresh_postgres(&server).await.unwrap();
+    let (rest, name) = direct.rsplit_once('/').unwrap();
+    let address = rest.rsplit_once('@').map_or(rest, |(_, a)| a).to_owned();
+    let link = common::Link::to(address.clone()).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("secrets.key");
+    let through_link = format!("postgres://postgres@127.0.0.1:{}/{name}", link.port);
+    let (url, file) = (through_link.clone(), key_file.clone());
+    // The first instance reaches the database through the link; the second directly.
+    let first = spawn_with(move |s| {
+        s.database_url = url;
+        s.database.secrets_key_file = Some(file);
+    })
+    .await;
+    let (cookie, station) = common::admin_with_station(&first).await;
+    let mut second_settings = first.settings().clone();
+    second_settings.database_url = direct.clone();
+    let second = first.second_instance_with(second_settings).await;
+    assert!(first.owner.owns() && !second.owner.owns());
+    let db = db::Db::open_with(&direct, &first.settings().database).await.unwrap();
+    let before = top_up(&first, &cookie, station, 34586, "before-the-cut-0001").await;
+    all_confirmed(&db, &[before]).await;
+    // Made just before the cut: not confirmed yet, perhaps not even sent.
+    let pending = top_up(&first, &cookie, station, 34587, "just-before-the-cut-0001").await;
+
+    link.cut();
+    // The cut-off instance answers what it cannot do with 503, a delay and a sentence people read.
+    let r = first.get("/api/session", Some(&cookie)).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert!(r.text().await.unwrap().contains("momentanément indisponible"), "in French by default");
+    let page = first
+        .client
+        .get(first.url("/transactions"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .header("accept-language", "de-CH,de;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("vorübergehend nicht verfügbar") && page.contains("http-equiv=\"refresh\""),
+        "{page}"
+    );
+    let body = format!("station={station}&key=34588&amount=1.00&token=during-the-cut-0001");
+    assert_eq!(
+        first.post_api("/api/topup", Some(&cookie), &body).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(first.get("/healthz", None).await.status(), StatusCode::OK, "the process itself answers");
+    // The instance that still reaches the database takes the modem over within ten seconds, and the
+    // top-up made before the cut goes on there.
+    let mut owner = second.owner.clone();
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), owner.owned())
+        .await
+        .expect("taken over within ten seconds");
+    assert!(!first.owner.owns(), "the cut-off instance let go of the modem");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "not before its hold ran out: {:?}",
+        started.elapsed()
+    );
+    all_confirmed(&db, &[pending]).await;
+    let during = top_up(&second, &cookie, station, 34589, "on-the-other-instance-0001").await;
+    all_confirmed(&db, &[during]).await;
+
+    // The network is back: the first instance serves again, and does not take the modem back.
+    link.mend();
+    let mut back = false;
+    for _ in 0..100 {
+        if first.get("/api/session", Some(&cookie)).await.status() == StatusCode::NO_CONTENT {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the first instance serves again");
+    let after = top_up(&first, &cookie, station, 34590, "after-the-cut-0001").await;
+    all_confirmed(&db, &[after]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(second.owner.owns() && !first.owner.owns(), "one owner, the one that took over");
+    // Each top-up once in the journal, each confirmed.
+    let journal = db.changes_since(Scope::All, 0, 100).await.unwrap();
+    assert_eq!(journal.len(), 4, "{journal:?}");
+    drop(second);
+    drop(link);
+}

@@ -632,13 +632,25 @@ pub mod ssr {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Logs the details of an internal error and tells the browser only that something failed.
-    pub fn internal(e: impl std::fmt::Display) -> ServerFnError {
+    /// Logs the details of an internal error and tells the browser only that something failed: 503
+    /// with `Retry-After` when the database server is away for the moment (the same call may work in
+    /// a moment), 500 otherwise.
+    pub fn internal<E: std::fmt::Display + 'static>(e: E) -> ServerFnError {
+        let away =
+            (&e as &dyn std::any::Any).downcast_ref::<db::DbError>().is_some_and(db::DbError::is_unavailable);
         tracing::error!(error = %e, "server function failed");
         if let Some(response) = use_context::<ResponseOptions>() {
-            response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+            if away {
+                response.set_status(StatusCode::SERVICE_UNAVAILABLE);
+                response.insert_header(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static(crate::RETRY_AFTER_SECS),
+                );
+            } else {
+                response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
+            }
         }
-        ServerFnError::new("internal error")
+        ServerFnError::new(if away { "unavailable" } else { "internal error" })
     }
 }
 

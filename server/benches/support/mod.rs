@@ -6,9 +6,15 @@ use std::process::Stdio;
 
 /// Runs a `recharge` subcommand on the database at `database_url`, with `stdin` as its input; its output.
 pub fn cli(database_url: &str, args: &[&str], stdin: &str) -> String {
+    cli_with(database_url, &[], args, stdin)
+}
+
+/// [`cli`] with more environment settings (`RECHARGE_SECRETS_KEY_FILE` for a PostgreSQL database).
+pub fn cli_with(database_url: &str, env: &[(&str, &std::path::Path)], args: &[&str], stdin: &str) -> String {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_recharge"))
         .env("RECHARGE_DATABASE_URL", database_url)
+        .envs(env.iter().copied())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

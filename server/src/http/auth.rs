@@ -252,6 +252,9 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
         && let Err(e) = state.db.delete_session(&token_hash(&token)).await
     {
         tracing::error!(error = %e, "logout could not delete the session");
+        if e.is_unavailable() {
+            return super::unavailable(&headers);
+        }
         return (StatusCode::INTERNAL_SERVER_ERROR, "Logout failed; please try again.\n").into_response();
     }
     let mut response = redirect(&format!("/login?{}", LoginNotice::LoggedOut.to_query()));
@@ -313,8 +316,7 @@ pub async fn require_session(State(state): State<AppState>, mut req: Request, ne
             Ok(a) => a,
             Err(e) => {
                 tracing::error!(error = %e, "session check failed");
-                return (StatusCode::SERVICE_UNAVAILABLE, "The service is unavailable; please retry.\n")
-                    .into_response();
+                return super::unavailable(req.headers());
             }
         },
         None => None,

@@ -43,7 +43,7 @@ pub async fn transactions_csv(
         )
             .into_response();
     };
-    let locale = language(&account, &headers);
+    let locale = request_locale(&headers, account.locale.as_deref());
     let params = JournalParams::from_query(|k| raw.get(k).cloned());
     let (filter, sort, desc) = app::api::ssr::journal_query(&params);
     let (to, mut rows) = mpsc::channel(2);
@@ -89,8 +89,10 @@ pub async fn transactions_csv(
 }
 
 /// The account's language, else the page's (the language cookie), else French.
-fn language(account: &Account, headers: &HeaderMap) -> Locale {
-    let chosen = account.locale.as_deref().and_then(app::locale_from_code);
+/// The language a request is answered in: the account's choice, else the language cookie, else the
+/// browser's first of ours in `Accept-Language`, else French.
+pub(super) fn request_locale(headers: &HeaderMap, chosen: Option<&str>) -> Locale {
+    let chosen = chosen.and_then(app::locale_from_code);
     let cookie = || {
         headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|cookies| {
             cookie::Cookie::split_parse(cookies)
@@ -99,7 +101,14 @@ fn language(account: &Account, headers: &HeaderMap) -> Locale {
                 .and_then(|c| app::locale_from_code(c.value()))
         })
     };
-    chosen.or_else(cookie).unwrap_or(Locale::fr)
+    let browser = || {
+        let accept = headers.get(header::ACCEPT_LANGUAGE)?.to_str().ok()?;
+        accept.split(',').find_map(|tag| {
+            let tag = tag.split(';').next()?.trim();
+            app::locale_from_code(&tag.get(..2)?.to_ascii_lowercase())
+        })
+    };
+    chosen.or_else(cookie).or_else(browser).unwrap_or(Locale::fr)
 }
 
 fn header_line(locale: Locale) -> String {

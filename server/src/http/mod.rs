@@ -11,6 +11,8 @@ mod keys;
 mod listener;
 mod payments;
 mod probes;
+mod unavailable;
+pub use unavailable::unavailable;
 
 pub use listener::{Limits, serve};
 

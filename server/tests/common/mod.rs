@@ -164,7 +164,12 @@ impl TestApp {
     /// Another instance on the same database and demo directory (as a second `recharge serve` behind
     /// the same proxy), on its own port.
     pub async fn second_instance(&self) -> TestApp {
-        start(self.settings.clone(), tempfile::tempdir().unwrap()).await
+        self.second_instance_with(self.settings.clone()).await
+    }
+
+    /// [`TestApp::second_instance`] with settings of its own (another way to the database).
+    pub async fn second_instance_with(&self, settings: Settings) -> TestApp {
+        start(settings, tempfile::tempdir().unwrap()).await
     }
 
     /// What the server was started with.
@@ -279,4 +284,57 @@ pub fn session_cookie(r: &Response) -> Option<String> {
 
 pub fn set_cookies(r: &Response) -> Vec<String> {
     r.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+}
+
+/// A TCP path between a server and its database that a test cuts and mends: the network to the database
+/// lost (every connection dropped, new ones closed at once) and back.
+pub struct Link {
+    pub port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    /// A path to `target` (`host:port`) on a port of its own.
+    pub async fn to(target: String) -> Link {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (is_cut, conns) = (cut.clone(), open.clone());
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue;
+                }
+                let target = target.clone();
+                conns.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Link { port, cut, open, accepting }
+    }
+
+    /// Drops every connection through it, and closes new ones at once.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for conn in self.open.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+
+    pub fn mend(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        self.cut();
+    }
 }
