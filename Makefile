@@ -46,7 +46,8 @@ unit-tests:
 ## cluster on a free loopback port, run as the `postgres` user, stopped and removed whatever the result.
 ## The test binaries are unit-tests' own (scripts/run-tests-on-postgres says why). Then the journal
 ## benchmark's small version on both databases (the fast pages equal to the naive ones on PostgreSQL too),
-## and the live benchmark's over two instances (every stream of either gets every change).
+## the live benchmark's over two instances (every stream of either gets every change), and the fault
+## campaign's with two instances sharing the database and the modem, either killed at random.
 postgres-tests:
 	@dir=$$(mktemp -d /tmp/recharge-postgres-XXXXXX); \
 	url=$$(scripts/test-postgres start $$dir) || { rm -rf $$dir; exit 1; }; \
@@ -54,7 +55,8 @@ postgres-tests:
 	echo "PostgreSQL for the tests: $$url"; \
 	scripts/run-tests-on-postgres $$url -- $(TEST_PACKAGES) && \
 	$(BENCH_CHECK) -p db --bench journal -- --rows 20000 --runs 2 --postgres $$url && \
-	$(BENCH_CHECK) -p server --bench live -- --streams 200 --topups 10 --postgres $$url --instances 2
+	$(BENCH_CHECK) -p server --bench live -- --streams 200 --topups 10 --postgres $$url --instances 2 && \
+	$(BENCH_CHECK) -p server --bench chaos -- --topups 300 --rate 10 --seed 7 --postgres $$url --instances 2
 
 ## Two instances of the server (as unit-tests built it) on one PostgreSQL behind Debian's nginx with the
 ## site in deploy/: one modem owner, a login through nginx, a top-up on one instance seen live on the

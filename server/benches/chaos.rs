@@ -18,13 +18,19 @@
 //! It prints its seed and one verdict line; the same seed gives the same faults (thread timing may still
 //! interleave them differently).
 //!
+//! With `--postgres URL --instances N`, the campaign runs on a new database on that PostgreSQL server
+//! with N servers sharing it and the modem's pseudo-terminal: each is killed and restarted at random,
+//! the administrators' requests go to whichever runs, and the modem passes from one to another by its
+//! lease. The verdict is the same.
+//!
 //! ```sh
 //! cargo bench -p server --bench chaos                          # 10,000 top-ups, 25 stations
 //! cargo bench -p server --bench chaos -- --topups 300 --seed 7  # the small version CI runs
+//! cargo bench -p server --bench chaos -- --topups 2000 --postgres URL --instances 2
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,11 +60,22 @@ struct Options {
     rate: f64,
     /// How long the quiet end may take before the run is declared stuck.
     settle: Duration,
+    /// The PostgreSQL server to run on (a new database on it), instead of a SQLite file.
+    postgres: Option<String>,
+    /// Servers sharing the database.
+    instances: usize,
 }
 
 fn options() -> Options {
-    let mut o =
-        Options { seed: 0, topups: 10_000, stations: 0, rate: 20.0, settle: Duration::from_secs(300) };
+    let mut o = Options {
+        seed: 0,
+        topups: 10_000,
+        stations: 0,
+        rate: 20.0,
+        settle: Duration::from_secs(300),
+        postgres: None,
+        instances: 1,
+    };
     let mut seed = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -69,6 +86,8 @@ fn options() -> Options {
             "--stations" => o.stations = value().parse().expect("--stations N"),
             "--rate" => o.rate = value().parse().expect("--rate top-ups per second"),
             "--settle" => o.settle = Duration::from_secs(value().parse().expect("--settle seconds")),
+            "--postgres" => o.postgres = Some(value()),
+            "--instances" => o.instances = value().parse().expect("--instances N"),
             "--bench" => {}
             other => panic!("unknown option {other}"),
         }
@@ -78,30 +97,46 @@ fn options() -> Options {
         // A data logger holds 512 loads: keep every station's share below it so the check sees them all.
         o.stations = o.topups.div_ceil(400).max(3);
     }
+    assert!(
+        o.instances >= 1 && (o.instances == 1 || o.postgres.is_some()),
+        "several instances need --postgres"
+    );
     o
 }
 
-fn cli(dir: &Path, args: &[&str], stdin: &str) -> String {
-    support::cli(&database_url(dir), args, stdin)
+/// The campaign's database: a SQLite file, or a new database on a PostgreSQL server, with the key file
+/// that seals its station secrets.
+struct Database {
+    url: String,
+    key_file: PathBuf,
 }
 
-fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("chaos.db").display())
+impl Database {
+    fn cli(&self, args: &[&str], stdin: &str) -> String {
+        support::cli_with(&self.url, &[("RECHARGE_SECRETS_KEY_FILE", self.key_file.as_path())], args, stdin)
+    }
+
+    async fn open(&self) -> Db {
+        let options = db::DbOptions { secrets_key_file: Some(self.key_file.clone()), ..Default::default() };
+        Db::open_with(&self.url, &options).await.unwrap()
+    }
 }
 
-/// The real server, started and killed as a whole process.
-struct Server {
+/// The real servers, each started and killed as a whole process; all on the same database and modem.
+struct Servers {
     dir: PathBuf,
-    child: Option<tokio::process::Child>,
-    addr: watch::Sender<Option<String>>,
+    database: Arc<Database>,
+    children: Vec<Option<tokio::process::Child>>,
+    /// Where each listens while it runs.
+    addrs: watch::Sender<Vec<Option<String>>>,
     starts: u32,
 }
 
-impl Server {
-    async fn start(&mut self) {
+impl Servers {
+    async fn start(&mut self, i: usize) {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("server.log")).unwrap();
-        let mut command = support::serve(&database_url(&self.dir), &self.dir, "warn");
+        let mut command = support::serve(&self.database.url, &self.dir, "warn");
         command
             .args([
                 "--retry-after",
@@ -116,23 +151,38 @@ impl Server {
             .args(["--server-number", SERVER_NUMBER])
             .arg("--modem")
             .arg(self.dir.join("ttyUSB0"))
+            .env("RECHARGE_SECRETS_KEY_FILE", &self.database.key_file)
             .stderr(log);
         let (child, addr) = support::spawn_server(command).await;
-        self.child = Some(child);
+        self.children[i] = Some(child);
         self.starts += 1;
-        let _ = self.addr.send(Some(addr));
+        self.addrs.send_modify(|addrs| addrs[i] = Some(addr));
     }
 
     /// SIGKILL: no shutdown, no flushing, whatever it was doing.
-    async fn kill(&mut self) {
-        let _ = self.addr.send(None);
-        if let Some(mut child) = self.child.take() {
+    async fn kill(&mut self, i: usize) {
+        self.addrs.send_modify(|addrs| addrs[i] = None);
+        if let Some(mut child) = self.children[i].take() {
             let _ = child.kill().await;
         }
     }
 
-    fn running(&self) -> bool {
-        self.child.is_some()
+    fn running(&self) -> Vec<usize> {
+        (0..self.children.len()).filter(|i| self.children[*i].is_some()).collect()
+    }
+
+    async fn start_stopped(&mut self) {
+        for i in 0..self.children.len() {
+            if self.children[i].is_none() {
+                self.start(i).await;
+            }
+        }
+    }
+
+    async fn kill_all(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i).await;
+        }
     }
 }
 
@@ -149,7 +199,9 @@ struct Ledger {
 }
 
 struct Shared {
-    addr: watch::Receiver<Option<String>>,
+    /// Where each server listens while it runs; requests go to them in turn.
+    addrs: watch::Receiver<Vec<Option<String>>>,
+    turn: std::sync::atomic::AtomicUsize,
     http: reqwest::Client,
     cookie: String,
     stations: Vec<Arc<Mutex<SimulatedStation>>>,
@@ -161,7 +213,12 @@ impl Shared {
     /// Posts a server function until a server answers it; the body of the answer.
     async fn call(&self, endpoint: &str, body: String) -> String {
         loop {
-            let addr = self.addr.borrow().clone();
+            let addr = {
+                let addrs = self.addrs.borrow();
+                let running: Vec<&String> = addrs.iter().flatten().collect();
+                let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (!running.is_empty()).then(|| running[turn % running.len()].clone())
+            };
             if let Some(addr) = addr {
                 let sent = self
                     .http
@@ -332,8 +389,16 @@ async fn main() {
     println!("chaos: seed {} — {} top-ups, {} stations, {}/s", o.seed, o.topups, o.stations, o.rate);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    cli(&path, &["gerance", "add", "Gérance Chaos"], "");
-    cli(&path, &["user", "add", "--email", "op@chaos.ch", "--role", "operator"], &format!("{PASSWORD}\n"));
+    let database = Arc::new(Database {
+        url: match &o.postgres {
+            Some(server) => db::test_support::fresh_postgres(server).await.expect("a database on the server"),
+            None => format!("sqlite://{}", path.join("chaos.db").display()),
+        },
+        key_file: path.join("secrets.key"),
+    });
+    let cli = |args: &[&str], stdin: &str| database.cli(args, stdin);
+    cli(&["gerance", "add", "Gérance Chaos"], "");
+    cli(&["user", "add", "--email", "op@chaos.ch", "--role", "operator"], &format!("{PASSWORD}\n"));
 
     // The network, the server's modem on a pseudo-terminal, the stations with their keys.
     let network = Network::new(o.seed.wrapping_add(3));
@@ -349,7 +414,6 @@ async fn main() {
         let phone = format!("+417900{:05}", 100 + s);
         let name = format!("Station {s}");
         let out = cli(
-            &path,
             &[
                 "station",
                 "add",
@@ -378,14 +442,21 @@ async fn main() {
         keys_of.push(all_keys.drain(..KEYS_PER_STATION).collect::<Vec<u16>>());
     }
 
-    let (addr_tx, addr_rx) = watch::channel(None);
-    let mut server = Server { dir: path.clone(), child: None, addr: addr_tx, starts: 0 };
-    server.start().await;
+    let (addr_tx, addr_rx) = watch::channel(vec![None; o.instances]);
+    let mut servers = Servers {
+        dir: path.clone(),
+        database: database.clone(),
+        children: (0..o.instances).map(|_| None).collect(),
+        addrs: addr_tx,
+        starts: 0,
+    };
+    servers.start_stopped().await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let addr = addr_rx.borrow().clone().unwrap();
+    let addr = addr_rx.borrow()[0].clone().unwrap();
     let cookie = support::login(&http, &addr, "op@chaos.ch", PASSWORD).await;
     let shared = Arc::new(Shared {
-        addr: addr_rx,
+        addrs: addr_rx,
+        turn: Default::default(),
         http,
         cookie,
         stations: stations.clone(),
@@ -399,18 +470,17 @@ async fn main() {
     let (stop_tenants, stop) = watch::channel(false);
     let tenants_task = tokio::spawn(tenants(shared.clone(), o.seed.wrapping_add(2), stop));
     let mut n = Injected::default();
-    let (mut server_back, mut modem_back, mut credit_back): (
-        Option<Instant>,
-        Option<Instant>,
-        Option<Instant>,
-    ) = (None, None, None);
+    let mut server_back: Vec<Option<Instant>> = vec![None; o.instances];
+    let (mut modem_back, mut credit_back): (Option<Instant>, Option<Instant>) = (None, None);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     while !admins.is_finished() {
         tick.tick().await;
         let now = Instant::now();
-        if server_back.is_some_and(|t| t <= now) {
-            server_back = None;
-            server.start().await;
+        for (i, back) in server_back.iter_mut().enumerate() {
+            if back.is_some_and(|t| t <= now) {
+                *back = None;
+                servers.start(i).await;
+            }
         }
         if modem_back.is_some_and(|t| t <= now) {
             modem_back = None;
@@ -421,9 +491,12 @@ async fn main() {
             port.modem().set_credit(None);
         }
         let ms = |rng: &mut StdRng, lo: u64, hi: u64| now + Duration::from_millis(rng.gen_range(lo..hi));
-        if server.running() && rng.gen_bool(0.012) {
-            server.kill().await;
-            server_back = Some(ms(&mut rng, 0, 2_000));
+        let running = servers.running();
+        if !running.is_empty() && rng.gen_bool(0.012) {
+            // Any of them: the modem's owner or another.
+            let i = *running.choose(&mut rng).unwrap();
+            servers.kill(i).await;
+            server_back[i] = Some(ms(&mut rng, 0, 2_000));
             n.kills += 1;
         }
         if modem_back.is_none() && rng.gen_bool(0.008) {
@@ -474,13 +547,11 @@ async fn main() {
     if !port.is_plugged() || modem_back.is_some() {
         port.replug().unwrap();
     }
-    if !server.running() {
-        server.start().await;
-    }
+    servers.start_stopped().await;
     stop_tenants.send(true).unwrap();
     tenants_task.await.unwrap();
     let released = network.release_held();
-    let db = Db::open(&database_url(&path)).await.unwrap();
+    let db = database.open().await;
     let deadline = Instant::now() + o.settle;
     let mut journal;
     let mut still = String::new();
@@ -611,18 +682,26 @@ async fn main() {
     let loaded: i64 = keys.all().values().map(|m| i64::from(m.balance)).sum();
     let stats = network.stats();
     println!(
-        "faults for {:.0} s, quiet end {:.0} s: {} server starts ({} SIGKILL), {} unplugs, {} hangs, {} credit outs, \
-         {} power cuts, {} knob changes",
+        "faults for {:.0} s, quiet end {:.0} s: {} server starts ({} SIGKILL) over {} instance(s) on {}, {} unplugs, \
+         {} hangs, {} credit outs, {} power cuts, {} knob changes",
         faulty.as_secs_f64(),
         (total - faulty).as_secs_f64(),
-        server.starts,
+        servers.starts,
         n.kills,
+        o.instances,
+        if o.postgres.is_some() { "PostgreSQL" } else { "SQLite" },
         n.unplugs,
         n.hangs,
         n.credit_outs,
         n.power_cuts,
         n.knob_changes
     );
+    if o.instances > 1 {
+        // Each instance says so in its log (at the warn level the campaign keeps) when it takes over while
+        // running (one that takes it as it starts says so at the info level).
+        let log = std::fs::read_to_string(path.join("server.log")).unwrap_or_default();
+        println!("modem taken over by a running instance: {}", log.matches("took the modem over").count());
+    }
     println!(
         "network: {} SMS submitted, {} lost, {} duplicated, {} held back ({released} delivered at the end), {} refused",
         stats.submitted, stats.lost, stats.duplicated, stats.held, stats.refused
@@ -641,7 +720,7 @@ async fn main() {
         loaded as f64 / 100.0,
         keys.all().len()
     );
-    server.kill().await;
+    servers.kill_all().await;
     if failures.is_empty() {
         println!(
             "chaos seed {}: PASS — {} top-ups, each reloaded exactly once or ended unloaded; keys, journal and \

@@ -240,8 +240,9 @@ impl Runner {
 
     /// Renews the lease every second until it cannot be renewed in time, then stops the duties.
     async fn keep(&self, epoch: i64) {
+        // Renewed at once: starting the duties may have taken a part of the hold the take gave.
         let mut deadline = Instant::now() + HOLD;
-        let mut next = Instant::now() + RENEW_EVERY;
+        let mut next = Instant::now();
         let lost = loop {
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}

@@ -33,6 +33,8 @@ pub struct TaskState {
     pub hold: crate::lease::Hold,
 }
 
+/// While the modem lease is not renewed, look again this often.
+const LEASE_WAIT: Duration = Duration::from_millis(250);
 /// While the modem is away, look again this often.
 const UNAVAILABLE_RETRY: Duration = Duration::from_secs(2);
 /// While the network refuses for want of credit, try the oldest message again this often (each try is
@@ -161,10 +163,11 @@ async fn send_pending(
             continue;
         };
         // Another instance may own the modem by now (this one was frozen, or cut off from the
-        // database): nothing more is handed to it from here. The lease's task stops this one.
+        // database): nothing is handed to it until the lease is renewed; the lease's task stops this
+        // one if it was lost.
         if !state.hold.holds() {
-            tracing::warn!("the modem lease ran out: sending stops here");
-            return Err(Stop);
+            tracing::warn!("the modem lease is not renewed: sending waits");
+            return Ok(Some(LEASE_WAIT));
         }
         // While the modem works, keep taking what it reports (it must never wait for us).
         let send = state.link.send(&submit);
