@@ -125,25 +125,29 @@ async fn check_password(
     let account_key = format!("email:{email}");
     let client_key = format!("client:{}", super::client::throttle_scope(peer));
     let now = Timestamp::now();
-    {
-        // The failure is recorded, per e-mail and per client, before the password is checked, so that
-        // guesses sent in parallel are all counted (and past the limit not checked at all); a success
-        // takes it back.
-        let _guard = state.throttle_lock.lock().await;
-        let for_account = db.throttle(&account_key).await?;
-        let for_client = db.throttle(&client_key).await?;
-        let wait = [
-            settings.account_throttle.wait(for_account, now),
-            settings.client_throttle.wait(for_client, now),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        if let Some(wait) = wait {
-            return Ok(Check::Throttled(wait));
-        }
-        db.put_throttle(&account_key, settings.account_throttle.after_failure(for_account, now)).await?;
-        db.put_throttle(&client_key, settings.client_throttle.after_failure(for_client, now)).await?;
+    // The failure is recorded, per e-mail and per client, before the password is checked, so that
+    // guesses sent in parallel (to any instance) are all counted, and past the limit not checked at
+    // all; a success takes it back. One write transaction each: the database orders them.
+    let counted = db
+        .throttle_attempt([account_key.as_str(), client_key.as_str()], |[for_account, for_client]| {
+            let wait = [
+                settings.account_throttle.wait(for_account, now),
+                settings.client_throttle.wait(for_client, now),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
+            match wait {
+                Some(wait) => Err(wait),
+                None => Ok([
+                    Some(settings.account_throttle.after_failure(for_account, now)),
+                    Some(settings.client_throttle.after_failure(for_client, now)),
+                ]),
+            }
+        })
+        .await?;
+    if let Err(wait) = counted {
+        return Ok(Check::Throttled(wait));
     }
     let user = db.user_auth_by_email(email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -154,12 +158,15 @@ async fn check_password(
     match user {
         // A disabled account gets the same answer as a wrong password: nothing tells that it exists.
         Some(user) if correct && !user.disabled => {
-            let _guard = state.throttle_lock.lock().await;
-            db.clear_throttle(&account_key).await?;
-            match settings.client_throttle.forgive_one(db.throttle(&client_key).await?) {
-                Some(record) => db.put_throttle(&client_key, record).await?,
-                None => db.clear_throttle(&client_key).await?,
-            }
+            let forgiven = db
+                .throttle_attempt([account_key.as_str(), client_key.as_str()], |[_, for_client]| {
+                    Ok::<_, std::convert::Infallible>([
+                        None,
+                        settings.client_throttle.forgive_one(for_client),
+                    ])
+                })
+                .await?;
+            let Ok(()) = forgiven;
             Ok(Check::Correct(user.account))
         }
         _ => Ok(Check::Wrong),

@@ -36,7 +36,6 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::RenderHtml;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use tokio::sync::Mutex;
 use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
@@ -52,8 +51,6 @@ pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub leptos: LeptosOptions,
-    /// Serialises the read-modify-write of login throttle records, so parallel guesses are all counted.
-    throttle_lock: Arc<Mutex<()>>,
     /// Wakes the modem task; publishes journal changes.
     pub journal: Journal,
     /// The simulated stations, when running without a modem, in the instance that owns the modem.
@@ -89,7 +86,6 @@ impl AppState {
             db,
             settings,
             leptos,
-            throttle_lock: Arc::default(),
             journal,
             demo,
             modem,
