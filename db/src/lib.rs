@@ -139,8 +139,8 @@ pub struct Db {
     lock: std::sync::Arc<std::sync::Mutex<Option<maintenance::DbLock>>>,
     /// On PostgreSQL, where the changes of other instances are listened for (`Db::follow_others`).
     listen: Option<listen::ListenPool>,
-    /// Messages other instances queued for the modem (`Db::queued_elsewhere`).
-    queued: tokio::sync::broadcast::Sender<()>,
+    /// Other instances' changes that may give the modem work (`Db::changed_elsewhere`).
+    elsewhere: tokio::sync::broadcast::Sender<()>,
 }
 
 /// How to open a database besides its URL.
@@ -309,6 +309,10 @@ impl Db {
                     .into(),
             ));
         };
+        // Every connection of this handle under one name of its own: its changes come back to it as
+        // notifications, and it must know them from other instances'.
+        let me = listen::application_name();
+        let url = &listen::with_application_name(url, &me);
         let pool = connect_postgres(url, db_options.database_wait.unwrap_or(POSTGRES_WAIT)).await?;
         let migrated: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM information_schema.tables
@@ -324,7 +328,7 @@ impl Db {
         // sqlx takes an advisory lock while it migrates: instances starting together migrate once.
         POSTGRES_MIGRATOR.run(&pool).await.map_err(|e| DbError::Unusable(e.to_string()))?;
         let mut db = Self::assemble(Backend::Postgres, pool.clone(), pool, Some(key_file), None).await?;
-        db.listen = Some(listen::ListenPool::new(url)?);
+        db.listen = Some(listen::ListenPool::new(url, me)?);
         db.seal_plain_secrets().await?;
         Ok(db)
     }
@@ -348,7 +352,7 @@ impl Db {
             secrets: std::sync::Arc::new(secrets),
             lock: std::sync::Arc::new(std::sync::Mutex::new(lock)),
             listen: None,
-            queued: tokio::sync::broadcast::Sender::new(16),
+            elsewhere: tokio::sync::broadcast::Sender::new(16),
         })
     }
 

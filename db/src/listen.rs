@@ -27,12 +27,37 @@ const SILENCE: Duration = Duration::from_secs(15);
 /// Between two attempts to connect again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// The listener's own connection to the server (one, made when first needed).
+/// The listener's own connection to the server (one, made when first needed), and the application name
+/// this handle's connections give the server, by which its own changes are known.
 #[derive(Clone)]
-pub(crate) struct ListenPool(PgPool);
+pub(crate) struct ListenPool {
+    pool: PgPool,
+    me: String,
+}
+
+/// A name for the connections of one handle on a PostgreSQL database, unique among the instances that
+/// share it: the triggers' notifications carry it (`current_setting('application_name')`), and
+/// `pg_stat_activity` shows it.
+pub(crate) fn application_name() -> String {
+    format!("recharge-{:016x}", rand::random::<u64>())
+}
+
+/// `url` with `application_name` set to `name` (after any the URL gave: the last one counts).
+pub(crate) fn with_application_name(url: &str, name: &str) -> String {
+    let (url, fragment) = url.split_once('#').map_or((url, None), |(u, f)| (u, Some(f)));
+    let joined = if url.contains('?') {
+        format!("{url}&application_name={name}")
+    } else {
+        format!("{url}?application_name={name}")
+    };
+    match fragment {
+        Some(f) => format!("{joined}#{f}"),
+        None => joined,
+    }
+}
 
 impl ListenPool {
-    pub(crate) fn new(url: &str) -> Result<Self> {
+    pub(crate) fn new(url: &str, me: String) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(1)
             .max_lifetime(None)
@@ -40,7 +65,7 @@ impl ListenPool {
             .acquire_timeout(Duration::from_secs(10))
             .connect_lazy(url)
             .map_err(|e| DbError::Unusable(format!("invalid database URL: {e}")))?;
-        Ok(Self(pool))
+        Ok(Self { pool, me })
     }
 }
 
@@ -55,9 +80,10 @@ impl Db {
     /// On PostgreSQL, starts listening for other instances' changes (nothing to do on SQLite, where one
     /// process serves a file). Runs until aborted.
     pub fn follow_others(&self) -> Option<JoinHandle<()>> {
-        let pool = self.listen.clone()?.0;
+        let pool = self.listen.clone()?.pool;
         let db = self.clone();
         Some(tokio::spawn(async move {
+            let mut reconnected = false;
             loop {
                 let mut listener = match listen(&pool).await {
                     Ok(listener) => listener,
@@ -67,14 +93,15 @@ impl Db {
                         continue;
                     }
                 };
-                db.read_again().await;
+                db.read_again(reconnected).await;
+                reconnected = true;
                 loop {
                     match tokio::time::timeout(SILENCE, listener.try_recv()).await {
                         Ok(Ok(Some(n))) => db.forward(n.channel(), n.payload()).await,
                         // Connected again by the listener itself: what came meanwhile is lost.
                         Ok(Ok(None)) => {
                             tracing::info!("listening again for other instances' changes");
-                            db.read_again().await;
+                            db.read_again(true).await;
                         }
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "lost the connection that listens for other instances");
@@ -96,8 +123,13 @@ impl Db {
     async fn forward(&self, channel: &str, payload: &str) {
         match channel {
             JOURNAL => {
-                if let Ok(version) = payload.parse() {
+                let (version, by) = payload.split_once(' ').unwrap_or((payload, ""));
+                if let Ok(version) = version.parse() {
                     self.tell_changed(Some(version));
+                }
+                // Another instance's change: the modem task, if it runs here, may have work.
+                if !self.is_mine(by) {
+                    let _ = self.elsewhere.send(());
                 }
             }
             SESSIONS => {
@@ -105,8 +137,8 @@ impl Db {
                     self.tell_ended(SessionEnded::Session(hash));
                 }
             }
-            OUTBOX => {
-                let _ = self.queued.send(());
+            OUTBOX if !self.is_mine(payload) => {
+                let _ = self.elsewhere.send(());
             }
             ALERTS if payload == "*" => self.tell_every_alert().await,
             ALERTS => {
@@ -123,8 +155,14 @@ impl Db {
         }
     }
 
-    /// After a (re)connection: whatever was told meanwhile is read from the database instead.
-    async fn read_again(&self) {
+    /// Whether a change was made by this handle's connections (their application name).
+    fn is_mine(&self, by: &str) -> bool {
+        self.listen.as_ref().is_some_and(|l| l.me == by)
+    }
+
+    /// After a (re)connection: whatever was told meanwhile is read from the database instead. After a
+    /// reconnection the modem task looks too (at the first connection it has just started and looked).
+    async fn read_again(&self, reconnected: bool) {
         match self.journal_version().await {
             // Sent even when told already: what came between may not have been.
             Ok(version) => {
@@ -134,12 +172,15 @@ impl Db {
         }
         self.tell_ended(SessionEnded::Missed);
         self.tell_every_alert().await;
-        let _ = self.queued.send(());
+        if reconnected {
+            let _ = self.elsewhere.send(());
+        }
     }
 
-    /// Messages queued for the modem by other instances (on PostgreSQL): the modem task looks now.
-    pub fn queued_elsewhere(&self) -> tokio::sync::broadcast::Receiver<()> {
-        self.queued.subscribe()
+    /// Another instance changed the journal or queued a message for the modem (on PostgreSQL): the
+    /// modem task, if it runs here, looks now. (This process's own changes wake it where they are made.)
+    pub fn changed_elsewhere(&self) -> tokio::sync::broadcast::Receiver<()> {
+        self.elsewhere.subscribe()
     }
 
     async fn tell_every_alert(&self) {
@@ -171,6 +212,15 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_application_name_is_added_to_any_url() {
+        assert_eq!(with_application_name("postgres://h/db", "r-1"), "postgres://h/db?application_name=r-1");
+        assert_eq!(
+            with_application_name("postgres://h/db?sslmode=require", "r-1"),
+            "postgres://h/db?sslmode=require&application_name=r-1"
+        );
+    }
 
     #[test]
     fn an_ended_sessions_hash_is_read_back_from_its_hex_form() {

@@ -23,10 +23,12 @@ INSERT INTO modem_lease (id, holder, holder_at, epoch, beat, renewed_at, facts) 
 -- transactional: a rolled-back change tells nothing). Payloads stay small; a listener that lost its
 -- connection reads the database again instead of trusting what it may have missed.
 
--- The journal's version after a change (`counters` row 'journal').
+-- The journal's version after a change (`counters` row 'journal'), and which instance made it (each
+-- instance connects under an application name of its own): an instance told of its own change does not
+-- take it for another's.
 CREATE FUNCTION tell_journal() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('recharge_journal', NEW.value::text);
+    PERFORM pg_notify('recharge_journal', NEW.value::text || ' ' || current_setting('application_name'));
     RETURN NULL;
 END $$;
 CREATE TRIGGER tell_journal AFTER UPDATE ON counters
@@ -69,10 +71,13 @@ BEGIN
 END $$;
 CREATE TRIGGER tell_lease AFTER UPDATE ON modem_lease FOR EACH ROW EXECUTE FUNCTION tell_lease();
 
--- A message queued for the modem (a station asked for its state): the lease's holder sends it now.
+-- A message queued for the modem outside a top-up (a person asked a station for its state), and by which
+-- instance: the lease's holder sends it now. A top-up's messages are queued by the modem task itself,
+-- which needs no telling.
 CREATE FUNCTION tell_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('recharge_outbox', '');
+    PERFORM pg_notify('recharge_outbox', current_setting('application_name'));
     RETURN NULL;
 END $$;
-CREATE TRIGGER tell_outbox AFTER INSERT ON sms_out FOR EACH STATEMENT EXECUTE FUNCTION tell_outbox();
+CREATE TRIGGER tell_outbox AFTER INSERT ON sms_out
+    FOR EACH ROW WHEN (NEW.transaction_id IS NULL) EXECUTE FUNCTION tell_outbox();

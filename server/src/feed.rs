@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use db::{Db, TxRecord};
-use domain::journal::TxStatus;
 use domain::{GeranceId, TxId};
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
@@ -105,7 +104,7 @@ impl Journal {
         let journal = self.clone();
         let db = self.db.clone();
         let mut changes = self.subscribe();
-        let mut queued = db.queued_elsewhere();
+        let mut elsewhere = db.changed_elsewhere();
         tokio::spawn(async move {
             let mut last = loop {
                 match db.journal_version().await {
@@ -125,8 +124,10 @@ impl Journal {
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => return,
                     },
-                    // Another instance queued a message: the modem task, if it runs here, sends it.
-                    _ = queued.recv() => {
+                    // Another instance made a top-up, asked for a cancellation or queued a message: the
+                    // modem task, if it runs here, takes it now. (This process's own changes wake it
+                    // where they are made; the modem task's own must not wake it again.)
+                    _ = elsewhere.recv() => {
                         journal.wake();
                         continue;
                     }
@@ -136,12 +137,6 @@ impl Journal {
                         Ok(rows) if rows.is_empty() => break,
                         Ok(rows) => {
                             last = rows.last().map_or(last, |r| r.version);
-                            // A top-up made or a cancellation asked (through another instance, perhaps):
-                            // the modem task, if it runs here, takes it now. Only those: what the modem
-                            // task writes itself must not wake it again.
-                            if rows.iter().any(asks_the_modem) {
-                                journal.wake();
-                            }
                             let _ = journal.rows.send(Arc::new(rows.iter().map(ChangedRow::from).collect()));
                         }
                         Err(e) => {
@@ -153,10 +148,4 @@ impl Journal {
             }
         })
     }
-}
-
-/// A new top-up, never tried, or a cancellation asked: the modem has something to do at once.
-fn asks_the_modem(tx: &TxRecord) -> bool {
-    // Cancelling counts its attempts anew; a top-up waiting for the SIM's credit has its reason.
-    matches!(tx.status, TxStatus::Queued | TxStatus::Cancelling) && tx.attempts == 0 && tx.reason.is_none()
 }
