@@ -37,25 +37,6 @@ impl Db {
         row.map(|r| read_record(&r)).transpose()
     }
 
-    pub async fn put_throttle(&self, subject: &str, record: ThrottleRecord) -> Result<()> {
-        sqlx::query(UPSERT)
-            .bind(subject)
-            .bind(i64::from(record.failures))
-            .bind(record.first_failure_at.millis())
-            .bind(record.last_failure_at.millis())
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn clear_throttle(&self, subject: &str) -> Result<()> {
-        sqlx::query("DELETE FROM login_throttle WHERE subject = $1")
-            .bind(subject)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
     /// Reads the records of `subjects` and writes what `decide` makes of them (`Some`: kept, `None`:
     /// cleared), in one write transaction: attempts made at once, through any instance, are counted one
     /// after another, each seeing the others' counts — the database decides, not a lock of one process.
@@ -119,16 +100,22 @@ mod tests {
     use crate::testing::fresh;
 
     #[tokio::test]
-    async fn records_are_upserted_and_cleared() {
+    async fn records_are_upserted_cleared_and_swept() {
         let (db, _dir) = fresh().await;
         assert_eq!(db.throttle("email:a@b.ch").await.unwrap(), None);
         let r = ThrottleRecord { failures: 1, first_failure_at: Timestamp(5), last_failure_at: Timestamp(5) };
-        db.put_throttle("email:a@b.ch", r).await.unwrap();
+        db.throttle_attempt(["email:a@b.ch"], |_| Ok::<_, ()>([Some(r)])).await.unwrap().unwrap();
         let r2 = ThrottleRecord { failures: 2, last_failure_at: Timestamp(9), ..r };
-        db.put_throttle("email:a@b.ch", r2).await.unwrap();
+        db.throttle_attempt(["email:a@b.ch"], |[old]| {
+            assert_eq!(old, Some(r), "the record as last written");
+            Ok::<_, ()>([Some(r2)])
+        })
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(db.throttle("email:a@b.ch").await.unwrap(), Some(r2));
-        assert_eq!(db.sweep_throttle(Timestamp(9)).await.unwrap(), 0);
-        db.clear_throttle("email:a@b.ch").await.unwrap();
+        assert_eq!(db.sweep_throttle(Timestamp(9)).await.unwrap(), 0, "not older than the cut");
+        assert_eq!(db.sweep_throttle(Timestamp(10)).await.unwrap(), 1);
         assert_eq!(db.throttle("email:a@b.ch").await.unwrap(), None);
     }
 

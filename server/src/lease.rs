@@ -124,17 +124,11 @@ pub type StartDuties =
 #[derive(Clone)]
 pub struct Ownership {
     owner: watch::Receiver<bool>,
-    me: Arc<Instance>,
 }
 
 impl Ownership {
     pub fn owns(&self) -> bool {
         *self.owner.borrow()
-    }
-
-    /// This instance as the lease names it.
-    pub fn me(&self) -> &Instance {
-        &self.me
     }
 
     /// Completes when this instance owns the modem.
@@ -211,7 +205,7 @@ pub async fn start(db: Db, status: ModemStatus, duties: StartDuties) -> anyhow::
     }
     let runner = Runner { db: db.clone(), me: me.clone(), hold, owner, status, duties, state: state.clone() };
     let task = tokio::spawn(runner.run(watch));
-    Ok(Leasing { task, state, db, me: me.clone(), ownership: Ownership { owner: owner_rx, me } })
+    Ok(Leasing { task, state, db, me, ownership: Ownership { owner: owner_rx } })
 }
 
 struct Runner {
@@ -304,17 +298,19 @@ impl Runner {
             }
         };
         self.hold.until(began + HOLD);
+        // Known as held before the duties start: a stop meanwhile lets it go rather than leave it to go
+        // stale.
+        self.state.lock().await.epoch = Some(epoch);
         let previous = lease.holder.map_or_else(|| "nobody".to_owned(), |h| h.name);
         match (self.duties)(self.hold.clone()).await {
             Ok(duties) => {
-                let mut held = self.state.lock().await;
-                held.epoch = Some(epoch);
-                held.duties = Some(duties);
+                self.state.lock().await.duties = Some(duties);
                 self.owner.send_replace(true);
                 tracing::warn!(instance = %self.me.name, epoch, previous, "this instance took the modem over");
             }
             Err(e) => {
                 self.hold.end();
+                self.state.lock().await.epoch = None;
                 tracing::error!(error = %e, "cannot start the modem's duties; letting the lease go");
                 let _ = self.db.release_modem_lease(&self.me, epoch, Timestamp::now()).await;
             }
