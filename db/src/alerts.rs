@@ -657,44 +657,11 @@ fn thresholds_row(row: &AnyRow) -> Result<GeranceThresholds> {
 
 #[cfg(test)]
 mod tests {
+    use domain::Role;
     use domain::alert::{Condition, Raised};
-    use domain::{Email, GeranceName, Role};
 
     use super::*;
-    use crate::NewUser;
-    use crate::testing::{fresh, phone, rappen};
-
-    async fn gerance_with_station(db: &Db, name: &str, number: &str) -> (GeranceId, StationId) {
-        let g = db.create_gerance(&GeranceName::parse(name).unwrap(), Timestamp(1)).await.unwrap();
-        let new = crate::NewStation {
-            gerance_id: g.id,
-            name: "Buanderie",
-            place: "Sion",
-            phone: &phone(number),
-            secret: &[7; 32],
-            max_amount: rappen(20_000),
-        };
-        (g.id, db.create_station(new, Timestamp(1)).await.unwrap())
-    }
-
-    async fn user(db: &Db, email: &str, role: Role, g: Option<GeranceId>) -> UserId {
-        let email = Email::parse(email).unwrap();
-        db.create_user(NewUser { email: &email, password_hash: "x", role, gerance_id: g }, Timestamp(1))
-            .await
-            .unwrap()
-    }
-
-    fn credit(g: GeranceId, s: StationId, credit: i64) -> Raised {
-        Raised {
-            gerance: Some(g),
-            condition: Condition::StationCredit {
-                station: s,
-                name: "Buanderie".into(),
-                credit,
-                threshold: 500,
-            },
-        }
-    }
+    use crate::testing::{fresh, gerance_with_station, low_credit as credit, rappen, user};
 
     /// (recipient, what) of every mail queued, in order.
     async fn queued(db: &Db) -> Vec<(String, String)> {

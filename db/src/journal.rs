@@ -579,18 +579,7 @@ mod tests {
         let (here, _dir, url, options) = crate::testing::fresh_at().await;
         let elsewhere = Db::open_with(&url, &options).await.unwrap();
         let (_, s) = station(&elsewhere, "G", "+41790000101").await;
-        let user = elsewhere
-            .create_user(
-                crate::NewUser {
-                    email: &domain::Email::parse("a@example.ch").unwrap(),
-                    password_hash: "h",
-                    role: domain::Role::Operator,
-                    gerance_id: None,
-                },
-                Timestamp(1),
-            )
-            .await
-            .unwrap();
+        let user = crate::testing::user(&elsewhere, "a@example.ch", domain::Role::Operator, None).await;
         elsewhere.create_session(b"hash-1", user, Timestamp(1), Timestamp(i64::MAX)).await.unwrap();
         let mut told = here.journal_changes();
         let mut ended = here.ended_sessions();

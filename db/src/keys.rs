@@ -361,25 +361,11 @@ impl crate::Db {
 
 #[cfg(test)]
 mod tests {
-    use domain::GeranceName;
     use domain::key::HolderInput;
 
     use super::*;
-    use crate::testing::{fresh, phone, rappen};
-    use crate::{NewStation, NewTopUp};
-
-    async fn station(db: &crate::Db, name: &str, number: &str) -> (GeranceId, StationId) {
-        let g = db.create_gerance(&GeranceName::parse(name).unwrap(), Timestamp(1)).await.unwrap();
-        let new = NewStation {
-            gerance_id: g.id,
-            name: "Buanderie",
-            place: "Sion",
-            phone: &phone(number),
-            secret: &[7; 32],
-            max_amount: rappen(20_000),
-        };
-        (g.id, db.create_station(new, Timestamp(1)).await.unwrap())
-    }
+    use crate::NewTopUp;
+    use crate::testing::{fresh, gerance_with_station as station, rappen};
 
     fn holder(name: &str) -> Holder {
         Holder::parse(&HolderInput { name: name.into(), language: "it".into(), ..HolderInput::default() })

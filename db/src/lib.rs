@@ -501,6 +501,50 @@ pub(crate) mod testing {
     pub fn rappen(rappen: i64) -> domain::Amount {
         domain::Amount::from_rappen(rappen).unwrap()
     }
+
+    /// A new gérance `name` with one station ("Buanderie", Sion, up to CHF 200.00 a top-up) at `number`.
+    pub async fn gerance_with_station(
+        db: &Db,
+        name: &str,
+        number: &str,
+    ) -> (domain::GeranceId, domain::StationId) {
+        let g = db
+            .create_gerance(&domain::GeranceName::parse(name).unwrap(), domain::Timestamp(1))
+            .await
+            .unwrap();
+        let new = crate::NewStation {
+            gerance_id: g.id,
+            name: "Buanderie",
+            place: "Sion",
+            phone: &phone(number),
+            secret: &[7; 32],
+            max_amount: rappen(20_000),
+        };
+        (g.id, db.create_station(new, domain::Timestamp(1)).await.unwrap())
+    }
+
+    /// Station `s`'s credit of `credit` Rappen, below the CHF 5.00 threshold.
+    pub fn low_credit(g: domain::GeranceId, s: domain::StationId, credit: i64) -> domain::alert::Raised {
+        let condition = domain::alert::Condition::StationCredit {
+            station: s,
+            name: "Buanderie".into(),
+            credit,
+            threshold: 500,
+        };
+        domain::alert::Raised { gerance: Some(g), condition }
+    }
+
+    /// A new account.
+    pub async fn user(
+        db: &Db,
+        email: &str,
+        role: domain::Role,
+        gerance: Option<domain::GeranceId>,
+    ) -> domain::UserId {
+        let email = domain::Email::parse(email).unwrap();
+        let new = crate::NewUser { email: &email, password_hash: "x", role, gerance_id: gerance };
+        db.create_user(new, domain::Timestamp(1)).await.unwrap()
+    }
 }
 
 /// What only a SQLite file has (its bytes, its permissions, its path): these run on SQLite whichever

@@ -44,6 +44,10 @@ pub struct Since {
 /// Changes read from the database per query (catching up).
 const BATCH: i64 = 200;
 
+/// Within how long every stream checks its session after the server may have missed sessions ended
+/// elsewhere (another instance's, while this one's connection to the database was broken).
+const MISSED_SPREAD: Duration = Duration::from_secs(5);
+
 /// How long a stream stays silent before a `ping` event is sent (the browser watches for it:
 /// `app::live`).
 const KEEP_ALIVE: Duration = Duration::from_secs(20);
@@ -182,9 +186,11 @@ pub async fn events(
                     return None;
                 }
                 Woken::Ended(Ok(SessionEnded::Session(_) | SessionEnded::Account(_))) => continue,
-                // Missed some: ask the database.
+                // Missed some: ask the database, each stream at its own moment within a few seconds (all
+                // are told at once).
                 Woken::Ended(Ok(SessionEnded::Missed) | Err(broadcast::error::RecvError::Lagged(_))) => {
-                    feed.session.check = Instant::now();
+                    let soon = Instant::now() + MISSED_SPREAD.mul_f64(rand::random::<f64>());
+                    feed.session.check = feed.session.check.min(soon);
                     continue;
                 }
                 Woken::Ended(Err(broadcast::error::RecvError::Closed)) => return None,
