@@ -5,12 +5,16 @@
 //!
 //! Nothing is lost when the device disappears: messages stay on the SIM until deleted, and a send that
 //! cannot be done is answered [`SendError::Unavailable`] at once, for the caller's outbox to retry.
+//!
+//! It touches the device only while its [`Gate`] is open: a process that may have lost the right to
+//! drive the modem (another took it over) closes the device at its next step instead of writing to it.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -81,7 +85,42 @@ pub struct LinkConfig {
     pub backoff_min: Duration,
     pub backoff_max: Duration,
     pub timeouts: Timeouts,
+    /// Whether the link may use the device now (always, unless told otherwise).
+    pub gate: Gate,
 }
+
+/// Asked before the link opens the device and before each thing it does with it: while it says no,
+/// the device is closed and requests are answered [`SendError::Unavailable`].
+#[derive(Clone)]
+pub struct Gate(Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl Gate {
+    pub fn new(open: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(open))
+    }
+
+    pub fn is_open(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new(|| true)
+    }
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Gate({})", if self.is_open() { "open" } else { "closed" })
+    }
+}
+
+/// What a link that finds its gate closed says.
+const GATE_CLOSED: &str = "the modem is not this process's to drive now";
+
+/// How often a closed gate is looked at again.
+const GATE_LOOK: Duration = Duration::from_millis(100);
 
 impl Default for LinkConfig {
     fn default() -> Self {
@@ -93,6 +132,7 @@ impl Default for LinkConfig {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             timeouts: Timeouts::default(),
+            gate: Gate::default(),
         }
     }
 }
@@ -196,6 +236,9 @@ async fn run<C: Connector>(
     let mut backoff = config.backoff_min;
     let mut pin_refused = config.pin_refused;
     loop {
+        if !config.gate.is_open() && !wait_for_gate(&config.gate, &mut requests).await {
+            return;
+        }
         let mut worked = false;
         let pin = if pin_refused { None } else { config.pin.as_ref() };
         let error = match connector.connect().await {
@@ -248,6 +291,22 @@ async fn run<C: Connector>(
     }
 }
 
+/// Until the gate opens, answers every request at once without touching the device. False when every
+/// handle is gone.
+async fn wait_for_gate(gate: &Gate, requests: &mut mpsc::Receiver<Request>) -> bool {
+    tracing::info!("modem link closed: {GATE_CLOSED}");
+    while !gate.is_open() {
+        tokio::select! {
+            () = tokio::time::sleep(GATE_LOOK) => {}
+            request = requests.recv() => match request {
+                None => return false,
+                Some(request) => refuse(request, GATE_CLOSED),
+            },
+        }
+    }
+    true
+}
+
 fn refuse(request: Request, error: &str) {
     let e = || SendError::Unavailable(error.to_owned());
     match request {
@@ -281,18 +340,37 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     let mut health = tokio::time::interval(config.health_every);
     // When the balance question now on its way is given up.
     let mut balance_deadline: Option<Instant> = None;
+    let closed = || ModemError::Io(io::Error::other(GATE_CLOSED));
+    // A gate that closes while nothing happens closes the device soon after too.
+    let mut gate_look = tokio::time::interval(GATE_LOOK);
+    gate_look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let balance_wait = balance_deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        // Whatever woke the link, it looks at the gate before it writes to the device.
         tokio::select! {
             request = requests.recv() => match request {
                 None => return Ok(()),
+                Some(request) if !config.gate.is_open() => {
+                    refuse(request, GATE_CLOSED);
+                    return Err(closed());
+                }
                 Some(request) => serve(modem, request, &mut offered).await?,
             },
             urc = modem.next_urc() => {
                 let urc = urc?;
+                if !config.gate.is_open() {
+                    // Left on the SIM: whoever drives the modem next reads it when it starts.
+                    return Err(closed());
+                }
                 on_urc(modem, urc, events, &mut offered, &mut balance_deadline).await?;
             }
+            _ = gate_look.tick() => if !config.gate.is_open() {
+                return Err(closed());
+            },
             _ = health.tick() => {
+                if !config.gate.is_open() {
+                    return Err(closed());
+                }
                 emit(events, Event::Health(modem.health().await?)).await?;
                 if let Some(code) = &config.ussd_balance_code
                     && balance_deadline.is_none()
@@ -308,6 +386,9 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             _ = tokio::time::sleep_until(balance_wait), if balance_deadline.is_some() => {
+                if !config.gate.is_open() {
+                    return Err(closed());
+                }
                 balance_deadline = None;
                 tracing::warn!(after = ?config.timeouts.ussd, "no answer to the balance code; cancelled, asked again later");
                 match modem.ussd_cancel().await {

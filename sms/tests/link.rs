@@ -492,3 +492,45 @@ async fn jitter_reorders_messages_and_stored_reports_come_as_cdsi() {
         reports += 1;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_gate_closes_the_device_and_nothing_is_asked_of_the_modem_until_it_opens() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let network = Network::new(21);
+    let port = Port::plug(network.add_modem(SERVER, None), dir.path().join("ttyUSB0")).unwrap();
+    network.add_modem(STATION, None);
+    let open = Arc::new(AtomicBool::new(true));
+    let gate = {
+        let open = open.clone();
+        link::Gate::new(move || open.load(Ordering::SeqCst))
+    };
+    let config = LinkConfig { health_every: Duration::from_millis(200), gate, ..quick() };
+    let (handle, mut events, _task) = link::spawn(device(port.path()), config);
+    until_up(&mut events).await;
+
+    // Another process may drive the modem now: the link lets go of the device at once, though nothing
+    // else happens, and touches nothing — no health check, no message read, no send.
+    open.store(false, Ordering::SeqCst);
+    let (_, error) = down(&mut events).await;
+    assert!(error.contains("not this process's"), "{error}");
+    network.inject(STATION, SERVER, "while closed").unwrap();
+    let quiet = timeout(Duration::from_millis(1500), events.recv()).await;
+    assert!(quiet.is_err(), "nothing from the modem while the gate is closed: {quiet:?}");
+    assert_eq!(port.modem().stored(), 1, "the message stays on the SIM");
+    let refused = handle.send(&submit(STATION, "not now")).await;
+    assert!(matches!(refused, Err(SendError::Unavailable(_))), "{refused:?}");
+
+    // Open again: the device is opened anew, and the message left on the SIM is read at start.
+    open.store(true, Ordering::SeqCst);
+    until_up(&mut events).await;
+    loop {
+        if let Event::Incoming { index: Some(index), .. } = next(&mut events).await {
+            handle.delete(index).await.unwrap();
+            break;
+        }
+    }
+    assert_eq!(port.modem().stored(), 0);
+}

@@ -108,13 +108,19 @@ impl ModemStatus {
 /// Starts the link on `connector` and the modem task that owns it, acting while `hold` holds.
 pub fn start<C: Connector>(
     connector: C,
-    config: LinkConfig,
+    mut config: LinkConfig,
     db: Db,
     journal: Journal,
     policy: RetryPolicy,
     status: ModemStatus,
     hold: crate::lease::Hold,
 ) -> (JoinHandle<()>, JoinHandle<()>) {
+    // The device itself is touched only under the hold: a process that resumes after another took the
+    // modem over closes it rather than ask the modem anything (the sends are checked by the task too).
+    config.gate = {
+        let hold = hold.clone();
+        link::Gate::new(move || hold.holds())
+    };
     let pin = config.pin.clone();
     let pin_refusal_kept = std::sync::atomic::AtomicBool::new(config.pin_refused);
     let (handle, events, link_task) = link::spawn(connector, config);
