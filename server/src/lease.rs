@@ -23,6 +23,7 @@ use std::time::Duration;
 use db::Db;
 use db::lease::{Instance, Lease};
 use domain::Timestamp;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -124,11 +125,24 @@ pub type StartDuties =
 #[derive(Clone)]
 pub struct Ownership {
     owner: watch::Receiver<bool>,
+    handovers: Handovers,
+}
+
+/// How many times this instance took the lease, and lost it (its renewals refused or late; a clean stop
+/// does not count), since it started: counters for the metrics.
+#[derive(Clone, Default, Debug)]
+pub struct Handovers {
+    pub taken: Counter,
+    pub lost: Counter,
 }
 
 impl Ownership {
     pub fn owns(&self) -> bool {
         *self.owner.borrow()
+    }
+
+    pub fn handovers(&self) -> &Handovers {
+        &self.handovers
     }
 
     /// Completes when this instance owns the modem.
@@ -181,6 +195,7 @@ pub async fn start(db: Db, status: ModemStatus, duties: StartDuties) -> anyhow::
     let me = Arc::new(this_instance());
     let hold = Hold::new();
     let (owner, owner_rx) = watch::channel(false);
+    let handovers = Handovers::default();
     let state = Arc::new(tokio::sync::Mutex::new(Held::default()));
     let mut watch = Watch::default();
     let lease = db.modem_lease().await?;
@@ -200,12 +215,22 @@ pub async fn start(db: Db, status: ModemStatus, duties: StartDuties) -> anyhow::
                 }
             }
             owner.send_replace(true);
+            handovers.taken.inc();
             tracing::info!(instance = %me.name, epoch, "this instance drives the modem");
         }
     }
-    let runner = Runner { db: db.clone(), me: me.clone(), hold, owner, status, duties, state: state.clone() };
+    let runner = Runner {
+        db: db.clone(),
+        me: me.clone(),
+        hold,
+        owner,
+        status,
+        duties,
+        state: state.clone(),
+        handovers: handovers.clone(),
+    };
     let task = tokio::spawn(runner.run(watch));
-    Ok(Leasing { task, state, db, me, ownership: Ownership { owner: owner_rx } })
+    Ok(Leasing { task, state, db, me, ownership: Ownership { owner: owner_rx, handovers } })
 }
 
 struct Runner {
@@ -216,6 +241,7 @@ struct Runner {
     status: ModemStatus,
     duties: StartDuties,
     state: Arc<tokio::sync::Mutex<Held>>,
+    handovers: Handovers,
 }
 
 impl Runner {
@@ -267,6 +293,7 @@ impl Runner {
         }
         held.epoch = None;
         self.owner.send_replace(false);
+        self.handovers.lost.inc();
         tracing::warn!(instance = %self.me.name, epoch, "this instance stopped driving the modem: {lost}");
     }
 
@@ -306,6 +333,7 @@ impl Runner {
             Ok(duties) => {
                 self.state.lock().await.duties = Some(duties);
                 self.owner.send_replace(true);
+                self.handovers.taken.inc();
                 tracing::warn!(instance = %self.me.name, epoch, previous, "this instance took the modem over");
             }
             Err(e) => {

@@ -98,15 +98,20 @@ fn duration_histogram() -> Histogram {
 /// How long a scrape's reading of the database is reused.
 const READ_EVERY: Duration = Duration::from_secs(1);
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Self {
+    /// The metrics of a server whose modem lease counts its hand-overs in `handovers`.
+    pub fn new(handovers: &crate::lease::Handovers) -> Self {
         let mut registry = Registry::with_prefix("recharge");
+        registry.register(
+            "modem_lease_taken",
+            "Times this instance took the modem lease (at its start when free, or over from another)",
+            handovers.taken.clone(),
+        );
+        registry.register(
+            "modem_lease_lost",
+            "Times this instance lost the modem lease (renewals refused or not in time; a clean stop is not counted)",
+            handovers.lost.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",

@@ -251,7 +251,7 @@ impl Application {
         let leasing = crate::lease::start(db.clone(), status.clone(), duties).await?;
         let sessions = settings.sessions;
         let limits = settings.limits;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(leasing.ownership().handovers()));
         let mut metrics_addr = None;
         let metrics_task = match settings.metrics_addr {
             Some(addr) => {

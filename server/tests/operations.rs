@@ -290,6 +290,9 @@ async fn metrics_are_served_apart_and_follow_what_happens() {
     assert_eq!(sample(&text, "recharge_logins_total{outcome=\"success\"}"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "recharge_logins_total{outcome=\"failed\"}"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "recharge_modem_connected"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "recharge_modem_owner"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "recharge_modem_lease_taken_total"), Some(1.0), "at its start: {text}");
+    assert_eq!(sample(&text, "recharge_modem_lease_lost_total"), Some(0.0), "{text}");
     assert_eq!(sample(&text, "recharge_stations"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "recharge_stations_silent"), Some(0.0), "{text}");
     assert_eq!(sample(&text, "recharge_outbox_waiting"), Some(0.0), "{text}");
@@ -350,6 +353,8 @@ async fn a_second_instance_serves_without_the_modem_and_takes_it_over_when_the_o
     assert!(stopped.elapsed() < Duration::from_secs(3), "{:?}", stopped.elapsed());
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(ready(&second).await, "/readyz says so");
+    assert_eq!(second.owner.handovers().taken.get(), 1);
+    assert_eq!(second.owner.handovers().lost.get(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,6 +448,9 @@ async fn with_the_database_cut_off_requests_are_answered_503_another_instance_dr
     all_confirmed(&db, &[after]).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(second.owner.owns() && !first.owner.owns(), "one owner, the one that took over");
+    // Counted for the monitoring: the first took the lease once and lost it once, the second took it.
+    assert_eq!((first.owner.handovers().taken.get(), first.owner.handovers().lost.get()), (1, 1));
+    assert_eq!((second.owner.handovers().taken.get(), second.owner.handovers().lost.get()), (1, 0));
     // Each top-up once in the journal, each confirmed.
     let journal = db.changes_since(Scope::All, 0, 100).await.unwrap();
     assert_eq!(journal.len(), 4, "{journal:?}");
