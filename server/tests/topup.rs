@@ -399,3 +399,57 @@ async fn an_export_of_more_rows_than_sqlite_binds_is_whole_in_order_and_in_the_a
     );
     assert!(lines.next().unwrap().contains(";Aufgeladen;"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_a_form_and_the_cross_site_check_hold_whichever_instance_answers() {
+    // Two `recharge serve` behind one proxy, on the same database: any request may land on either.
+    let first = spawn_with(|_| {}).await;
+    let (a, station) = gerance_with_admin(&first, "Gérance A", "a@example.ch", "+41790000101").await;
+    let second = first.second_instance().await;
+    assert_eq!(
+        second.post_api("/api/account", Some(&a), "").await.status(),
+        StatusCode::OK,
+        "logged in on both"
+    );
+
+    // One form (one token), sent through both at the same moment — a double click split by the proxy:
+    // one top-up, and both answers are its receipt.
+    for round in 0..4 {
+        let key = 4711 + round;
+        let body = format!("station={station}&key={key}&amount=3.00&token=token-split-{round:010}");
+        let send = |app: &TestApp| {
+            let request = app
+                .client
+                .post(app.url("/api/topup"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(COOKIE, a.clone())
+                .body(body.clone());
+            tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() })
+        };
+        let (one, two) = (send(&first), send(&second));
+        let (one, two) = (one.await.unwrap(), two.await.unwrap());
+        let id = one["Created"]["id"].clone();
+        assert!(id.is_i64(), "{one}");
+        assert_eq!(two["Created"]["id"], id, "round {round}: {two}");
+    }
+    assert_eq!(first.db.changes_since(db::Scope::All, 0, 100).await.unwrap().len(), 4);
+
+    // A cross-site post is refused by either; a logout through the second ends the session on both.
+    for app in [&first, &second] {
+        let r = app
+            .client
+            .post(app.url("/logout"))
+            .header(COOKIE, &a)
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(first.post_api("/api/account", Some(&a), "").await.status(), StatusCode::OK);
+    let r = second.client.post(second.url("/logout")).header(COOKIE, &a).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    for app in [&first, &second] {
+        assert_eq!(app.post_api("/api/account", Some(&a), "").await.status(), StatusCode::UNAUTHORIZED);
+    }
+}
