@@ -60,7 +60,8 @@ postgres-tests:
 
 ## Two instances of the server (as unit-tests built it) on one PostgreSQL behind Debian's nginx with the
 ## site in deploy/: one modem owner, a login through nginx, a top-up on one instance seen live on the
-## other's stream, the owner killed and the top-up finished by the other (scripts/check-instances).
+## other's stream, the owner killed and the top-up finished by the other, PostgreSQL stopped for 16 s
+## under them and live events flowing again after (scripts/check-instances).
 instances-check:
 	./scripts/check-instances target/debug/recharge
 
