@@ -196,6 +196,7 @@ impl Owner {
     async fn start(self: Arc<Self>, hold: crate::lease::Hold) -> anyhow::Result<crate::lease::Duties> {
         let (db, journal, status) = (self.db.clone(), self.journal.clone(), self.status.clone());
         let retry = self.settings.retry;
+        let mut answering = None;
         let (link_task, modem_task) = match &self.settings.modem {
             Some(modem) => {
                 let device = SerialDevice { path: modem.device.clone(), baud: modem.baud };
@@ -214,10 +215,13 @@ impl Owner {
                     .context("starting the simulated stations")?;
                 let demo = Arc::new(demo);
                 self.demo.set(Some(demo.clone()));
+                // What people do at the stations through the other instances.
+                answering = Some(tokio::spawn(demo.answer_actions(db.clone())));
                 sms::start(modem, LinkConfig::default(), db, journal.clone(), retry, status.clone(), hold)
             }
         };
         let mut tasks = vec![link_task, modem_task];
+        tasks.extend(answering);
         tasks.extend(crate::alerts::start(self.db.clone(), journal, status, self.settings.alerts.clone()));
         // The simulated stations go with the duties.
         let demo = self.demo.clone();

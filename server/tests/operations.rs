@@ -457,3 +457,96 @@ async fn with_the_database_cut_off_requests_are_answered_503_another_instance_dr
     drop(second);
     drop(link);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_demo_the_simulated_stations_answer_through_an_instance_that_does_not_simulate_them() {
+    let first = spawn_with(|_| {}).await;
+    let (cookie, station) = common::admin_with_station(&first).await;
+    let second = first.second_instance().await;
+    assert!(second.demo.is_none(), "the stations are simulated by the modem's owner only");
+    let simulated = first.demo.clone().unwrap();
+    // (Made through the owner: on SQLite, another instance's top-up waits for the modem task's next look.)
+    let id = top_up(&first, &cookie, station, 34586, "demo-elsewhere-0000001").await;
+    all_confirmed(&first.db, &[id]).await;
+    let displays = |app: &TestApp| {
+        let (app_client, url, cookie) = (app.client.clone(), app.url("/api/station_screens"), cookie.clone());
+        async move {
+            let r = app_client.post(url).header("cookie", cookie).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let all: Value = r.json().await.unwrap();
+            all.as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == station.get())
+                .cloned()
+                .expect("the station shown")
+        }
+    };
+    assert_eq!(displays(&second).await["on"], true);
+
+    // A key presented through the instance that does not simulate the stations: the display after it,
+    // and the top-up loaded.
+    let r = second.post_api("/api/present_key", Some(&cookie), &format!("station={station}&key=34586")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let lines: Vec<String> = r.json().await.unwrap();
+    assert_eq!(lines[1], "N° de clé 34586", "{lines:?}");
+    for _ in 0..100 {
+        if first.db.transaction(Scope::All, id).await.unwrap().unwrap().status == TxStatus::Reloaded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(first.db.transaction(Scope::All, id).await.unwrap().unwrap().status, TxStatus::Reloaded);
+    assert_eq!(simulated.balance(KeyNumber(34586)), 100);
+
+    // Powered off and on again through it.
+    let power = |on: bool| {
+        let body = format!("station={station}&on={on}");
+        let second = &second;
+        let cookie = &cookie;
+        async move { second.post_api("/api/station_power", Some(cookie), &body).await }
+    };
+    assert_eq!(power(false).await.status(), StatusCode::OK);
+    assert!(simulated.is_off(station).await);
+    assert_eq!(displays(&second).await["on"], false);
+    assert_eq!(power(true).await.status(), StatusCode::OK);
+    assert_eq!(displays(&second).await["on"], true);
+
+    // A station registered through it is simulated by the owner at once, not at its next start.
+    first.add_user("op@recharge.ch", domain::Role::Operator, None).await;
+    let op = second.login("op@recharge.ch").await;
+    let gerance = first.db.station(Scope::All, station).await.unwrap().unwrap().gerance.id;
+    let body = format!("gerance={gerance}&name=Buanderie&place=Sion&phone=%2B41790000102&max=200");
+    let r = second.post_api("/api/save_station", Some(&op), &body).await;
+    let saved: Value = r.json().await.unwrap();
+    let new = StationId(saved["Created"]["id"].as_i64().unwrap_or_else(|| panic!("{saved}")));
+    let mut shown = false;
+    for _ in 0..50 {
+        if simulated.screen(new).await.is_some() {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shown, "the new station is simulated");
+}
+
+#[tokio::test]
+async fn an_action_nobody_simulates_is_given_up_after_a_few_seconds_and_never_done_later() {
+    // No instance holds the modem lease (all stopped, or the database away for them): whoever asks the
+    // simulated stations is answered "not now", and the action is withdrawn so that the instance that
+    // takes the modem over later does not present a key long after the person gave up.
+    let dir = tempfile::tempdir().unwrap();
+    let url = match db::test_support::postgres_server() {
+        Some(server) => db::test_support::fresh_postgres(&server).await.unwrap(),
+        None => format!("sqlite://{}", dir.path().join("test.db").display()),
+    };
+    let options =
+        db::DbOptions { secrets_key_file: Some(dir.path().join("secrets.key")), ..Default::default() };
+    let db = db::Db::open_with(&url, &options).await.unwrap();
+    let asked = std::time::Instant::now();
+    let answer = server::sms::demo::ask(&db, db::DemoAction::Screens).await;
+    assert_eq!(answer, Err(app::api::ssr::SimulatorSilent));
+    assert!(asked.elapsed() >= Duration::from_secs(5), "{:?}", asked.elapsed());
+    assert!(db.waiting_demo_actions(10).await.unwrap().is_empty(), "withdrawn");
+}

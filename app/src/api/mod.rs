@@ -439,13 +439,18 @@ pub async fn station_screens() -> Result<Option<Vec<StationScreen>>, ServerFnErr
         return Ok(None);
     }
     let stations = ssr::db()?.list_stations(db::Scope::of(&account)).await.map_err(ssr::internal)?;
+    let displays = host.0.screens().await.map_err(|ssr::SimulatorSilent| ssr::simulator_silent())?;
     let mut screens = Vec::new();
     for s in stations {
         let label = format!("{}, {}, {}", s.name, s.gerance.name, s.place);
-        if let Some(lines) = host.0.screen(s.id).await {
-            screens.push(StationScreen { id: s.id, label, lines, on: true });
-        } else if host.0.station_off(s.id).await {
-            screens.push(StationScreen { id: s.id, label, lines: Default::default(), on: false });
+        match displays.get(&s.id) {
+            Some(Some(lines)) => {
+                screens.push(StationScreen { id: s.id, label, lines: lines.clone(), on: true })
+            }
+            Some(None) => {
+                screens.push(StationScreen { id: s.id, label, lines: Default::default(), on: false })
+            }
+            None => {}
         }
     }
     Ok(Some(screens))
@@ -460,11 +465,11 @@ pub async fn present_key(station: StationId, key: String) -> Result<[String; 4],
     if visible.is_none() {
         return Err(ServerFnError::new("no such station"));
     }
-    ssr::host()?
-        .0
-        .present_key(station, key)
-        .await
-        .ok_or_else(|| ServerFnError::new("not a simulated station"))
+    match ssr::host()?.0.present_key(station, key).await {
+        Ok(Some(lines)) => Ok(lines),
+        Ok(None) => Err(ServerFnError::new("not a simulated station")),
+        Err(ssr::SimulatorSilent) => Err(ssr::simulator_silent()),
+    }
 }
 
 /// Powers one of one's simulated stations on or off (demo only): a station off answers nothing, as
@@ -476,10 +481,10 @@ pub async fn station_power(station: StationId, on: bool) -> Result<(), ServerFnE
     if visible.is_none() {
         return Err(ServerFnError::new("no such station"));
     }
-    if ssr::host()?.0.set_power(station, on).await {
-        Ok(())
-    } else {
-        Err(ServerFnError::new("not a simulated station"))
+    match ssr::host()?.0.set_power(station, on).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ServerFnError::new("not a simulated station")),
+        Err(ssr::SimulatorSilent) => Err(ssr::simulator_silent()),
     }
 }
 
@@ -537,6 +542,31 @@ pub mod ssr {
         format!("{}-{}-{}", &shown[6..10], &shown[3..5], &shown[0..2])
     }
 
+    /// Every simulated station's display, by station (`None`: powered off).
+    pub type Displays = std::collections::HashMap<StationId, Option<[String; 4]>>;
+
+    /// The simulated stations did not answer in time (demo only: they run in the instance that holds the
+    /// modem lease, and none did, or the database was away).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SimulatorSilent;
+
+    /// What a server function answers when the simulated stations did not: try again in a moment.
+    pub fn simulator_silent() -> ServerFnError {
+        answer_unavailable();
+        ServerFnError::new("the simulated stations did not answer")
+    }
+
+    /// Marks the response `503` with `Retry-After`: not now, but in a moment.
+    fn answer_unavailable() {
+        if let Some(response) = use_context::<ResponseOptions>() {
+            response.set_status(StatusCode::SERVICE_UNAVAILABLE);
+            response.insert_header(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(crate::RETRY_AFTER_SECS),
+            );
+        }
+    }
+
     /// A future the host returns.
     pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -546,10 +576,14 @@ pub mod ssr {
         fn wake_modem(&self);
         /// Whether stations are simulated (no real modem).
         fn is_demo(&self) -> bool;
-        /// A simulated station's display.
-        fn screen(&self, station: StationId) -> BoxFuture<'_, Option<[String; 4]>>;
-        /// Presents a key at a simulated station; its display afterwards.
-        fn present_key(&self, station: StationId, key: KeyNumber) -> BoxFuture<'_, Option<[String; 4]>>;
+        /// Every simulated station's display (`None`: powered off).
+        fn screens(&self) -> BoxFuture<'_, Result<Displays, SimulatorSilent>>;
+        /// Presents a key at a simulated station; its display afterwards (`None`: not simulated).
+        fn present_key(
+            &self,
+            station: StationId,
+            key: KeyNumber,
+        ) -> BoxFuture<'_, Result<Option<[String; 4]>, SimulatorSilent>>;
         /// The server modem's state (its outbox length left at 0).
         fn modem(&self) -> super::ModemView;
         /// A station was created or changed: in the demo, simulate it (again) as it is now.
@@ -567,10 +601,8 @@ pub mod ssr {
         fn new_password(&self) -> String;
         /// Argon2id of a password, on the blocking pool.
         fn hash_password(&self, password: String) -> BoxFuture<'_, Result<String, String>>;
-        /// Whether a simulated station is powered off (demo only).
-        fn station_off(&self, station: StationId) -> BoxFuture<'_, bool>;
         /// Powers a simulated station on or off (demo only); `false` when it is not simulated.
-        fn set_power(&self, station: StationId, on: bool) -> BoxFuture<'_, bool>;
+        fn set_power(&self, station: StationId, on: bool) -> BoxFuture<'_, Result<bool, SimulatorSilent>>;
         /// The alert thresholds of gérances that did not set their own.
         fn alert_defaults(&self) -> domain::alert::GeranceThresholds;
         /// Whether alerts are mailed (a mail server is configured).
@@ -639,16 +671,10 @@ pub mod ssr {
         let away =
             (&e as &dyn std::any::Any).downcast_ref::<db::DbError>().is_some_and(db::DbError::is_unavailable);
         tracing::error!(error = %e, "server function failed");
-        if let Some(response) = use_context::<ResponseOptions>() {
-            if away {
-                response.set_status(StatusCode::SERVICE_UNAVAILABLE);
-                response.insert_header(
-                    axum::http::header::RETRY_AFTER,
-                    axum::http::HeaderValue::from_static(crate::RETRY_AFTER_SECS),
-                );
-            } else {
-                response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
-            }
+        if away {
+            answer_unavailable();
+        } else if let Some(response) = use_context::<ResponseOptions>() {
+            response.set_status(StatusCode::INTERNAL_SERVER_ERROR);
         }
         ServerFnError::new(if away { "unavailable" } else { "internal error" })
     }

@@ -22,7 +22,7 @@ use crate::feed::Journal;
 use crate::sms::ModemStatus;
 use crate::startup::DemoSlot;
 use app::api::ModemView;
-use app::api::ssr::{BoxFuture, Host, HostHandle, Registration};
+use app::api::ssr::{BoxFuture, Displays, Host, HostHandle, Registration, SimulatorSilent};
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
@@ -30,7 +30,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use db::Db;
+use db::{Db, DemoAction};
 use domain::{GeranceId, KeyNumber, StationId, Timestamp};
 use leptos::config::LeptosOptions;
 use leptos::prelude::RenderHtml;
@@ -286,6 +286,21 @@ struct ServerHost {
     mail_configured: bool,
 }
 
+impl ServerHost {
+    /// Asks the instance that simulates the stations (demo only; the modem lease's holder), and reads
+    /// its outcome. `Ok(None)`: not simulated there (or not in the demo at all).
+    async fn ask_simulator<T: serde::de::DeserializeOwned>(
+        &self,
+        action: DemoAction,
+    ) -> Result<Option<T>, SimulatorSilent> {
+        if !self.demo_mode {
+            return Ok(None);
+        }
+        let outcome = crate::sms::demo::ask(&self.db, action).await.map_err(|_| SimulatorSilent)?;
+        Ok(outcome.and_then(|json| serde_json::from_str(&json).ok()))
+    }
+}
+
 impl Host for ServerHost {
     fn wake_modem(&self) {
         self.journal.wake();
@@ -295,12 +310,30 @@ impl Host for ServerHost {
         self.demo_mode
     }
 
-    fn screen(&self, station: StationId) -> BoxFuture<'_, Option<[String; 4]>> {
-        Box::pin(async move { self.demo.get()?.screen(station).await.map(|s| s.lines().clone()) })
+    fn screens(&self) -> BoxFuture<'_, Result<Displays, SimulatorSilent>> {
+        Box::pin(async move {
+            match self.demo.get() {
+                Some(demo) => Ok(demo.displays().await),
+                None => {
+                    let all: Vec<(StationId, Option<[String; 4]>)> =
+                        self.ask_simulator(DemoAction::Screens).await?.unwrap_or_default();
+                    Ok(all.into_iter().collect())
+                }
+            }
+        })
     }
 
-    fn present_key(&self, station: StationId, key: KeyNumber) -> BoxFuture<'_, Option<[String; 4]>> {
-        Box::pin(async move { self.demo.get()?.present_key(station, key).await.map(|s| s.lines().clone()) })
+    fn present_key(
+        &self,
+        station: StationId,
+        key: KeyNumber,
+    ) -> BoxFuture<'_, Result<Option<[String; 4]>, SimulatorSilent>> {
+        Box::pin(async move {
+            match self.demo.get() {
+                Some(demo) => Ok(demo.present_key(station, key).await.map(|s| s.lines().clone())),
+                None => self.ask_simulator(DemoAction::Present(station, key)).await,
+            }
+        })
     }
 
     fn modem(&self) -> ModemView {
@@ -336,10 +369,22 @@ impl Host for ServerHost {
 
     fn station_saved(&self, station: StationId) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            if let Some(demo) = self.demo.get()
-                && let Err(e) = demo.restart(&self.db, station).await
-            {
-                tracing::error!(error = %e, %station, "cannot simulate the station");
+            match self.demo.get() {
+                Some(demo) => {
+                    if let Err(e) = demo.restart(&self.db, station).await {
+                        tracing::error!(error = %e, %station, "cannot simulate the station");
+                    }
+                }
+                // Simulated by another instance: it is told, without waiting (the instance that takes the
+                // modem over simulates every station as saved anyway).
+                None if self.demo_mode => {
+                    if let Err(e) =
+                        self.db.queue_demo_action(DemoAction::Restart(station), Timestamp::now()).await
+                    {
+                        tracing::warn!(error = %e, %station, "cannot ask for the station to be simulated");
+                    }
+                }
+                None => {}
             }
         })
     }
@@ -382,19 +427,13 @@ impl Host for ServerHost {
         Box::pin(async move { crate::auth::password::hash(password).await.map_err(|e| e.to_string()) })
     }
 
-    fn station_off(&self, station: StationId) -> BoxFuture<'_, bool> {
+    fn set_power(&self, station: StationId, on: bool) -> BoxFuture<'_, Result<bool, SimulatorSilent>> {
         Box::pin(async move {
             match self.demo.get() {
-                Some(demo) => demo.is_off(station).await,
-                None => false,
+                Some(demo) if on => Ok(demo.power_on(&self.db, station).await.is_ok()),
+                Some(demo) => Ok(demo.power_off(station).await),
+                None => Ok(self.ask_simulator(DemoAction::Power(station, on)).await?.unwrap_or(false)),
             }
-        })
-    }
-
-    fn set_power(&self, station: StationId, on: bool) -> BoxFuture<'_, bool> {
-        Box::pin(async move {
-            let Some(demo) = self.demo.get() else { return false };
-            if on { demo.power_on(&self.db, station).await.is_ok() } else { demo.power_off(station).await }
         })
     }
 

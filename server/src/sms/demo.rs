@@ -4,15 +4,55 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use db::Db;
-use domain::{KeyNumber, StationId};
+use app::api::ssr::{Displays, SimulatorSilent};
+use db::{Db, DemoAction};
+use domain::{KeyNumber, StationId, Timestamp};
 use sms::emulator::{EmulatedModem, Network};
 use station::lcd::Screen;
 use station::machine::Config;
 use station::protocol::{Provisioning, Secret};
 use station::sim::{Keys, SimulatedStation, StationSpec};
 use tokio::sync::Mutex;
+
+/// How often the simulating instance looks for actions other instances asked.
+const ACTIONS_LOOK: Duration = Duration::from_millis(100);
+/// An action older than this is not done (its asker gave up long ago); done ones are forgotten after it.
+const ACTION_STALE: Duration = Duration::from_secs(60);
+/// How long an instance waits for the simulating one to answer, and how often it looks.
+const ASK_WITHIN: Duration = Duration::from_secs(5);
+const ASK_LOOK: Duration = Duration::from_millis(50);
+
+/// Asks the instance that simulates the stations (the modem lease's holder) to do `action`, through the
+/// database: its outcome (JSON, `None` when the station is not simulated), or `Err` when nobody answered
+/// in time (no instance holds the lease, or the database is away) — then it is never done.
+pub async fn ask(db: &Db, action: DemoAction) -> Result<Option<String>, SimulatorSilent> {
+    let id = db.queue_demo_action(action, Timestamp::now()).await.map_err(|e| {
+        tracing::warn!(error = %e, "demo: cannot ask the simulated stations");
+        SimulatorSilent
+    })?;
+    let mut deadline = tokio::time::Instant::now() + ASK_WITHIN;
+    let mut withdrawing = true;
+    loop {
+        tokio::time::sleep(ASK_LOOK).await;
+        match db.demo_action_outcome(id).await {
+            Ok(Some(outcome)) => return Ok(outcome),
+            Ok(None) if tokio::time::Instant::now() < deadline => {}
+            // Withdrawn, unless taken meanwhile: then its outcome comes in a moment.
+            Ok(None) if withdrawing && !db.withdraw_demo_action(id).await.unwrap_or(true) => {
+                withdrawing = false;
+                deadline += ASK_WITHIN;
+            }
+            Ok(None) => return Err(SimulatorSilent),
+            Err(e) => {
+                tracing::warn!(error = %e, "demo: cannot read an action's outcome");
+                return Err(SimulatorSilent);
+            }
+        }
+    }
+}
 
 /// The emulated server modem's number.
 pub const SERVER_NUMBER: &str = "+41790000001";
@@ -110,6 +150,79 @@ impl Demo {
         let station = stations.get(&id)?;
         station.present_key(key.0).await;
         Some(station.screen())
+    }
+
+    /// Every simulated station's display, and `None` for those powered off.
+    pub async fn displays(&self) -> Displays {
+        let mut all: Displays = self
+            .stations
+            .lock()
+            .await
+            .iter()
+            .map(|(id, s)| (*id, Some(s.screen().lines().clone())))
+            .collect();
+        all.extend(self.off.lock().await.iter().map(|id| (*id, None)));
+        all
+    }
+
+    /// Does what other instances asked of the simulated stations (`db::DemoAction`), as long as this
+    /// instance simulates them (a duty of the modem lease's holder).
+    pub async fn answer_actions(self: Arc<Self>, db: Db) {
+        let mut swept = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(ACTIONS_LOOK).await;
+            let waiting = match db.waiting_demo_actions(20).await {
+                Ok(waiting) => waiting,
+                Err(e) => {
+                    tracing::warn!(error = %e, "demo: cannot read the actions asked");
+                    continue;
+                }
+            };
+            for waiting in waiting {
+                let now = Timestamp::now();
+                // Long given up by whoever asked (by this machine's clock, with a wide margin for
+                // another's): never done late.
+                let stale = now.millis() - waiting.created_at.millis() > ACTION_STALE.as_millis() as i64;
+                let outcome = match waiting.action {
+                    Some(action) if !stale => self.act(&db, action).await,
+                    _ => None,
+                };
+                if let Err(e) = db.finish_demo_action(waiting.id, outcome.as_deref(), Timestamp::now()).await
+                {
+                    tracing::warn!(error = %e, "demo: cannot answer an action");
+                }
+            }
+            if swept.elapsed() > ACTION_STALE {
+                swept = tokio::time::Instant::now();
+                let _ = db
+                    .sweep_demo_actions(Timestamp::now().plus_millis(-(ACTION_STALE.as_millis() as i64)))
+                    .await;
+            }
+        }
+    }
+
+    /// One action; its outcome as JSON (`None`: the station is not simulated).
+    async fn act(&self, db: &Db, action: DemoAction) -> Option<String> {
+        match action {
+            DemoAction::Present(id, key) => {
+                let screen = self.present_key(id, key).await?;
+                serde_json::to_string(screen.lines()).ok()
+            }
+            DemoAction::Power(id, on) => {
+                let done = if on { self.power_on(db, id).await.is_ok() } else { self.power_off(id).await };
+                serde_json::to_string(&done).ok()
+            }
+            DemoAction::Restart(id) => {
+                if let Err(e) = self.restart(db, id).await {
+                    tracing::error!(error = %e, station = %id, "cannot simulate the station");
+                }
+                None
+            }
+            DemoAction::Screens => {
+                let all: Vec<(StationId, Option<[String; 4]>)> = self.displays().await.into_iter().collect();
+                serde_json::to_string(&all).ok()
+            }
+        }
     }
 
     /// The records in station `id`'s data logger.
