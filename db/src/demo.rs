@@ -1,8 +1,9 @@
 //! The demo across instances: the simulated stations run in the instance holding the modem lease, and
 //! another instance asks it for what a person does at a station through `demo_actions` (migration 0014).
 //! The asking instance queues an action and reads its outcome when the holder has written it; the holder
-//! takes the waiting actions in order. An action not taken in time is withdrawn by its asker, and one
-//! older than that is never done (a key presented minutes after the person gave up would surprise).
+//! takes the waiting actions in order, each before doing it. An action not taken in time is withdrawn by
+//! its asker, so it is never done after the person was told it could not be (a key presented minutes
+//! after the person gave up would surprise); one taken is waited for.
 
 use domain::{KeyNumber, StationId, Timestamp};
 use sqlx::Row;
@@ -88,7 +89,7 @@ impl Db {
     /// Withdraws action `id` if nobody took it yet: true if it will never be done.
     pub async fn withdraw_demo_action(&self, id: i64) -> Result<bool> {
         let mut tx = self.write_txn().await?;
-        let gone = sqlx::query("DELETE FROM demo_actions WHERE id = $1 AND done_at IS NULL")
+        let gone = sqlx::query("DELETE FROM demo_actions WHERE id = $1 AND taken_at IS NULL")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -99,7 +100,7 @@ impl Db {
     /// The actions waiting, oldest first, at most `limit`.
     pub async fn waiting_demo_actions(&self, limit: i64) -> Result<Vec<WaitingDemoAction>> {
         let rows = sqlx::query(
-            "SELECT id, station_id, action, key_number, created_at FROM demo_actions WHERE done_at IS NULL
+            "SELECT id, station_id, action, key_number, created_at FROM demo_actions WHERE taken_at IS NULL
              ORDER BY id LIMIT $1",
         )
         .bind(limit)
@@ -121,28 +122,41 @@ impl Db {
             .collect()
     }
 
-    /// Writes action `id`'s outcome; false if it was withdrawn meanwhile.
-    pub async fn finish_demo_action(&self, id: i64, outcome: Option<&str>, now: Timestamp) -> Result<bool> {
+    /// Takes action `id` to do it: false if its asker withdrew it (or it was taken) meanwhile. Once taken
+    /// it is no longer withdrawn: its asker waits for the outcome.
+    pub async fn take_demo_action(&self, id: i64, now: Timestamp) -> Result<bool> {
         let mut tx = self.write_txn().await?;
-        let done = sqlx::query(
-            "UPDATE demo_actions SET done_at = $2, outcome = $3 WHERE id = $1 AND done_at IS NULL",
-        )
-        .bind(id)
-        .bind(now.millis())
-        .bind(outcome)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Forgets the actions done before `before` (their askers read them long ago).
-    pub async fn sweep_demo_actions(&self, before: Timestamp) -> Result<u64> {
-        let mut tx = self.write_txn().await?;
-        let gone = sqlx::query("DELETE FROM demo_actions WHERE done_at < $1")
-            .bind(before.millis())
+        let taken = sqlx::query("UPDATE demo_actions SET taken_at = $2 WHERE id = $1 AND taken_at IS NULL")
+            .bind(id)
+            .bind(now.millis())
             .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    /// Writes the outcome of action `id`, taken before.
+    pub async fn finish_demo_action(&self, id: i64, outcome: Option<&str>, now: Timestamp) -> Result<()> {
+        let mut tx = self.write_txn().await?;
+        sqlx::query("UPDATE demo_actions SET done_at = $2, outcome = $3 WHERE id = $1 AND done_at IS NULL")
+            .bind(id)
+            .bind(now.millis())
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets the actions done before `before` (their askers read them long ago), and those taken
+    /// before it and never done (their taker stopped meanwhile).
+    pub async fn sweep_demo_actions(&self, before: Timestamp) -> Result<u64> {
+        let mut tx = self.write_txn().await?;
+        let gone =
+            sqlx::query("DELETE FROM demo_actions WHERE done_at < $1 OR (done_at IS NULL AND taken_at < $1)")
+                .bind(before.millis())
+                .execute(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(gone.rows_affected())
     }
@@ -154,7 +168,7 @@ mod tests {
     use crate::testing::{fresh, gerance_with_station};
 
     #[tokio::test]
-    async fn an_action_is_queued_taken_in_order_answered_once_and_a_withdrawn_one_is_never_done() {
+    async fn an_action_is_queued_taken_once_in_order_and_answered_and_a_withdrawn_one_is_never_taken() {
         let (db, _dir) = fresh().await;
         let (_, s) = gerance_with_station(&db, "G", "+41790000101").await;
         let present =
@@ -173,17 +187,20 @@ mod tests {
                 (off, Some(DemoAction::Power(s, false)), Timestamp(12)),
             ]
         );
-        assert!(db.finish_demo_action(present, Some("[\"a\"]"), Timestamp(20)).await.unwrap());
-        assert!(!db.finish_demo_action(present, Some("again"), Timestamp(21)).await.unwrap(), "once");
+        assert!(db.take_demo_action(present, Timestamp(19)).await.unwrap());
+        assert!(!db.take_demo_action(present, Timestamp(19)).await.unwrap(), "taken once");
+        assert!(!db.withdraw_demo_action(present).await.unwrap(), "taken: its asker waits for it");
+        assert_eq!(db.demo_action_outcome(present).await.unwrap(), None, "taken, not done yet");
+        db.finish_demo_action(present, Some("[\"a\"]"), Timestamp(20)).await.unwrap();
         assert_eq!(db.demo_action_outcome(present).await.unwrap(), Some(Some("[\"a\"]".into())));
-        assert!(db.finish_demo_action(screens, None, Timestamp(22)).await.unwrap());
+        assert!(db.take_demo_action(screens, Timestamp(21)).await.unwrap());
+        db.finish_demo_action(screens, None, Timestamp(22)).await.unwrap();
         assert_eq!(db.demo_action_outcome(screens).await.unwrap(), Some(None), "done without an outcome");
 
-        // Given up by its asker before it was taken: never done, its outcome never written.
+        // Given up by its asker before it was taken: never taken, so never done.
         assert!(db.withdraw_demo_action(off).await.unwrap());
-        assert!(!db.finish_demo_action(off, Some("true"), Timestamp(23)).await.unwrap());
+        assert!(!db.take_demo_action(off, Timestamp(23)).await.unwrap());
         assert!(db.waiting_demo_actions(10).await.unwrap().is_empty());
-        assert!(!db.withdraw_demo_action(present).await.unwrap(), "done already: stays");
 
         assert_eq!(db.sweep_demo_actions(Timestamp(22)).await.unwrap(), 1);
         assert_eq!(db.demo_action_outcome(screens).await.unwrap(), Some(None));

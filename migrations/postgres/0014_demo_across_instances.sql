@@ -12,7 +12,9 @@ CREATE TABLE demo_actions (
     action      TEXT    NOT NULL CHECK (action IN ('present', 'power_on', 'power_off', 'restart', 'screens')),
     key_number  BIGINT  CHECK (key_number BETWEEN 0 AND 65535),
     created_at  BIGINT  NOT NULL,
+    -- When the lease's holder took it: from then on it is done, and no longer withdrawn by its asker.
+    taken_at    BIGINT,
     done_at     BIGINT,
     outcome     TEXT
 );
-CREATE INDEX demo_actions_waiting ON demo_actions (id) WHERE done_at IS NULL;
+CREATE INDEX demo_actions_waiting ON demo_actions (id) WHERE taken_at IS NULL;

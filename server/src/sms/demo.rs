@@ -40,11 +40,18 @@ pub async fn ask(db: &Db, action: DemoAction) -> Result<Option<String>, Simulato
         match db.demo_action_outcome(id).await {
             Ok(Some(outcome)) => return Ok(outcome),
             Ok(None) if tokio::time::Instant::now() < deadline => {}
-            // Withdrawn, unless taken meanwhile: then its outcome comes in a moment.
-            Ok(None) if withdrawing && !db.withdraw_demo_action(id).await.unwrap_or(true) => {
-                withdrawing = false;
-                deadline += ASK_WITHIN;
-            }
+            // Withdrawn, unless taken meanwhile: then it is being done, and its outcome is waited for.
+            Ok(None) if withdrawing => match db.withdraw_demo_action(id).await {
+                Ok(true) => return Err(SimulatorSilent),
+                Ok(false) => {
+                    withdrawing = false;
+                    deadline += ASK_WITHIN;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "demo: cannot withdraw an action");
+                    return Err(SimulatorSilent);
+                }
+            },
             Ok(None) => return Err(SimulatorSilent),
             Err(e) => {
                 tracing::warn!(error = %e, "demo: cannot read an action's outcome");
@@ -179,6 +186,15 @@ impl Demo {
                 }
             };
             for waiting in waiting {
+                match db.take_demo_action(waiting.id, Timestamp::now()).await {
+                    Ok(true) => {}
+                    // Withdrawn by its asker meanwhile.
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "demo: cannot take an action");
+                        break;
+                    }
+                }
                 let now = Timestamp::now();
                 // Long given up by whoever asked (by this machine's clock, with a wide margin for
                 // another's): never done late.
